@@ -1,0 +1,30 @@
+# StreamDiT engine SDK. Every target creates .venv when it is missing.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+TORCH   := torch==2.13.0
+
+.PHONY: venv test demo bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# Pin the CPU build of torch first: an unpinned torch pulls a multi-GB CUDA build.
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+demo: $(STAMP)
+	$(BIN)/streamdit generate --checkpoint runtime/checkpoints/toy --prompt "a red square moves right" --frames 64 --out out/demo.mp4
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/dit_step.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info
