@@ -19,3 +19,7 @@ def _register() -> None:
 
 
 _register()
+
+
+if __name__ == "__main__":  # `python -m runtime.cli ...`, e.g. under torchrun
+    app()

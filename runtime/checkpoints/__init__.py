@@ -1,0 +1,31 @@
+"""Shipped checkpoints (safetensors + JSON config, each under 25 MB), found by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sdk.errors import CheckpointError
+
+ROOT = Path(__file__).resolve().parent
+DEFAULT_ORDER = ("default", "toy")  # `generate` without --checkpoint takes the first that exists
+
+
+def available() -> list[str]:
+    """Names of the shipped checkpoints."""
+    return sorted(p.name for p in ROOT.iterdir() if (p / "config.json").exists())
+
+
+def resolve(name_or_path: str | Path | None) -> Path:
+    """A checkpoint directory from a path or a shipped name; None gives the default checkpoint."""
+    if name_or_path is None:
+        for name in DEFAULT_ORDER:
+            if (ROOT / name / "config.json").exists():
+                return ROOT / name
+        raise CheckpointError(f"no shipped checkpoint found under {ROOT}; pass --checkpoint DIR")
+    path = Path(name_or_path)
+    if path.exists():
+        return path
+    if (ROOT / str(name_or_path) / "config.json").exists():
+        return ROOT / str(name_or_path)
+    raise CheckpointError(f"checkpoint {name_or_path!s} is neither a directory nor a shipped name "
+                          f"(shipped: {available()})")

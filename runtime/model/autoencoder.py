@@ -1,0 +1,74 @@
+"""Autoencoders between RGB video and the DiT's latent video.
+
+Interface (every autoencoder): `encode(video)` takes float [B, 3, F, H, W] in [-1, 1] and returns the
+latent [B, C, F', H/f, W/f]; `decode(latent)` is its inverse. `spec()` gives the JSON that rebuilds it.
+This file holds the identity (space-to-depth) autoencoder the toy model trains through; the learned
+convolutional autoencoder of the default model sits beside it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from sdk.errors import ConfigError, ShapeError
+
+
+class SpaceToDepthAutoencoder(nn.Module):
+    """Lossless 'identity' autoencoder: folds f x f pixel blocks into channels (3 -> 3*f*f).
+
+    encode: float [B, 3, F, H, W] -> [B, 3*f*f, F, H/f, W/f]; decode is the exact inverse. No weights,
+    no temporal compression. Raises ShapeError when H or W is not a multiple of f.
+    """
+
+    kind = "space_to_depth"
+    temporal_factor = 1
+
+    def __init__(self, factor: int = 4) -> None:
+        super().__init__()
+        if factor < 1:
+            raise ConfigError(f"space-to-depth factor must be >= 1, got {factor}")
+        self.factor = factor
+        self.latent_channels = 3 * factor * factor
+        self.spatial_factor = factor
+
+    def spec(self) -> dict[str, Any]:
+        return {"kind": self.kind, "factor": self.factor}
+
+    def encode(self, video: torch.Tensor) -> torch.Tensor:
+        if video.ndim != 5 or video.shape[1] != 3:
+            raise ShapeError(f"video must be [batch, 3, frames, height, width], got {list(video.shape)}")
+        B, C, F, H, W = video.shape
+        f = self.factor
+        if H % f or W % f:
+            raise ShapeError(f"frame size {H}x{W} must be a multiple of the autoencoder factor {f}")
+        x = video.view(B, C, F, H // f, f, W // f, f).permute(0, 1, 4, 6, 2, 3, 5)  # (B, C, f, f, F, h, w)
+        return x.reshape(B, C * f * f, F, H // f, W // f)
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        B, Cl, F, h, w = latent.shape
+        f = self.factor
+        if Cl != self.latent_channels:
+            raise ShapeError(f"latent must have {self.latent_channels} channels, got {Cl}")
+        x = latent.reshape(B, 3, f, f, F, h, w).permute(0, 1, 4, 5, 2, 6, 3)  # (B, 3, F, h, f, w, f)
+        return x.reshape(B, 3, F, h * f, w * f)
+
+
+def build_autoencoder(spec: dict[str, Any]) -> nn.Module:
+    """Rebuild an autoencoder from its spec. Learned autoencoders are loaded by runtime.model.checkpoint."""
+    kind = spec.get("kind")
+    if kind == SpaceToDepthAutoencoder.kind:
+        return SpaceToDepthAutoencoder(int(spec.get("factor", 4)))
+    raise ConfigError(f"unknown autoencoder kind {kind!r}; known kinds: {SpaceToDepthAutoencoder.kind!r}")
+
+
+def video_to_unit(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 frames [B, F, H, W, 3] -> float32 [B, 3, F, H, W] in [-1, 1]."""
+    return frames.permute(0, 4, 1, 2, 3).float().div(127.5).sub(1.0)
+
+
+def unit_to_video(video: torch.Tensor) -> torch.Tensor:
+    """float [B, 3, F, H, W] in [-1, 1] -> uint8 frames [B, F, H, W, 3] (clamped, rounded)."""
+    return video.float().add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 4, 1)

@@ -1,0 +1,202 @@
+"""Checkpoint I/O: safetensors weights with a JSON config beside them, written atomically, checked on load.
+
+Layout of a checkpoint directory:
+
+    config.json            {"format": "streamdit", "version": 1, "model": DiTConfig, "autoencoder": spec,
+                            "text_encoder": spec, "sampling": {...}, "flow": {...}, "video": {...}, ...}
+    model.safetensors      DiT weights (the EMA weights of training), stored in bf16 by default
+    autoencoder.safetensors  weights of a learned autoencoder, when the config's autoencoder has any
+    train_state.pt         optional: optimizer, raw weights, step and RNG state, for resuming training
+
+Saving writes a complete sibling directory first and then swaps it in with renames, so a reader never sees
+a half-written checkpoint and an interrupted save leaves the previous checkpoint intact. Loading checks the
+config against the weights' names and shapes before any tensor is loaded into a model, and refuses a
+mismatch with a CheckpointError that lists the differences.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from runtime.model.config import DiTConfig
+from runtime.model.dit import StreamDiT
+from sdk.errors import CheckpointError, ConfigError, StreamDiTError
+
+FORMAT = "streamdit"
+VERSION = 1
+CONFIG_FILE = "config.json"
+MODEL_FILE = "model.safetensors"
+TRAIN_STATE_FILE = "train_state.pt"
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write JSON to `path` through a temporary file in the same directory and os.replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=2, sort_keys=True)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(directory: str | Path, config: dict[str, Any], weights: dict[str, dict[str, torch.Tensor]],
+                    *, train_state: dict[str, Any] | None = None, dtype: torch.dtype = torch.bfloat16) -> Path:
+    """Atomically write a checkpoint directory.
+
+    config: the JSON config (must hold "model", a DiTConfig dict). weights: file stem -> state dict, e.g.
+    {"model": model.state_dict()}; floating tensors are stored in `dtype`. train_state: saved with
+    torch.save when given. Returns the directory. Nothing at `directory` changes until the new one is
+    complete.
+    """
+    directory = Path(directory)
+    if "model" not in config:
+        raise ConfigError("checkpoint config needs a 'model' section (a DiTConfig dict)")
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+    os.chmod(tmp, 0o755)
+    try:
+        full = {"format": FORMAT, "version": VERSION, **config}
+        for stem, sd in weights.items():
+            tensors = {k: (v.detach().to(dtype) if v.is_floating_point() else v.detach()).contiguous().cpu()
+                       for k, v in sd.items()}
+            save_file(tensors, str(tmp / f"{stem}.safetensors"), metadata={"format": FORMAT})
+        if train_state is not None:
+            torch.save(train_state, tmp / TRAIN_STATE_FILE)
+        write_json_atomic(tmp / CONFIG_FILE, full)
+        _fsync_dir(tmp)
+        old = None
+        if directory.exists():
+            old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(directory, old)
+        os.replace(tmp, directory)
+        _fsync_dir(directory.parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return directory
+
+
+def read_config(directory: str | Path) -> dict[str, Any]:
+    """Read and check config.json of a checkpoint; CheckpointError names the file and the problem."""
+    directory = Path(directory)
+    path = directory / CONFIG_FILE
+    if not directory.is_dir():
+        raise CheckpointError(f"checkpoint directory {directory} does not exist; pass --checkpoint DIR of a "
+                              f"directory that holds {CONFIG_FILE} and {MODEL_FILE}")
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} is missing: {directory} is not a StreamDiT checkpoint") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path} is corrupted ({e}); restore it or retrain") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a StreamDiT config (format must be {FORMAT!r})")
+    if config.get("version") != VERSION:
+        raise CheckpointError(f"{path} has version {config.get('version')!r}; this runtime reads version {VERSION}")
+    return config
+
+
+def read_weights(path: Path, expected: dict[str, torch.Size] | None = None) -> dict[str, torch.Tensor]:
+    """Load a safetensors file as float32/int tensors, checking names and shapes against `expected` first."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            keys = list(f.keys())
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in keys}
+            if expected is not None:
+                _compare(path, expected, shapes)
+            return {k: (t.float() if t.is_floating_point() else t)
+                    for k, t in ((k, f.get_tensor(k)) for k in keys)}
+    except CheckpointError:
+        raise
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} is missing") from None
+    except Exception as e:  # safetensors raises several types for a damaged file
+        raise CheckpointError(f"{path} is corrupted or not a safetensors file ({type(e).__name__}: {e})") from None
+
+
+def _compare(path: Path, expected: dict[str, torch.Size], found: dict[str, tuple[int, ...]]) -> None:
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(found) if tuple(expected[k]) != tuple(found[k]))
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} tensors (e.g. {missing[:3]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected tensors (e.g. {unexpected[:3]})")
+        if wrong:
+            parts.append("shape mismatch: " + ", ".join(
+                f"{k} config {list(expected[k])} vs file {list(found[k])}" for k in wrong[:3]))
+        raise CheckpointError(f"the config in {path.parent} does not match the weights in {path.name}: "
+                              + "; ".join(parts) + ". Was config.json edited or copied from another checkpoint?")
+
+
+@dataclass
+class LoadedModel:
+    """A DiT loaded from a checkpoint, with the checkpoint's full config."""
+
+    model: StreamDiT
+    config: dict[str, Any]
+    directory: Path
+
+
+def load_model(directory: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
+    """Load the DiT of a checkpoint directory, refusing a config/weights mismatch before loading anything."""
+    directory = Path(directory)
+    config = read_config(directory)
+    try:
+        dit_cfg = DiTConfig.from_dict(dict(config["model"]))
+    except (KeyError, TypeError, StreamDiTError) as e:
+        raise CheckpointError(f"{directory / CONFIG_FILE} has an invalid 'model' section: {e}") from None
+    with torch.device("meta"):
+        shapes = {k: v.shape for k, v in StreamDiT(dit_cfg).state_dict().items()}
+    state = read_weights(directory / MODEL_FILE, shapes)
+    model = StreamDiT(dit_cfg)
+    model.load_state_dict(state)
+    return LoadedModel(model.to(device).eval(), config, directory)
+
+
+def load_train_state(directory: str | Path) -> dict[str, Any] | None:
+    """The training state saved beside a checkpoint, or None when the checkpoint has none."""
+    path = Path(directory) / TRAIN_STATE_FILE
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"{path} is corrupted ({type(e).__name__}: {e}); delete it to restart training "
+                              "from the weights, or restore it") from None
