@@ -23,7 +23,7 @@ readonly PACKAGE=godot
 readonly KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 readonly NO_VALID_UNTIL=(-o Acquire::Check-Valid-Until=false)
 
-CACHE="${STREAMDIT_CACHE:-$HOME/.cache/streamdit}"
+CACHE="${STREAMDIT_CACHE:-${HOME:-/root}/.cache/streamdit}"
 CHROOT="${GODOT_CHROOT:-$CACHE/godot-chroot}"
 
 say() { printf 'setup_godot: %s\n' "$*" >&2; }
@@ -129,6 +129,8 @@ build() {
     local mirror="$1" partial="$CHROOT.partial" log="$CHROOT.log" version
     remove_tree "$partial"
     mkdir -p "$partial"
+    # A failed build leaves no half-made chroot behind (only its log).
+    trap 'rm -rf --one-file-system -- "$partial"' EXIT
     : >"$log"
     say "debootstrap $SUITE from $mirror into $partial (log: $log)"
     local https_include=()
@@ -153,6 +155,7 @@ build() {
         || die "the $PACKAGE package of $SUITE does not run as a Godot 4 headless engine; see $log"
     remove_tree "$CHROOT"
     mv -- "$partial" "$CHROOT"
+    trap - EXIT
     say "ready: Godot $version in $CHROOT"
 }
 
@@ -160,6 +163,8 @@ main() {
     [[ "$(uname -s)" == Linux ]] || die "needs Linux (debootstrap and chroot); found $(uname -s)"
     [[ "$(id -u)" == 0 ]] || die "needs root (debootstrap, chroot and mount); run it with sudo"
     command -v unshare >/dev/null 2>&1 || die "unshare (util-linux) is missing"
+    unshare --mount --propagation private true 2>/dev/null \
+        || die "cannot create a mount namespace (unshare --mount); a container needs CAP_SYS_ADMIN"
     mkdir -p "$(dirname "$CHROOT")"
 
     # One build at a time: concurrent callers (several test runs) wait for the first.
