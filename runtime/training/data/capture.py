@@ -1,0 +1,288 @@
+"""Record captioned Crafter gameplay to disk, one shard per episode.
+
+Layout of a capture directory:
+
+    episode_00007.npz   frames uint8 [T, S, S, 3], actions int16 [T], daylight float32 [T],
+                        player_pos int16 [T, 2] (np.savez_compressed)
+    episode_00007.json  {"format", "episode", "seed", "world_seed", "size", "steps", "window", "stride",
+                         "npz_bytes", "events": [[event, ...] per step], "windows": [{"start", "caption",
+                         "event_types"}], "achievements": [...], "died": bool}
+    manifest.json       totals over the complete shards: episodes, frames, size, seed, caption histogram
+
+Frame t is the observation after action t, and events[t] are the events of that step. Each file is
+written to a temporary name in the same directory and then renamed (`os.replace`), the JSON last, so an
+interrupted capture leaves only complete shards (plus stray `.tmp` files, removed on the next run) and a
+rerun skips them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from runtime.training.data.captioner import Captioner, Event, caption_window, dominant_events
+from sdk.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+FORMAT = "streamdit.crafter.v1"
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class CaptureSummary:
+    """What a capture directory holds after `capture_crafter`.
+
+    Attributes:
+        root: the capture directory.
+        episodes: complete episode shards in the directory (captured now or before).
+        captured: episodes recorded by this call (the others were already complete and skipped).
+        frames: frames over all complete shards.
+        seconds: wall time of this call, in seconds.
+        frames_per_second: frames recorded by this call per second of wall time (env + agent + captioner
+            + compression), 0.0 when nothing was captured.
+        caption_histogram: window caption -> number of windows, over all complete shards.
+        event_histogram: event type -> number of steps it occurred on, over all complete shards.
+    """
+
+    root: Path
+    episodes: int
+    captured: int
+    frames: int
+    seconds: float
+    frames_per_second: float
+    caption_histogram: dict[str, int] = field(default_factory=dict)
+    event_histogram: dict[str, int] = field(default_factory=dict)
+
+
+def shard_name(episode: int) -> str:
+    """The stem of an episode's shard files, e.g. "episode_00007"."""
+    return f"episode_{episode:05d}"
+
+
+def windows(steps: int, window: int) -> Iterator[int]:
+    """Start indices of the caption windows: `window` frames, stride window // 2, complete ones only."""
+    stride = max(window // 2, 1)
+    return iter(range(0, steps - window + 1, stride))
+
+
+def _episode_seeds(seed: int, episode: int) -> tuple[int, int]:
+    """(world seed, agent seed) of an episode; independent of how many episodes are captured."""
+    state = np.random.SeedSequence([seed, episode]).generate_state(2)
+    return int(state[0] % (2**31 - 1)), int(state[1])
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    """Call write(file) on a temporary file next to `path`, then rename it to `path`."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        write(f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _write_json(path: Path, data: Any, compact: bool = False) -> None:
+    text = json.dumps(data, separators=(",", ":")) if compact else json.dumps(data, indent=1)
+    _atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def read_shard_meta(json_path: Path) -> dict[str, Any]:
+    """The JSON half of a shard, checked against its npz half.
+
+    Raises:
+        DataError: the JSON is unreadable or not a shard, or the npz is missing or has another size
+            than the JSON recorded (a truncated or replaced file).
+    """
+    try:
+        meta = json.loads(json_path.read_text())
+    except (OSError, ValueError) as e:
+        raise DataError(f"shard {json_path.name} is unreadable: {e}") from e
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise DataError(f"shard {json_path.name} is not a {FORMAT} shard")
+    npz = json_path.with_suffix(".npz")
+    if not npz.exists():
+        raise DataError(f"shard {json_path.name}: its frames file {npz.name} is missing")
+    if npz.stat().st_size != meta.get("npz_bytes"):
+        raise DataError(f"shard {npz.name} has {npz.stat().st_size} bytes, expected {meta.get('npz_bytes')} "
+                        f"(truncated or overwritten)")
+    return meta
+
+
+def _record_episode(episode: int, size: int, seed: int, max_steps: int) -> tuple[dict[str, np.ndarray],
+                                                                                 list[list[Event]], dict]:
+    """Play one episode with the scripted agent; returns arrays, events per step and extra metadata."""
+    import crafter  # lazy: crafter loads its textures at import
+
+    from runtime.training.data.crafter_agent import ScriptedAgent
+
+    world_seed, agent_seed = _episode_seeds(seed, episode)
+    env = crafter.Env(area=(64, 64), size=(size, size), length=max_steps, seed=world_seed)
+    env.reset()
+    agent, captioner = ScriptedAgent(agent_seed), Captioner.for_env(env)
+    frames = np.empty((max_steps, size, size, 3), np.uint8)
+    actions = np.empty(max_steps, np.int16)
+    daylight = np.empty(max_steps, np.float32)
+    pos = np.empty((max_steps, 2), np.int16)
+    events: list[list[Event]] = []
+    done, t, info = False, 0, {}
+    while not done and t < max_steps:
+        action = agent.act(env)
+        obs, _, done, info = env.step(action)
+        frames[t], actions[t], daylight[t], pos[t] = obs, action, env._world.daylight, info["player_pos"]
+        events.append(captioner.update(info, obs, env))
+        t += 1
+    arrays = {"frames": frames[:t], "actions": actions[:t], "daylight": daylight[:t], "player_pos": pos[:t]}
+    extra = {"world_seed": world_seed, "agent_seed": agent_seed,
+             "died": bool(info["inventory"]["health"] <= 0),
+             "achievements": sorted(k for k, v in info["achievements"].items() if v > 0),
+             "agent_tasks": dict(agent.tasks)}
+    return arrays, events, extra
+
+
+def _write_episode(root: Path, episode: int, size: int, seed: int, max_steps: int,
+                   window: int) -> dict[str, Any]:
+    """Record and write one episode shard; returns its JSON metadata."""
+    arrays, events, extra = _record_episode(episode, size, seed, max_steps)
+    stem = root / shard_name(episode)
+    _atomic_write(stem.with_suffix(".npz"), lambda f: np.savez_compressed(f, **arrays))
+    wins = []
+    for start in windows(len(events), window):
+        chunk = events[start: start + window]
+        wins.append({"start": start, "caption": caption_window(chunk),
+                     "event_types": [e.type for e in dominant_events(chunk)]})
+    meta = {"format": FORMAT, "episode": episode, "seed": seed, "size": size, "max_steps": max_steps,
+            "steps": len(events), "window": window, "stride": max(window // 2, 1),
+            "npz_bytes": stem.with_suffix(".npz").stat().st_size, **extra,
+            "events": [[e.to_json() for e in step] for step in events], "windows": wins}
+    _write_json(stem.with_suffix(".json"), meta, compact=True)
+    return meta
+
+
+def _complete(root: Path, episode: int, settings: dict[str, int]) -> bool:
+    """Whether the episode's shard is complete; raises ConfigError if it was made with other settings."""
+    path = (root / shard_name(episode)).with_suffix(".json")
+    if not path.exists():
+        return False
+    try:
+        meta = read_shard_meta(path)
+    except DataError as e:
+        log.warning("re-recording %s: %s", path.stem, e)
+        return False
+    other = {k: meta.get(k) for k in settings if meta.get(k) != settings[k]}
+    if other:
+        raise ConfigError(
+            f"{root} already holds {path.stem} made with {other}, but this capture asks for "
+            f"{ {k: settings[k] for k in other} }; use another --out directory or the same settings")
+    return True
+
+
+class _Totals:
+    """Running totals over complete shards, written as manifest.json."""
+
+    def __init__(self) -> None:
+        self.episodes, self.frames = 0, 0
+        self.sizes: set[int] = set()
+        self.seeds: set[int] = set()
+        self.captions: Counter[str] = Counter()
+        self.events: Counter[str] = Counter()
+
+    def add(self, meta: dict[str, Any]) -> None:
+        self.episodes += 1
+        self.frames += int(meta["steps"])
+        self.sizes.add(int(meta["size"]))
+        self.seeds.add(int(meta["seed"]))
+        self.captions.update(w["caption"] for w in meta["windows"])
+        for step in meta["events"]:
+            self.events.update({e["type"] for e in step})
+
+    def write(self, root: Path) -> CaptureSummary:
+        captions, events = dict(self.captions.most_common()), dict(self.events.most_common())
+        _write_json(root / MANIFEST, {
+            "format": FORMAT, "episodes": self.episodes, "frames": self.frames, "size": sorted(self.sizes),
+            "seed": sorted(self.seeds), "windows": sum(captions.values()),
+            "caption_histogram": captions, "event_histogram": events})
+        return CaptureSummary(root, self.episodes, 0, self.frames, 0.0, 0.0, captions, events)
+
+
+def summarize(root: Path) -> CaptureSummary:
+    """Totals over the complete shards of a capture directory; rewrites its manifest.json atomically.
+
+    Incomplete or corrupted shards are left out with a warning.
+    """
+    root = Path(root)
+    totals = _Totals()
+    for path in sorted(root.glob("episode_*.json")):
+        try:
+            totals.add(read_shard_meta(path))
+        except DataError as e:
+            log.warning("leaving %s out of the manifest: %s", path.name, e)
+    return totals.write(root)
+
+
+def capture_crafter(episodes: int, size: int, out: Path, *, seed: int = 0, max_steps: int = 1000,
+                    window: int = 16, progress: bool = True) -> CaptureSummary:
+    """Play `episodes` Crafter episodes with the scripted agent and write captioned shards to `out`.
+
+    Args:
+        episodes: number of episodes (episode indices 0 .. episodes - 1); complete shards are skipped,
+            so rerunning after an interruption, or with a larger count, only records what is missing.
+        size: frame side in pixels (frames are uint8 [T, size, size, 3]); 64 or 128 for the default model.
+        out: capture directory, created if missing.
+        seed: base seed; episode i plays world and agent seeds derived from (seed, i).
+        max_steps: episode length cap in env steps (an episode also ends when the player dies).
+        window: frames per caption window; windows overlap by half.
+        progress: show a tqdm bar (on stderr).
+
+    Returns:
+        A `CaptureSummary` over all complete shards in `out`.
+
+    Raises:
+        ConfigError: an argument is out of range, or `out` holds shards made with other settings.
+    """
+    if episodes < 1 or size < 9 or max_steps < window or window < 2:
+        raise ConfigError(f"need episodes >= 1, size >= 9, window >= 2 and max_steps >= window; got "
+                          f"episodes={episodes}, size={size}, window={window}, max_steps={max_steps}")
+    from tqdm import tqdm
+
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    for stale in root.glob("*.tmp"):
+        stale.unlink()
+    settings = {"seed": seed, "size": size, "max_steps": max_steps, "window": window}
+    todo = [ep for ep in range(episodes) if not _complete(root, ep, settings)]
+    totals = _Totals()
+    for path in sorted(root.glob("episode_*.json")):
+        if path.stem not in {shard_name(ep) for ep in todo}:
+            try:
+                totals.add(read_shard_meta(path))
+            except DataError as e:
+                log.warning("leaving %s out of the manifest: %s", path.name, e)
+    start, recorded, captured = time.perf_counter(), 0, 0
+    bar = tqdm(total=len(todo), unit="ep", desc="crafter capture", disable=not progress)
+    try:
+        for ep in todo:
+            meta = _write_episode(root, ep, size, seed, max_steps, window)
+            totals.add(meta)
+            totals.write(root)
+            recorded += meta["steps"]
+            captured += 1
+            elapsed = time.perf_counter() - start
+            bar.set_postfix(frames=recorded, fps=f"{recorded / elapsed:.0f}")
+            bar.update(1)
+    finally:
+        bar.close()
+    summary = totals.write(root)
+    summary.seconds = time.perf_counter() - start
+    summary.captured = captured
+    summary.frames_per_second = recorded / summary.seconds if recorded else 0.0
+    log.info("captured %d episodes (%d frames) in %.1f s", captured, recorded, summary.seconds)
+    return summary

@@ -1,0 +1,54 @@
+"""`streamdit data ...`: make training data. Thin wrappers over `capture.py`; only this module prints."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+
+from sdk.errors import StreamDiTError
+
+data_app = typer.Typer(help="Make training data: record captioned gameplay of a real game.",
+                       no_args_is_help=True, add_completion=False)
+
+
+@data_app.callback()
+def _data() -> None:
+    """Make training data: record captioned gameplay of a real game."""
+
+
+@data_app.command("crafter")
+def crafter(
+    episodes: int = typer.Option(..., "--episodes", min=1, help="Episodes to record (resumes: complete "
+                                 "shards in --out are kept)."),
+    size: int = typer.Option(128, "--size", min=9, help="Frame side in pixels (64 or 128 for the default "
+                             "model)."),
+    out: Path = typer.Option(..., "--out", help="Capture directory (one .npz + .json shard per episode)."),
+    seed: int = typer.Option(0, "--seed", help="Base seed; episode i uses seeds derived from (seed, i)."),
+    max_steps: int = typer.Option(1000, "--max-steps", min=2, help="Steps per episode at most (an episode "
+                                  "also ends when the player dies)."),
+    window: int = typer.Option(16, "--window", min=2, help="Frames per caption window (stride window/2)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Record Crafter played by a scripted agent, with per-step events and window captions."""
+    from runtime.training.data.capture import capture_crafter
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        summary = capture_crafter(episodes, size, out, seed=seed, max_steps=max_steps, window=window,
+                                  progress=progress)
+    except StreamDiTError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from e
+    windows = sum(summary.caption_histogram.values())
+    typer.echo(f"{summary.root}: {summary.episodes} episodes, {summary.frames} frames of {size}x{size}, "
+               f"{windows} windows, {len(summary.caption_histogram)} distinct captions")
+    if summary.captured:
+        typer.echo(f"recorded {summary.captured} episodes in {summary.seconds:.1f} s "
+                   f"({summary.frames_per_second:.0f} frames/s)")
+    else:
+        typer.echo("nothing to record: every shard was already complete")
+    typer.echo("top captions:")
+    for caption, n in list(summary.caption_histogram.items())[:8]:
+        typer.echo(f"  {n:6d} ({100 * n / max(windows, 1):4.1f}%)  {caption}")

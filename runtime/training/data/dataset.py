@@ -1,0 +1,161 @@
+"""Read captioned Crafter clips from a capture directory (see `capture.py` for the layout)."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+import zlib
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Iterator, Literal
+
+import numpy as np
+
+from runtime.training.data.capture import read_shard_meta
+from runtime.training.data.captioner import Event, dominant_events
+from sdk.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+CAPTURE_COMMAND = "streamdit data crafter --episodes 100 --size 128 --out DIR"
+Clip = tuple[np.ndarray, str, list[str]]
+
+
+def split_episodes(names: list[str], heldout_fraction: float) -> tuple[list[str], list[str]]:
+    """Deterministic (train, heldout) split of shard names by episode.
+
+    Episodes are ranked by the CRC-32 of their name; the first round(fraction * n) go to heldout (at least
+    one when there are two or more episodes and the fraction is positive). The split depends only on the
+    set of names, not on their order or on the machine.
+    """
+    ranked = sorted(names, key=lambda n: (zlib.crc32(n.encode()), n))
+    n_held = round(heldout_fraction * len(ranked))
+    if heldout_fraction > 0 and len(ranked) >= 2:
+        n_held = max(n_held, 1)
+    n_held = min(n_held, len(ranked) - 1) if heldout_fraction < 1 else len(ranked)
+    held = set(ranked[:n_held])
+    return sorted(n for n in names if n not in held), sorted(held)
+
+
+class CrafterClips:
+    """Clips of consecutive frames with their captions, from the complete shards of one split.
+
+    Item i is `(frames, caption, event_types)`: frames uint8 [clip_frames, H, W, 3] (RGB, H = W = the
+    capture size), the caption of the clip (`caption_window` over the clip's per-step events), and the event
+    types behind that caption, in caption order (actor, scene, time), e.g. ["player_moves_left", "night"].
+
+    Args:
+        root: a capture directory.
+        clip_frames: frames per clip.
+        split: "train" or "heldout"; episodes are split deterministically (`split_episodes`).
+        heldout_fraction: share of episodes held out, in [0, 1].
+        stride: frames between clip starts within an episode; default clip_frames // 2.
+        cache_episodes: decoded episodes kept in memory (each is T * H * W * 3 bytes).
+
+    A missing or corrupted shard is skipped with a warning naming it; the others are kept.
+
+    Raises:
+        ConfigError: bad arguments.
+        DataError: no shard of the split is readable (the message says how to capture data), or a shard
+            that indexed fine fails when its frames are read.
+    """
+
+    def __init__(self, root: str | Path, clip_frames: int, split: Literal["train", "heldout"] = "train",
+                 heldout_fraction: float = 0.1, stride: int | None = None, cache_episodes: int = 4) -> None:
+        if split not in ("train", "heldout"):
+            raise ConfigError(f"split must be 'train' or 'heldout', got {split!r}")
+        if clip_frames < 1 or not 0.0 <= heldout_fraction <= 1.0:
+            raise ConfigError(f"need clip_frames >= 1 and heldout_fraction in [0, 1]; got clip_frames="
+                              f"{clip_frames}, heldout_fraction={heldout_fraction}")
+        self.root = Path(root)
+        self.clip_frames = clip_frames
+        self.stride = stride if stride is not None else max(clip_frames // 2, 1)
+        if self.stride < 1:
+            raise ConfigError(f"stride must be >= 1, got {self.stride}")
+        self.split = split
+        self.skipped: list[str] = []  # shard names left out, with the reason logged
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = max(cache_episodes, 1)
+        self._episodes: list[tuple[str, list[list[Event]]]] = []
+        self._index: list[tuple[int, int]] = []  # (episode number in self._episodes, start frame)
+
+        names = sorted(p.stem for p in self.root.glob("episode_*.json")) if self.root.is_dir() else []
+        orphans = sorted(p.stem for p in self.root.glob("episode_*.npz")) if self.root.is_dir() else []
+        for name in sorted(set(orphans) - set(names)):
+            self._skip(name, "its .json half is missing (an interrupted capture?)")
+        train, heldout = split_episodes(names, heldout_fraction)
+        for name in train if split == "train" else heldout:
+            self._add_episode(name)
+        if not self._index:
+            raise DataError(
+                f"no readable {split} clips of {clip_frames} frames in {self.root} ({len(names)} shards, "
+                f"{len(self.skipped)} skipped: {', '.join(self.skipped) or 'none'}); make the data with "
+                f"`{CAPTURE_COMMAND}`")
+
+    def _skip(self, name: str, reason: str) -> None:
+        self.skipped.append(name)
+        message = f"skipping Crafter shard {name}: {reason}"
+        log.warning(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+    def _add_episode(self, name: str) -> None:
+        try:
+            meta = read_shard_meta(self.root / f"{name}.json")
+            events = [[Event.from_json(e) for e in step] for step in meta["events"]]
+            steps = int(meta["steps"])
+            with np.load(self.root / f"{name}.npz") as npz:  # reads the zip directory only
+                if "frames" not in npz.files:
+                    raise DataError("no frames array")
+            if len(events) != steps:
+                raise DataError(f"{len(events)} event lists for {steps} steps")
+        except (DataError, OSError, ValueError, KeyError, TypeError) as e:
+            self._skip(name, str(e))
+            return
+        number = len(self._episodes)
+        self._episodes.append((name, events))
+        self._index.extend((number, s) for s in range(0, steps - self.clip_frames + 1, self.stride))
+
+    @property
+    def episodes(self) -> list[str]:
+        """Shard names in this split that were indexed."""
+        return [name for name, _ in self._episodes]
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def _frames(self, name: str) -> np.ndarray:
+        if name in self._cache:
+            self._cache.move_to_end(name)
+            return self._cache[name]
+        try:
+            with np.load(self.root / f"{name}.npz") as npz:
+                frames = npz["frames"]
+        except Exception as e:  # zipfile.BadZipFile, zlib.error, EOFError, ValueError ...
+            raise DataError(f"Crafter shard {name}.npz in {self.root} is corrupted ({e}); delete it and "
+                            f"rerun the capture to record it again") from e
+        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+            raise DataError(f"Crafter shard {name}.npz: frames are {frames.dtype} {frames.shape}, "
+                            f"expected uint8 [T, H, W, 3]")
+        self._cache[name] = frames
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return frames
+
+    def __getitem__(self, i: int) -> Clip:
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"clip {i} out of range for {len(self)} clips")
+        number, start = self._index[i]
+        name, events = self._episodes[number]
+        window = events[start: start + self.clip_frames]
+        clip = self._frames(name)[start: start + self.clip_frames]
+        dominant = dominant_events(window)  # what caption_window joins
+        return clip.copy(), ", ".join(e.caption for e in dominant), [e.type for e in dominant]
+
+    def __iter__(self) -> Iterator[Clip]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def describe(self) -> dict[str, Any]:
+        """Episodes, clips and skipped shards of this split, for logs."""
+        return {"root": str(self.root), "split": self.split, "episodes": len(self._episodes),
+                "clips": len(self), "skipped": list(self.skipped)}
