@@ -86,11 +86,12 @@ class FinalLayer(nn.Module):
 class StreamDiT(nn.Module):
     """The StreamDiT velocity model.
 
-    forward(x, t, text, text_mask):
+    forward(x, t, text, text_mask, drop=None):
         x:         [B, C, F, H, W] float latent video (C = cfg.in_channels; H, W multiples of patch_size)
         t:         [B, F] float noise level per frame, 0 = pure noise, 1 = clean (flow-matching time)
         text:      [B, L, D_text] float prompt token embeddings
         text_mask: [B, L] bool, True for real tokens
+        drop:      optional [B] bool; rows where it is True see the learned null prompt (prompt dropout)
         returns    [B, C, F, H, W] velocity, in x's dtype
 
     Raises ShapeError naming the expected and actual shape when an input does not fit.
@@ -134,9 +135,11 @@ class StreamDiT(nn.Module):
 
     def drop_prompt(self, text: torch.Tensor, text_mask: torch.Tensor,
                     drop: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Replace the prompts of rows where drop [B] (bool) is True by the null prompt (CFG training)."""
-        if not bool(drop.any()):
-            return text, text_mask
+        """Replace the prompts of rows where drop [B] (bool) is True by the null prompt (CFG training).
+
+        Always goes through torch.where, so the null prompt takes part in every training step (DDP needs
+        every parameter to be used).
+        """
         null = self.null_text.to(text.dtype).expand(text.shape[0], text.shape[1], -1)
         null_mask = torch.zeros_like(text_mask)
         null_mask[:, 0] = True
@@ -149,7 +152,7 @@ class StreamDiT(nn.Module):
             raise ShapeError(f"x must be [batch, {cfg.in_channels}, frames, height, width], got {list(x.shape)}")
         B, _, F, H, W = x.shape
         if H % cfg.patch_size or W % cfg.patch_size:
-            raise ShapeError(f"latent height and width ({H}, {W}) must be multiples of patch_size {cfg.patch_size}")
+            raise ShapeError(f"latent height and width must be multiples of patch_size {cfg.patch_size}, got ({H}, {W})")
         if tuple(t.shape) != (B, F):
             raise ShapeError(f"t must give one noise level per frame, shape [{B}, {F}], got {list(t.shape)}")
         if text.ndim != 3 or text.shape[0] != B or text.shape[2] != cfg.text_dim:
@@ -157,8 +160,11 @@ class StreamDiT(nn.Module):
         if tuple(text_mask.shape) != tuple(text.shape[:2]) or text_mask.dtype != torch.bool:
             raise ShapeError(f"text_mask must be bool [{B}, {text.shape[1]}], got {text_mask.dtype} {list(text_mask.shape)}")
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor,
+                drop: torch.Tensor | None = None) -> torch.Tensor:
         self._check(x, t, text, text_mask)
+        if drop is not None:
+            text, text_mask = self.drop_prompt(text, text_mask, drop)
         cfg = self.cfg
         B, C, F, H, W = x.shape
         p = cfg.patch_size

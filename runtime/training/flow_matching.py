@@ -87,14 +87,15 @@ def interpolate(x1: torch.Tensor, x0: torch.Tensor, levels: torch.Tensor, sigma_
 
 def flow_matching_loss(model: StreamDiT | torch.nn.Module, x1: torch.Tensor, text: torch.Tensor,
                        text_mask: torch.Tensor, levels: torch.Tensor, loss_mask: torch.Tensor,
-                       sigma_min: float = 1e-5, generator: torch.Generator | None = None) -> torch.Tensor:
+                       sigma_min: float = 1e-5, generator: torch.Generator | None = None,
+                       drop: torch.Tensor | None = None) -> torch.Tensor:
     """Buffered flow-matching loss (scalar float32).
 
     x1: clean latents [B, C, F, H, W]; text [B, L, D_text], text_mask [B, L]; levels [B, F] in [0, 1];
-    loss_mask [B, F] (1 = frame counts, 0 = clean reference frame).
+    loss_mask [B, F] (1 = frame counts, 0 = clean reference frame); drop: optional [B] bool prompt dropout.
     """
     x0 = torch.randn(x1.shape, generator=generator, device=x1.device, dtype=x1.dtype)
     x_t, target = interpolate(x1, x0, levels, sigma_min)
-    v = model(x_t, levels, text, text_mask)
+    v = model(x_t, levels, text, text_mask) if drop is None else model(x_t, levels, text, text_mask, drop)
     err = (v.float() - target.float()).pow(2).mean(dim=(1, 3, 4))  # (B, F)
     return (err * loss_mask).sum() / loss_mask.sum().clamp(min=1.0)

@@ -62,9 +62,10 @@ def render_clips(cfg: ToyShapesConfig, color: list[str], shape: list[str], direc
     dy = (coords[None, None, :, None] - centre[..., 1, None, None] + S / 2) % S - S / 2  # (B, F, S, 1)
     r = float(cfg.radius)
     is_circle = torch.tensor([s == "circle" for s in shape])[:, None, None, None]
-    square = (dx.abs() <= r) & (dy.abs() <= r)
-    circle = dx ** 2 + dy ** 2 <= r ** 2
-    inside = torch.where(is_circle, circle, square).float()  # (B, F, S, S)
+    # anti-aliased coverage in [0, 1]: sub-pixel positions render smoothly, which makes motion learnable
+    square = (r + 0.5 - dx.abs()).clamp(0, 1) * (r + 0.5 - dy.abs()).clamp(0, 1)
+    circle = (r + 0.5 - (dx ** 2 + dy ** 2).sqrt()).clamp(0, 1)
+    inside = torch.where(is_circle, circle, square)  # (B, F, S, S)
     col = torch.tensor([COLORS[c] for c in color])[:, :, None, None, None]  # (B, 3, 1, 1, 1)
     bg = torch.tensor(BACKGROUND)[None, :, None, None, None]
     video = bg + inside[:, None] * (col - bg)  # (B, 3, F, S, S) in [0, 1]

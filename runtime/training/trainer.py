@@ -143,9 +143,8 @@ class Trainer:
         text, mask = self.text_encoder.encode(captions)
         text, mask = text.to(self.device), mask.to(self.device)
         drop = (torch.rand(o.batch_size, generator=g) < o.prompt_dropout).to(self.device)
-        text, mask = self.model.drop_prompt(text, mask, drop)
         levels, loss_mask, _ = self.partitioning.sample(o.batch_size, g)
-        return x1, text, mask, levels.to(self.device), loss_mask.to(self.device)
+        return x1, text, mask, levels.to(self.device), loss_mask.to(self.device), drop
 
     def run(self, progress: bool = True) -> TrainResult:
         o = self.cfg.optim
@@ -160,13 +159,13 @@ class Trainer:
                 if o.max_minutes is not None and time.time() - t0 > 60 * o.max_minutes:
                     break
                 g = torch.Generator().manual_seed(o.seed * 1_000_003 + self.step * 1009 + self.rank)
-                x1, text, mask, levels, loss_mask = self._batch(g)
+                x1, text, mask, levels, loss_mask, drop = self._batch(g)
                 lr = self.lr_at(self.step)
                 for group in self.opt.param_groups:
                     group["lr"] = lr
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=o.bf16):
                     loss = flow_matching_loss(self.ddp, x1, text, mask, levels, loss_mask,
-                                              self.cfg.partition.sigma_min, g)
+                                              self.cfg.partition.sigma_min, g, drop)
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
                 gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), o.grad_clip)

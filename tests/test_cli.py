@@ -1,0 +1,56 @@
+"""The `streamdit` command line: train and generate end to end on a tiny model, and clear errors."""
+
+import numpy as np
+from typer.testing import CliRunner
+
+from runtime.cli import app
+from runtime.video_io import read_mp4
+
+runner = CliRunner()
+
+
+def test_train_then_generate_with_a_prompt_switch(tmp_path):
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text("""
+out = "unused"
+[model]
+hidden_size = 32
+depth = 2
+num_heads = 2
+in_channels = 48
+patch_size = 1
+window = [4, 4, 4]
+[data]
+kind = "toy"
+size = 16
+frames = 8
+[autoencoder]
+kind = "space_to_depth"
+factor = 4
+[text_encoder]
+kind = "hash"
+[partition]
+buffer_frames = 8
+[optim]
+batch_size = 2
+warmup_steps = 1
+[sampling]
+c = 2
+s = 1
+""")
+    r = runner.invoke(app, ["train", "--config", str(cfg), "--out", str(tmp_path / "run"), "--steps", "3", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert "done: step 3" in r.output
+    out = tmp_path / "v.mp4"
+    r = runner.invoke(app, ["generate", "--checkpoint", str(tmp_path / "run/checkpoint"), "--prompt", "a red square moves left",
+                            "--frames", "12", "--out", str(out), "--switch-prompt-at", "6", "--prompt2", "a red square moves right"])
+    assert r.exit_code == 0, r.output
+    video = read_mp4(out)
+    assert video.shape == (12, 256, 256, 3) and video.dtype == np.uint8
+
+
+def test_generate_errors_are_clear(tmp_path):
+    r = runner.invoke(app, ["generate", "--checkpoint", str(tmp_path / "nope"), "--prompt", "x"])
+    assert r.exit_code != 0 and "neither a directory nor a shipped name" in str(r.exception)
+    r = runner.invoke(app, ["train", "--config", str(tmp_path / "missing.toml")])
+    assert r.exit_code != 0 and "not found" in str(r.exception)

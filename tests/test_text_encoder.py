@@ -1,0 +1,44 @@
+"""Text encoders: caching per prompt text, truncation with a warning, errors for empty prompts."""
+
+import pytest
+import torch
+
+from runtime.model.text_encoder import HashTextEncoder, build_text_encoder
+from sdk.errors import ConfigError, PromptError
+
+
+def test_hash_encoder_is_deterministic_and_cached():
+    enc = HashTextEncoder(dim=384, max_tokens=8)
+    a, ma = enc.encode_one("a red square moves left")
+    b, _ = HashTextEncoder(dim=384, max_tokens=8).encode_one("a red square moves left")
+    torch.testing.assert_close(a, b)
+    assert a.shape == (5, 384) and ma.all()
+    enc.encode_one("a red square moves left")
+    assert (enc.cache_hits, enc.cache_misses) == (1, 1)
+    c, _ = enc.encode_one("a red square moves right")
+    assert not torch.allclose(a, c)
+
+
+def test_batch_padding_and_mask():
+    enc = HashTextEncoder()
+    emb, mask = enc.encode(["left", "a red square moves left"])
+    assert emb.shape == (2, 5, 384) and mask.sum(1).tolist() == [1, 5]
+    assert emb[0, 1:].abs().sum() == 0
+
+
+def test_long_prompt_is_truncated_with_a_warning():
+    enc = HashTextEncoder(max_tokens=4)
+    with pytest.warns(UserWarning, match="truncated to 4 tokens"):
+        emb, _ = enc.encode_one("one two three four five six")
+    assert emb.shape[0] == 4
+
+
+@pytest.mark.parametrize("bad", ["", "   ", None])
+def test_empty_prompt_is_an_error(bad):
+    with pytest.raises(PromptError, match="non-empty"):
+        HashTextEncoder().encode_one(bad)
+
+
+def test_unknown_kind():
+    with pytest.raises(ConfigError, match="unknown text encoder kind"):
+        build_text_encoder({"kind": "clip"})
