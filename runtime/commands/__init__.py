@@ -1,3 +1,7 @@
 """CLI command modules. Each module registers its commands on `runtime.cli.app` when imported."""
 
+from runtime.cli import app
 from runtime.commands import core  # noqa: F401
+from runtime.training.data.cli import data_app
+
+app.add_typer(data_app, name="data")
