@@ -1,0 +1,37 @@
+"""StreamDiT SDK: stream frames from a StreamDiT runtime into a game, steered by events.
+
+    import sdk
+    with sdk.Session("zmq://127.0.0.1:5557", prompt="a grassy meadow") as s:
+        s.push_event("night_falls")
+        for frame in s.frames():
+            ...
+
+The package imports without torch (the runtime is server-side; `local://` imports it lazily). Names are
+loaded on first use so that `import sdk.errors` (used by the runtime everywhere) stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["Session", "AsyncSession", "Frame", "EventAck", "Recording", "PROTOCOL_VERSION", "errors"]
+
+_LAZY = {
+    "Session": ("sdk.session", "Session"),
+    "AsyncSession": ("sdk.aio", "AsyncSession"),
+    "Frame": ("sdk.frames", "Frame"),
+    "Recording": ("sdk.frames", "Recording"),
+    "EventAck": ("sdk.protocol.messages", "EventAck"),
+    "PROTOCOL_VERSION": ("sdk.protocol.messages", "PROTOCOL_VERSION"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'sdk' has no attribute {name!r}")

@@ -1,0 +1,185 @@
+"""One client connection, whatever the transport: the protocol's state machine (docs/protocol.md section 2).
+
+A transport decodes each incoming message and calls `handle(msg)` (or `reject(exc)` when it could not decode
+it), sends whatever `outbox.take()` gives, and calls `disconnected()` when the connection drops. Every error is
+answered with an Error message on this connection only; nothing here touches another session.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from runtime.serving.flow import Outbox
+from runtime.serving.prompt_map import Change, check_prompt
+from runtime.serving.session import Session
+from sdk.errors import (AuthError, ConfigError, InvalidArgumentError, NoSessionError, PromptError, ProtocolError,
+                        RateLimitError, ServerError, ShapeError, UnsupportedError)
+from sdk.protocol import messages as m
+
+if TYPE_CHECKING:
+    from runtime.serving.server import ServingRuntime
+
+log = logging.getLogger("streamdit.serving")
+MAX_TRANSITION_STEPS = 10_000
+
+
+class Connection:
+    """Protocol state of one connection. `transport` names it ("grpc", "zmq", "local") for logs.
+
+    fatal_handshake_ends: True when a failed handshake ends the connection (gRPC); ZeroMQ and local
+    connections stay open for another handshake.
+    """
+
+    def __init__(self, runtime: "ServingRuntime", transport: str, *, fatal_handshake_ends: bool = False) -> None:
+        cfg = runtime.config
+        self.runtime, self.transport = runtime, transport
+        self.outbox = Outbox(cfg.default_credits, cfg.max_credits, cfg.max_queued_frames)
+        self.session: Session | None = None
+        self.fatal_handshake_ends = fatal_handshake_ends
+
+    # ------------------------------------------------------------------------------ transport calls
+    def handle(self, msg: Any) -> None:
+        """Act on one decoded client message; any failure becomes an Error message to this client."""
+        try:
+            handler = getattr(self, "_on_" + msg.TYPE)
+            handler(msg)
+        except Exception as e:  # every failure is answered, none escapes into the transport
+            self._fail(e, msg)
+
+    def reject(self, exc: BaseException) -> None:
+        """The transport could not decode a message (ProtocolError) or refused it (size)."""
+        self._fail(exc, None)
+
+    def disconnected(self) -> None:
+        """The connection dropped (or the transport ended it): release the session, keep it resumable."""
+        sess, self.session = self.session, None
+        if sess is not None:
+            self.runtime.manager.detach(sess, self)
+        self.outbox.finish()
+        self.runtime.forget(self)
+
+    def detach_session(self, closed: m.Closed) -> None:
+        """The session moved to another connection (resume) or is being closed by the runtime."""
+        self.session = None
+        self.outbox.finish(closed)
+
+    def end(self, code: str, reason: str) -> None:
+        """The runtime ends this connection's session (e.g. shutdown): Closed{code, reason}, then nothing."""
+        sess, self.session = self.session, None
+        if sess is not None:
+            self.runtime.manager.close(sess)
+        self.outbox.finish(m.Closed(code=code, reason=reason))
+
+    # ------------------------------------------------------------------------------ messages
+    def _on_handshake(self, hs: m.Handshake) -> None:
+        if self.session is not None:
+            raise InvalidArgumentError(f"this connection already has session {self.session.id}; send close "
+                                       f"before another handshake")
+        cfg = self.runtime.config
+        try:
+            sess, resumed = self.runtime.manager.open(hs, self)
+        except ServerError as e:
+            e.fatal = True
+            raise
+        self.session = sess
+        credits = hs.capabilities.credits or cfg.default_credits
+        self.outbox.set_credits(credits)
+        info = self.runtime.model_info
+        self.outbox.put(m.HandshakeReply(
+            session_id=sess.id, resume_token=sess.resume_token, protocol_version=m.PROTOCOL_VERSION, model=info.name,
+            fps=info.fps, frames_per_chunk=info.frames_per_chunk, width=info.width, height=info.height,
+            pixel_format=m.PIXEL_FORMAT, credits=self.outbox.credits, resumed=resumed,
+            next_frame_index=sess.next_chunk * info.frames_per_chunk, limits=cfg.limits()))
+        log.info("session %s %s over %s (client %s %s)", sess.id, "resumed" if resumed else "opened",
+                 self.transport, hs.client_name, hs.client_version)
+
+    def _on_event(self, ev: m.Event) -> None:
+        sess = self._check_change(ev.event_id)
+        change = sess.prompt_map.change_for_event(ev.event_id, ev.event_type, ev.payload,
+                                                  max_chars=self.runtime.config.max_prompt_chars,
+                                                  client_time_us=ev.client_time_us)
+        self._queue(sess, change)
+
+    def _on_set_prompt(self, sp: m.SetPrompt) -> None:
+        sess = self._check_change(sp.event_id)
+        weight = 1.0 if sp.weight is None else sp.weight
+        if not 0.0 < weight <= 1.0:
+            raise InvalidArgumentError(f"set_prompt weight must be in (0, 1], got {weight}", event_id=sp.event_id)
+        if not 0 <= sp.transition_steps <= MAX_TRANSITION_STEPS:
+            raise InvalidArgumentError(f"transition_steps must be in [0, {MAX_TRANSITION_STEPS}] chunks, got "
+                                       f"{sp.transition_steps}", event_id=sp.event_id)
+        check_prompt(sp.text, self.runtime.config.max_prompt_chars, "the set_prompt text")
+        self._queue(sess, Change("prompt", sp.event_id, sp.text, weight=weight,
+                                 transition_steps=sp.transition_steps))
+
+    def _on_source_frame(self, sf: m.SourceFrame) -> None:
+        self._need_session()
+        raise UnsupportedError("video-to-video (source_frame) is not served by protocol 1.0 runtimes yet; "
+                               "the frame was ignored")
+
+    def _on_credit(self, c: m.Credit) -> None:
+        if c.n < 0:
+            raise InvalidArgumentError(f"credit n must be >= 0, got {c.n}")
+        self.outbox.add_credits(c.n)
+
+    def _on_close(self, c: m.Close) -> None:
+        self.end("client_close", c.reason or "closed by the client")
+
+    def _on_get_info(self, g: m.GetInfo) -> None:
+        self.runtime.manager.check_auth(g.auth_token)
+        self.outbox.put(self.runtime.info())
+
+    def _on_list_models(self, g: m.ListModels) -> None:
+        self.runtime.manager.check_auth(g.auth_token)
+        self.outbox.put(m.ModelList(models=[self.runtime.model_info]))
+
+    # ------------------------------------------------------------------------------ helpers
+    def _need_session(self) -> Session:
+        if self.session is None:
+            raise NoSessionError("no session on this connection: send a handshake first (docs/protocol.md "
+                                 "section 2); after a reconnect, resume with the resume_token")
+        return self.session
+
+    def _check_change(self, event_id: int) -> Session:
+        sess = self._need_session()
+        if event_id <= sess.last_event_id:
+            raise InvalidArgumentError(f"event_id must be > 0 and larger than the session's last ({sess.last_event_id}), "
+                                       f"got {event_id}; events and set_prompt share one counter", event_id=event_id)
+        sess.last_event_id = event_id
+        if not sess.rate.take():
+            raise RateLimitError(f"more than {self.runtime.config.max_events_per_second:g} events and prompt "
+                                 f"changes per second; this one was dropped", event_id=event_id)
+        return sess
+
+    def _queue(self, sess: Session, change: Change) -> None:
+        self.runtime.warm_prompt(change.text)  # encode now (input thread) so the engine hits the cache
+        sess.push_change(change)
+
+    def _fail(self, exc: BaseException, msg: Any) -> None:
+        event_id = getattr(msg, "event_id", 0) or 0
+        if isinstance(exc, ServerError):
+            err = m.Error(code=exc.code, message=str(exc), event_id=exc.event_id or event_id, fatal=exc.fatal)
+        elif isinstance(exc, ProtocolError):
+            fatal = isinstance(msg, m.Handshake)
+            err = m.Error(code=exc.code, message=str(exc), event_id=event_id, fatal=fatal)
+        elif isinstance(exc, (PromptError, ConfigError, ShapeError)):
+            err = m.Error(code=m.INVALID_ARGUMENT, message=str(exc), event_id=event_id,
+                          fatal=isinstance(msg, m.Handshake))
+        else:
+            log.exception("internal error on a %s connection while handling %s", self.transport,
+                          getattr(msg, "TYPE", None))
+            err = m.Error(code=m.INTERNAL, message=f"internal error: {type(exc).__name__}: {exc}",
+                          event_id=event_id, fatal=True)
+        if not err.fatal:
+            self.outbox.put(err)
+        elif self.session is not None and not isinstance(msg, m.Handshake):
+            sess, self.session = self.session, None
+            self.runtime.manager.close(sess)
+            self.outbox.finish(err, m.Closed(code="error", reason=err.message))
+        elif self.fatal_handshake_ends:
+            self.outbox.finish(err)
+        else:
+            self.outbox.put(err)
+        if isinstance(exc, AuthError):
+            log.warning("refused a %s client: %s", self.transport, exc)

@@ -1,0 +1,255 @@
+"""The engine loop: one batched DiT step over every active session, decoding on its own thread.
+
+Threads (DESIGN.md section 3): the DiT thread owns the StreamingSampler (one stream per session) and runs
+`step()` over all of them at once; the decode thread turns emitted latent chunks into uint8 RGB frames and
+puts them in each session's Outbox; the input threads (the servers) only queue changes and commands.
+Nothing here waits on a client: outboxes never block and the decode queue drops its oldest chunk when full.
+
+Chunk boundaries: a session's queued changes are applied right after its stream emitted a chunk (or while it
+warms up, before chunk 0), so every chunk is generated under one decision of the prompt schedule, and the
+frames of chunk k carry the id of the event that decided chunk k's prompt.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from runtime.serving.blend import PromptBlender
+from runtime.serving.config import ServeConfig
+from runtime.serving.prompt_map import describe
+from runtime.serving.session import Session
+from sdk.protocol import messages as m
+
+log = logging.getLogger("streamdit.serving")
+
+
+@dataclass
+class _Live:
+    """Engine-thread state of a session in the sampler."""
+
+    session: Session
+    stream_id: int
+    chunk_base: int  # the session's chunk index of the stream's chunk 0
+    blender: PromptBlender
+    event_id: int  # id of the event that decided the prompt of the next chunk
+    generation: int
+    prompt: Any = None  # the embedding last given to the sampler
+
+
+class Engine:
+    """Runs the DiT step and the decoder for every session of a runtime.
+
+    Args:
+        pipeline: a StreamDiTPipeline (model, autoencoder, text encoder, config).
+        config: the runtime's ServeConfig (pacing, decode queue, stats interval, scheme overrides).
+    """
+
+    def __init__(self, pipeline: Any, config: ServeConfig) -> None:
+        self.pipeline, self.config = pipeline, config
+        self.scheme = pipeline.scheme(config.chunk_size, config.micro_steps)
+        self.sampler = pipeline.sampler(self.scheme, max_streams=config.max_sessions)
+        self.frames_per_chunk = self.scheme.c * pipeline.temporal_factor
+        self.fps = float(pipeline.fps)
+        self.step_period_s = self.frames_per_chunk / self.fps / self.scheme.s  # real-time pacing, per step
+        self.on_failure: Callable[[BaseException], None] | None = None
+        self.step_ms = 0.0
+        self.steps = 0
+        self.chunks = 0
+        self.frames_decoded = 0
+        self.decode_dropped = 0  # chunks dropped because the decoder fell behind
+        self._live: dict[str, _Live] = {}  # by session id (DiT thread only)
+        self._commands: collections.deque[tuple[str, Session]] = collections.deque()
+        self._wake = threading.Event()
+        self._decode_q: collections.deque[tuple[Session, int, int, torch.Tensor, int]] = collections.deque()
+        self._decode_cv = threading.Condition()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._next_stats = 0.0
+
+    # ------------------------------------------------------------------------------ control (any thread)
+    def start(self) -> None:
+        for name, fn in (("streamdit-dit", self._run_dit), ("streamdit-decode", self._run_decode)):
+            t = threading.Thread(target=fn, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        with self._decode_cv:
+            self._decode_cv.notify_all()
+        for t in self._threads:
+            t.join(timeout)
+
+    def add(self, sess: Session) -> None:
+        """Start (or restart, on resume) a session's stream at its next chunk boundary."""
+        self._commands.append(("add", sess))
+        self._wake.set()
+
+    def remove(self, sess: Session) -> None:
+        """Take a session's stream out of the batch (processed before the next step)."""
+        self._commands.append(("remove", sess))
+        self._wake.set()
+
+    @property
+    def live_streams(self) -> int:
+        return len(self._live)
+
+    @property
+    def decode_queue(self) -> int:
+        return len(self._decode_q)
+
+    # ------------------------------------------------------------------------------ DiT thread
+    def _run_dit(self) -> None:
+        deadline = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                self._apply_commands()
+                if not self._live:
+                    self._wake.wait(0.5)
+                    self._wake.clear()
+                    deadline = time.monotonic()
+                    continue
+                self._step_once()
+                self._maybe_stats()
+            except Exception as e:  # a bug: end every session with an Error rather than hang them
+                log.exception("engine step failed")
+                if self.on_failure is not None:
+                    self.on_failure(e)
+                self._live.clear()
+                for sid in self.sampler.stream_ids:
+                    self.sampler.remove_stream(sid)
+                continue
+            if self.config.pace and any(self.sampler.is_streaming(lv.stream_id) for lv in self._live.values()):
+                deadline += self.step_period_s
+                now = time.monotonic()
+                if deadline > now:
+                    self._stop.wait(deadline - now)
+                elif now - deadline > self.step_period_s:
+                    deadline = now  # fell behind: do not burst to catch up
+            else:
+                deadline = time.monotonic()
+
+    def _apply_commands(self) -> None:
+        while self._commands:
+            op, sess = self._commands.popleft()
+            old = self._live.pop(sess.id, None)
+            if old is not None:
+                self.sampler.remove_stream(old.stream_id)
+            if op == "add" and sess.state == "active":
+                self._add(sess)
+
+    def _add(self, sess: Session) -> None:
+        k = sess.next_chunk
+        changes = sess.pop_changes()
+        for ch in changes:
+            sess.schedule.apply(ch, k)
+        decision = sess.schedule.at(k)
+        blender = PromptBlender(self.pipeline.text_encoder, decision.spec)
+        emb = blender.embedding_at(k)
+        sess.generation += 1
+        seed = sess.handshake.settings.seed
+        sid = self.sampler.add_stream(*emb, seed=None if seed is None else seed + sess.generation - 1)
+        live = _Live(sess, sid, k, blender, decision.event_id, sess.generation, emb)
+        self._live[sess.id] = live
+        self._ack(live, changes, k, decision)
+
+    def _boundary(self, live: _Live, k: int) -> None:
+        """Chunk k is next: apply queued changes and set the prompt of chunk k."""
+        sess = live.session
+        changes = sess.pop_changes()
+        for ch in changes:
+            sess.schedule.apply(ch, k)
+        decision = sess.schedule.at(k)
+        live.blender.retarget(decision.spec, decision.transition_steps, k)
+        emb = live.blender.embedding_at(k)
+        if emb is not live.prompt:
+            self.sampler.set_prompt(live.stream_id, *emb)
+            live.prompt = emb
+        live.event_id = decision.event_id
+        self._ack(live, changes, k, decision)
+
+    def _ack(self, live: _Live, changes: list, k: int, decision: Any) -> None:
+        outbox = live.session.outbox
+        if outbox is None:
+            return
+        for ch in changes:
+            outbox.put(m.EventAck(event_id=ch.event_id, chunk_index=k, frame_index=k * self.frames_per_chunk,
+                                  prompt=describe(decision.spec), in_effect=decision.event_id == ch.event_id,
+                                  client_time_us=ch.client_time_us))
+
+    def _step_once(self) -> None:
+        for live in self._live.values():  # warming up: changes apply to chunk 0 as they come
+            if not self.sampler.is_streaming(live.stream_id) and live.session.has_changes:
+                self._boundary(live, live.chunk_base)
+        t0 = time.perf_counter()
+        emitted = self.sampler.step()
+        self.step_ms = (time.perf_counter() - t0) * 1e3
+        self.steps += 1
+        by_stream = {lv.stream_id: lv for lv in self._live.values()}
+        for ch in emitted:
+            live = by_stream[ch.stream_id]
+            k = live.chunk_base + ch.chunk_index
+            self.chunks += 1
+            self._enqueue_decode((live.session, live.generation, k, ch.latent, live.event_id))
+            live.session.next_chunk = k + 1
+            self._boundary(live, k + 1)
+
+    def _maybe_stats(self) -> None:
+        now = time.monotonic()
+        if now < self._next_stats:
+            return
+        self._next_stats = now + self.config.stats_interval_s
+        n = len(self._live)
+        for live in self._live.values():
+            ob = live.session.outbox
+            if ob is not None:
+                ob.put(m.Stats(fps=ob.fps(), frames_sent=ob.frames_sent, frames_dropped=ob.frames_dropped,
+                               queue_depth=ob.queue_depth, credits=ob.credits,
+                               chunk_index=max(0, live.session.next_chunk - 1), step_ms=self.step_ms,
+                               decode_queue=len(self._decode_q), sessions=n))
+
+    # ------------------------------------------------------------------------------ decode thread
+    def _enqueue_decode(self, item: tuple[Session, int, int, torch.Tensor, int]) -> None:
+        with self._decode_cv:
+            if len(self._decode_q) >= self.config.decode_queue_chunks:
+                old = self._decode_q.popleft()
+                self.decode_dropped += 1
+                ob = old[0].outbox
+                if ob is not None:
+                    ob.count_dropped(self.frames_per_chunk)
+            self._decode_q.append(item)
+            self._decode_cv.notify()
+
+    def _run_decode(self) -> None:
+        while True:
+            with self._decode_cv:
+                while not self._decode_q and not self._stop.is_set():
+                    self._decode_cv.wait(0.5)
+                if self._stop.is_set():
+                    return
+                sess, gen, k, latent, event_id = self._decode_q.popleft()
+            if sess.state != "active" or sess.generation != gen:
+                continue
+            try:
+                video = self.pipeline.decode(latent)  # (frames_per_chunk, H, W, 3) uint8
+            except Exception:  # pragma: no cover - a decoder bug must not kill the thread
+                log.exception("decoding chunk %d of session %s failed", k, sess.id)
+                continue
+            outbox = sess.outbox
+            if outbox is None or sess.generation != gen:
+                continue
+            H, W = video.shape[1:3]
+            for i in range(video.shape[0]):
+                fi = k * self.frames_per_chunk + i
+                outbox.put_frame(m.Frame(frame_index=fi, chunk_index=k, pts_us=round(fi * 1e6 / self.fps),
+                                         event_id=event_id, width=W, height=H, pixel_format=m.PIXEL_FORMAT,
+                                         pixels=video[i].tobytes()))
+            self.frames_decoded += video.shape[0]

@@ -1,0 +1,245 @@
+"""Prompt maps: from game events to the prompt in effect for each chunk (docs/protocol.md section 6).
+
+A prompt map is TOML: a `base` prompt and one `[events.TYPE]` rule per event type, with a `prompt` template
+filled from the event's payload, a duration (`duration_chunks` or `duration_seconds`), a `priority` and
+`transition_steps`. `PromptMap.parse` validates it; `PromptMap.change_for_event` turns an event into a
+`Change` (checked on the input thread); `PromptSchedule` lives on the engine thread and answers "which prompt,
+decided by which event, for chunk k?".
+
+A prompt is a `PromptSpec`: a tuple of (text, weight) pairs whose embeddings are mixed (SetPrompt with
+weight < 1 mixes the new text into the current base prompt).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any
+
+from sdk.errors import InvalidArgumentError, PromptTooLongError, UnknownEventError
+
+PromptSpec = tuple[tuple[str, float], ...]
+MAX_RULES = 256
+MAX_MIX = 4  # a base prompt mixes at most this many texts; the lightest are folded away
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_RULE_KEYS = {"prompt", "duration_chunks", "duration_seconds", "priority", "transition_steps"}
+
+
+def describe(spec: PromptSpec) -> str:
+    """A prompt spec as text: the text itself, or `0.50*'a' + 0.50*'b'` for a mix."""
+    if len(spec) == 1 and spec[0][1] == 1.0:
+        return spec[0][0]
+    return " + ".join(f"{w:.2f}*{t!r}" for t, w in spec)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+@dataclass(frozen=True)
+class EventRule:
+    """One `[events.TYPE]` table. duration_chunks None = until replaced."""
+
+    event_type: str
+    template: str
+    fields: tuple[str, ...]
+    duration_chunks: int | None
+    priority: int
+    transition_steps: int
+
+    def render(self, payload: dict[str, Any]) -> str:
+        """Fill the template; a missing payload value is an InvalidArgumentError naming it."""
+        missing = [f for f in self.fields if f not in payload]
+        if missing:
+            raise InvalidArgumentError(f"event {self.event_type!r} needs payload values {missing} for its prompt "
+                                       f"template {self.template!r}; got keys {sorted(payload)}")
+        return self.template.format_map({k: _fmt(payload[k]) for k in self.fields})
+
+
+@dataclass(frozen=True)
+class Change:
+    """A prompt change waiting for the next chunk boundary (made on the input thread, applied on the engine's).
+
+    kind "event": an overlay from `rule`; kind "prompt": a new base prompt mixed in with `weight`.
+    """
+
+    kind: str
+    event_id: int
+    text: str
+    rule: EventRule | None = None
+    weight: float = 1.0
+    transition_steps: int = 0
+    client_time_us: int = 0
+
+
+@dataclass
+class PromptMap:
+    """A parsed prompt map. `rules` maps an event type to its rule."""
+
+    base: str = ""
+    rules: dict[str, EventRule] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str, *, fps: float, frames_per_chunk: int) -> "PromptMap":
+        """TOML text -> PromptMap. durations in seconds become whole chunks (rounded up) at `fps` frames/s.
+
+        Raises InvalidArgumentError naming the table and key at fault.
+        """
+        if not text.strip():
+            return cls()
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise InvalidArgumentError(f"prompt map is not valid TOML: {e}") from None
+        unknown = sorted(set(raw) - {"base", "events"})
+        if unknown:
+            raise InvalidArgumentError(f"prompt map: unknown top-level keys {unknown}; allowed: 'base', [events.TYPE]")
+        base = raw.get("base", "")
+        if not isinstance(base, str):
+            raise InvalidArgumentError(f"prompt map: base must be a string, got {type(base).__name__}")
+        events = raw.get("events", {})
+        if not isinstance(events, dict) or len(events) > MAX_RULES:
+            raise InvalidArgumentError(f"prompt map: [events] must hold at most {MAX_RULES} [events.TYPE] tables")
+        rules = {name: cls._rule(name, body, fps, frames_per_chunk) for name, body in events.items()}
+        return cls(base=base, rules=rules)
+
+    @staticmethod
+    def _rule(name: str, body: Any, fps: float, fpc: int) -> EventRule:
+        where = f"prompt map [events.{name}]"
+        if not isinstance(body, dict):
+            raise InvalidArgumentError(f"{where} must be a table")
+        unknown = sorted(set(body) - _RULE_KEYS)
+        if unknown:
+            raise InvalidArgumentError(f"{where}: unknown keys {unknown}; allowed: {sorted(_RULE_KEYS)}")
+        template = body.get("prompt")
+        if not isinstance(template, str) or not template.strip():
+            raise InvalidArgumentError(f"{where}: prompt must be a non-empty string template")
+        try:
+            parsed = list(string.Formatter().parse(template))
+        except ValueError as e:
+            raise InvalidArgumentError(f"{where}: bad template {template!r} ({e}); write literal braces as {{{{ }}}}")
+        names = []
+        for _, fname, spec, conv in parsed:
+            if fname is None:
+                continue
+            if not _NAME.match(fname) or spec or conv:
+                raise InvalidArgumentError(f"{where}: template field {{{fname}}} must be a plain name like "
+                                           f"{{zone}} (no attributes, indexes, conversions or format specs)")
+            names.append(fname)
+        if "duration_chunks" in body and "duration_seconds" in body:
+            raise InvalidArgumentError(f"{where}: give duration_chunks or duration_seconds, not both")
+        duration = None
+        if "duration_chunks" in body:
+            duration = body["duration_chunks"]
+            if not isinstance(duration, int) or isinstance(duration, bool) or duration < 1:
+                raise InvalidArgumentError(f"{where}: duration_chunks must be an integer >= 1, got {duration!r}")
+        elif "duration_seconds" in body:
+            sec = body["duration_seconds"]
+            if not isinstance(sec, (int, float)) or isinstance(sec, bool) or sec <= 0:
+                raise InvalidArgumentError(f"{where}: duration_seconds must be > 0, got {sec!r}")
+            duration = max(1, math.ceil(sec * fps / fpc - 1e-9))
+        priority = body.get("priority", 0)
+        steps = body.get("transition_steps", 0)
+        for key, v, lo in (("priority", priority, -(2**31)), ("transition_steps", steps, 0)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+                raise InvalidArgumentError(f"{where}: {key} must be an integer >= {lo}, got {v!r}")
+        return EventRule(name, template, tuple(dict.fromkeys(names)), duration, priority, steps)
+
+    def change_for_event(self, event_id: int, event_type: str, payload: dict[str, Any], *, max_chars: int,
+                         client_time_us: int = 0) -> Change:
+        """Validate an event against the map -> its Change. Raises UnknownEventError, InvalidArgumentError,
+        PromptTooLongError."""
+        rule = self.rules.get(event_type)
+        if rule is None:
+            known = sorted(self.rules) or "none: the session has no prompt map"
+            raise UnknownEventError(f"no prompt map rule for event type {event_type!r}; add an "
+                                    f"[events.{event_type}] table to the session's prompt map (rules: {known})")
+        text = rule.render(payload)
+        check_prompt(text, max_chars, f"the prompt of event {event_type!r}")
+        return Change("event", event_id, text, rule=rule, transition_steps=rule.transition_steps,
+                      client_time_us=client_time_us)
+
+
+def check_prompt(text: str, max_chars: int, what: str = "the prompt") -> str:
+    if not text.strip():
+        raise InvalidArgumentError(f"{what} is empty; give a non-empty prompt")
+    if len(text) > max_chars:
+        raise PromptTooLongError(f"{what} has {len(text)} characters; the runtime accepts at most {max_chars} "
+                                 f"(shorten it, or start the runtime with a larger limit)")
+    return text
+
+
+@dataclass
+class _Overlay:
+    event_id: int
+    text: str
+    start: int  # first chunk
+    end: int | None  # first chunk after it; None = until replaced
+    priority: int
+    seq: int
+    transition_steps: int
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The prompt in effect for a chunk: its spec, the id of the event that decided it (0 = none), and the
+    chunks over which to blend into it when it differs from the previous chunk's."""
+
+    spec: PromptSpec
+    event_id: int
+    transition_steps: int
+
+
+class PromptSchedule:
+    """Per-session overlays and base prompt; `at(chunk)` is evaluated once per chunk, in chunk order."""
+
+    def __init__(self, base: str, base_event_id: int = 0) -> None:
+        self.base: PromptSpec = ((base, 1.0),)
+        self.base_event_id = base_event_id
+        self.base_transition = 0
+        self.overlays: dict[str, _Overlay] = {}
+        self._seq = 0
+        self._last: Decision | None = None
+        self._last_overlay = False  # did an overlay decide the last chunk?
+        self._base_dirty = False  # did set_prompt change the base since the last chunk?
+
+    def apply(self, change: Change, chunk: int) -> None:
+        """Apply a change from `chunk` on (the engine calls this at chunk boundaries only)."""
+        self._seq += 1
+        if change.kind == "prompt":
+            w = min(1.0, max(0.0, change.weight))
+            mixed = [(t, x * (1 - w)) for t, x in self.base if t != change.text] + [(change.text, w)]
+            mixed = sorted((p for p in mixed if p[1] > 1e-3), key=lambda p: -p[1])[:MAX_MIX]
+            total = sum(x for _, x in mixed)
+            self.base = tuple((t, x / total) for t, x in mixed)
+            self.base_event_id, self.base_transition = change.event_id, change.transition_steps
+            self._base_dirty = True
+            return
+        rule = change.rule
+        assert rule is not None
+        end = chunk + rule.duration_chunks if rule.duration_chunks is not None else None
+        self.overlays[rule.event_type] = _Overlay(change.event_id, change.text, chunk, end, rule.priority, self._seq,
+                                                  rule.transition_steps)
+
+    def at(self, chunk: int) -> Decision:
+        """The decision for `chunk`; drops overlays that have ended."""
+        self.overlays = {k: o for k, o in self.overlays.items() if o.end is None or o.end > chunk}
+        active = [o for o in self.overlays.values() if o.start <= chunk]
+        prev = self._last
+        if active:
+            win = max(active, key=lambda o: (o.priority, o.seq))
+            d = Decision(((win.text, 1.0),), win.event_id, win.transition_steps)
+        else:
+            steps = self.base_transition
+            if prev is not None and self._last_overlay and not self._base_dirty:
+                steps = prev.transition_steps  # an overlay ended: blend back out over its own steps
+            d = Decision(self.base, self.base_event_id, steps)
+        self._last, self._last_overlay, self._base_dirty = d, bool(active), False
+        return d

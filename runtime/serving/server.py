@@ -1,0 +1,157 @@
+"""The serving runtime: one engine and one session manager, served over gRPC, ZeroMQ and in process.
+
+    rt = ServingRuntime(pipeline, ServeConfig()).start()
+    rt.serve_grpc("127.0.0.1", 50051)
+    rt.serve_zmq("127.0.0.1", 5557)
+    ...
+    rt.shutdown("maintenance")        # every session gets Closed{code: "shutdown", reason}
+
+Both servers and `connect()` (the `local://` transport) share the same sessions and the same batched engine.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import threading
+import time
+from typing import Any
+
+from runtime.serving.config import ServeConfig
+from runtime.serving.connection import Connection
+from runtime.serving.engine import Engine
+from runtime.serving.session import SessionManager
+from sdk.errors import ConfigError
+from sdk.protocol import messages as m
+
+log = logging.getLogger("streamdit.serving")
+SERVER_VERSION = "0.1.0"
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and 'localhost'."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class ServingRuntime:
+    """A StreamDiT pipeline served to many clients at once.
+
+    Args:
+        pipeline: a StreamDiTPipeline (or anything with its model/autoencoder/text_encoder/scheme/sampler/decode).
+        config: limits, credits, pacing and auth (ServeConfig defaults are the safe ones).
+    """
+
+    def __init__(self, pipeline: Any, config: ServeConfig | None = None) -> None:
+        self.pipeline = pipeline
+        self.config = config or ServeConfig()
+        self.engine = Engine(pipeline, self.config)
+        self.engine.on_failure = self._engine_failed
+        C, h, w = pipeline.latent_shape
+        f = int(getattr(pipeline.autoencoder, "spatial_factor", getattr(pipeline.autoencoder, "factor", 1)))
+        sch = self.engine.scheme
+        self.model_info = m.ModelInfo(
+            name=self.config.model_name, fps=self.engine.fps, frames_per_chunk=self.engine.frames_per_chunk,
+            width=w * f, height=h * f, pixel_format=m.PIXEL_FORMAT, buffer_frames=sch.B, chunk_size=sch.c,
+            temporal_factor=pipeline.temporal_factor, text_encoder=str(pipeline.text_encoder.kind))
+        self.manager = SessionManager(self.config, self.engine, self.model_info)
+        self.urls: list[str] = []
+        self._servers: list[Any] = []
+        self._connections: set[Connection] = set()
+        self._lock = threading.Lock()
+        self._started = False
+        self._closed = False
+
+    # ------------------------------------------------------------------------------ life cycle
+    def start(self) -> "ServingRuntime":
+        if not self._started:
+            self._started = True
+            self.engine.start()
+        return self
+
+    def __enter__(self) -> "ServingRuntime":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.shutdown()
+
+    def _check_bind(self, host: str) -> None:
+        if not is_loopback(host) and not self.config.auth_token:
+            raise ConfigError(f"binding to {host} exposes the runtime beyond this machine: pass an auth token "
+                              f"(streamdit serve --auth-token T; clients send it in the handshake) or bind to 127.0.0.1")
+
+    def serve_grpc(self, host: str = "127.0.0.1", port: int = 50051) -> int:
+        """Start the gRPC server (with health checking and reflection); returns the bound port (0 = any)."""
+        from runtime.serving.grpc_server import GrpcServer
+
+        self._check_bind(host)
+        srv = GrpcServer(self, host, port)
+        bound = srv.start()
+        self._servers.append(srv)
+        self.urls.append(f"grpc://{host}:{bound}")
+        return bound
+
+    def serve_zmq(self, host: str = "127.0.0.1", port: int = 5557) -> int:
+        """Start the ZeroMQ ROUTER server; returns the bound port (0 = any)."""
+        from runtime.serving.zmq_server import ZmqServer
+
+        self._check_bind(host)
+        srv = ZmqServer(self, host, port)
+        bound = srv.start()
+        self._servers.append(srv)
+        self.urls.append(f"zmq://{host}:{bound}")
+        return bound
+
+    def shutdown(self, reason: str = "the runtime is shutting down", grace_s: float = 1.0) -> None:
+        """Close every session with Closed{code: "shutdown", reason}, let the servers send it, then stop."""
+        if self._closed:
+            return
+        self._closed = True
+        self.manager.accepting = False
+        with self._lock:
+            conns = list(self._connections)
+        for conn in conns:
+            conn.end("shutdown", reason)
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline and not all(c.outbox.drained() and not c.outbox.has_sendable()
+                                                      for c in conns):
+            time.sleep(0.02)
+        for srv in self._servers:
+            srv.stop()
+        self.engine.stop()
+        log.info("runtime stopped: %s", reason)
+
+    # ------------------------------------------------------------------------------ connections
+    def connect(self, transport: str = "local", *, fatal_handshake_ends: bool = False) -> Connection:
+        """A new client connection (servers call this; `local://` uses it directly)."""
+        conn = Connection(self, transport, fatal_handshake_ends=fatal_handshake_ends)
+        with self._lock:
+            self._connections.add(conn)
+        return conn
+
+    def forget(self, conn: Connection) -> None:
+        with self._lock:
+            self._connections.discard(conn)
+
+    def warm_prompt(self, text: str) -> None:
+        """Encode a prompt now (cached), so the engine thread finds it ready at the chunk boundary."""
+        self.pipeline.text_encoder.encode_one(text)
+
+    def info(self) -> m.RuntimeInfo:
+        return m.RuntimeInfo(protocol_version=m.PROTOCOL_VERSION, server_version=SERVER_VERSION,
+                             models=[self.model_info], sessions_active=self.manager.active_count,
+                             auth_required=bool(self.config.auth_token), limits=self.config.limits(),
+                             transports=list(self.urls))
+
+    def _engine_failed(self, exc: BaseException) -> None:
+        with self._lock:
+            conns = list(self._connections)
+        for conn in conns:
+            if conn.session is not None:
+                conn.outbox.put(m.Error(code=m.INTERNAL, message=f"the engine failed: {type(exc).__name__}: {exc}",
+                                        fatal=True))
+                conn.end("error", "the engine failed; see the runtime's log")

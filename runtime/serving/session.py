@@ -1,0 +1,220 @@
+"""Sessions: creation from a handshake (auth, version, limits, settings), resume by token, detach, close.
+
+A `Session` is the per-client state that outlives a connection: its prompt map and prompt schedule, the
+changes waiting for the next chunk boundary, its frame numbering, its event log. `SessionManager` owns every
+session (a lock guards its tables); the engine only ever sees sessions the manager handed it.
+"""
+
+from __future__ import annotations
+
+import collections
+import hmac
+import secrets
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from runtime.serving.config import ServeConfig
+from runtime.serving.prompt_map import Change, PromptMap, PromptSchedule, check_prompt
+from sdk.errors import (AuthError, InvalidArgumentError, RateLimitError, ResumeError, ServerError, SessionLimitError,
+                        ShuttingDownError, UnsupportedError, VersionMismatchError)
+from sdk.protocol import messages as m
+
+if TYPE_CHECKING:
+    from runtime.serving.connection import Connection
+    from runtime.serving.engine import Engine
+
+
+class TokenBucket:
+    """`rate` tokens per second, holding at most `burst`; take() is False when empty."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = float(rate), float(burst)
+        self.tokens, self.stamp = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+class Session:
+    """One client session. Fields marked (engine) are touched only by the engine thread."""
+
+    def __init__(self, sid: str, token: str, hs: m.Handshake, pmap: PromptMap, base: str, config: ServeConfig) -> None:
+        self.id, self.resume_token, self.handshake = sid, token, hs
+        self.prompt_map = pmap
+        self.base_prompt = base
+        self.state = "active"  # active | detached | closed
+        self.owner: Connection | None = None
+        self.detached_at = 0.0
+        self.last_event_id = 0  # input side: ids must increase
+        self.rate = TokenBucket(config.max_events_per_second, config.max_events_per_second)
+        self.event_log: collections.deque[tuple[int, str, float]] = collections.deque(maxlen=256)
+        self._changes: collections.deque[Change] = collections.deque()
+        self._lock = threading.Lock()
+        self.max_pending = config.max_pending_changes
+        self.schedule = PromptSchedule(base)  # (engine)
+        self.next_chunk = 0  # (engine) index of the next chunk this session will emit
+        self.stream_id: int | None = None  # (engine)
+        self.generation = 0  # bumped at each attach; the engine drops work of older generations
+
+    @property
+    def outbox(self) -> Any:
+        owner = self.owner
+        return owner.outbox if owner is not None else None
+
+    def push_change(self, change: Change) -> None:
+        """Queue a change for the next chunk boundary (input thread). Raises RateLimitError when full."""
+        with self._lock:
+            if len(self._changes) >= self.max_pending:
+                raise RateLimitError(f"{len(self._changes)} prompt changes already wait for the next chunk "
+                                     f"boundary; send fewer events", event_id=change.event_id)
+            self._changes.append(change)
+        self.event_log.append((change.event_id, change.kind, time.monotonic()))
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self._changes)
+
+    def pop_changes(self) -> list[Change]:
+        """Every queued change, oldest first (engine thread, at a chunk boundary)."""
+        with self._lock:
+            out = list(self._changes)
+            self._changes.clear()
+        return out
+
+
+class SessionManager:
+    """Creates, resumes, detaches and closes sessions; enforces auth, version and session limits."""
+
+    def __init__(self, config: ServeConfig, engine: "Engine", model: m.ModelInfo) -> None:
+        self.config, self.engine, self.model = config, engine, model
+        self._lock = threading.RLock()
+        self._sessions: dict[str, Session] = {}  # by id
+        self._by_token: dict[str, Session] = {}
+        self.accepting = True
+
+    # ------------------------------------------------------------------------------ queries
+    @property
+    def active_count(self) -> int:
+        with self._lock:
+            return sum(1 for s in self._sessions.values() if s.state == "active")
+
+    def sessions(self) -> list[Session]:
+        with self._lock:
+            return list(self._sessions.values())
+
+    def check_auth(self, token: str) -> None:
+        want = self.config.auth_token
+        if want and not hmac.compare_digest(token.encode(), want.encode()):
+            raise AuthError("auth token missing or wrong: pass the token the runtime was started with "
+                            "(streamdit serve --auth-token) in the handshake's auth_token", fatal=True)
+
+    # ------------------------------------------------------------------------------ handshake
+    def open(self, hs: m.Handshake, owner: "Connection") -> tuple[Session, bool]:
+        """A handshake -> (session, resumed). Raises a fatal ServerError subclass that names the problem."""
+        if not self.accepting:
+            raise ShuttingDownError("the runtime is shutting down and takes no new sessions", fatal=True)
+        self._check_version(hs.protocol_version)
+        self.check_auth(hs.auth_token)
+        if "rgb8" not in hs.capabilities.pixel_formats:
+            raise UnsupportedError(f"this runtime sends rgb8 pixels only; the client offers "
+                                   f"{hs.capabilities.pixel_formats}", fatal=True)
+        if hs.resume_token:
+            return self._resume(hs, owner), True
+        return self._create(hs, owner), False
+
+    def _check_version(self, version: str) -> None:
+        mine = m.parse_version(m.PROTOCOL_VERSION)
+        try:
+            theirs = m.parse_version(version)
+        except ValueError:
+            raise VersionMismatchError(f"protocol_version must be 'MAJOR.MINOR' like {m.PROTOCOL_VERSION!r}, got "
+                                       f"{version!r}", fatal=True) from None
+        if theirs[0] != mine[0]:
+            behind = "the client" if theirs[0] < mine[0] else "the runtime"
+            raise VersionMismatchError(f"the client speaks protocol {version}, this runtime speaks "
+                                       f"{m.PROTOCOL_VERSION}: major versions must match; update {behind}", fatal=True)
+
+    def _create(self, hs: m.Handshake, owner: "Connection") -> Session:
+        st, model, cfg = hs.settings, self.model, self.config
+        if st.model and st.model != model.name:
+            raise InvalidArgumentError(f"unknown model {st.model!r}; this runtime serves {[model.name]} "
+                                       f"(or leave settings.model empty)", fatal=True)
+        if (st.width or st.height) and (st.width, st.height) != (model.width, model.height):
+            raise InvalidArgumentError(f"model {model.name!r} streams {model.width}x{model.height} frames; request "
+                                       f"0x0 or {model.width}x{model.height}, not {st.width}x{st.height}", fatal=True)
+        try:
+            pmap = PromptMap.parse(st.prompt_map, fps=model.fps, frames_per_chunk=model.frames_per_chunk)
+            base = check_prompt(st.prompt or pmap.base, cfg.max_prompt_chars, "the base prompt "
+                                "(settings.prompt, or the prompt map's base)")
+        except ServerError as e:  # the handshake fails as a whole
+            e.fatal = True
+            raise
+        with self._lock:
+            self._expire()
+            if self.active_count >= cfg.max_sessions:
+                raise SessionLimitError(f"the runtime already serves {cfg.max_sessions} sessions (its limit); "
+                                        f"close one, or start it with a larger --max-sessions", fatal=True)
+            sess = Session(secrets.token_hex(8), secrets.token_urlsafe(24), hs, pmap, base, cfg)
+            self._sessions[sess.id] = sess
+            self._by_token[sess.resume_token] = sess
+            sess.owner = owner
+        self.engine.add(sess)
+        return sess
+
+    def _resume(self, hs: m.Handshake, owner: "Connection") -> Session:
+        with self._lock:
+            self._expire()
+            sess = self._by_token.get(hs.resume_token)
+            if sess is None or sess.state == "closed":
+                raise ResumeError("the resume token is unknown or expired (sessions stay resumable "
+                                  f"{self.config.resume_window_s:g} s after a disconnect): start a new session",
+                                  fatal=True)
+            old = sess.owner
+            if sess.state == "active" and old is not None and old is not owner:
+                old.detach_session(m.Closed(code="replaced", reason="the session was resumed on another connection"))
+            if sess.state == "detached" and self.active_count >= self.config.max_sessions:
+                raise SessionLimitError(f"the runtime already serves {self.config.max_sessions} sessions; "
+                                        f"cannot resume now", fatal=True)
+            was_detached = sess.state == "detached"
+            sess.state, sess.owner = "active", owner
+        if was_detached:
+            self.engine.add(sess)
+        return sess
+
+    # ------------------------------------------------------------------------------ ends
+    def detach(self, sess: Session, owner: "Connection") -> None:
+        """The owner's connection dropped: release the engine slot now, keep the state for resume_window_s."""
+        with self._lock:
+            if sess.owner is not owner or sess.state != "active":
+                return
+            sess.state, sess.owner, sess.detached_at = "detached", None, time.monotonic()
+        self.engine.remove(sess)
+
+    def close(self, sess: Session) -> None:
+        """Forget a session for good (its owner sends the Closed message)."""
+        with self._lock:
+            if sess.state == "closed":
+                return
+            was_active = sess.state == "active"
+            sess.state, sess.owner = "closed", None
+            self._sessions.pop(sess.id, None)
+            self._by_token.pop(sess.resume_token, None)
+        if was_active:
+            self.engine.remove(sess)
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for sess in [s for s in self._sessions.values() if s.state == "detached"]:
+            if now - sess.detached_at > self.config.resume_window_s:
+                self.close(sess)
+
+    def sweep(self) -> None:
+        with self._lock:
+            self._expire()

@@ -1,0 +1,211 @@
+"""The ZeroMQ transport: a ROUTER socket speaking msgpack maps (docs/protocol.md section 1).
+
+One thread owns the socket (ZeroMQ sockets are not thread-safe). It polls the ROUTER, a monitor socket that
+reports TCP disconnects, and a wake pipe that the engine and decode threads write to when an Outbox has
+something to send. Each connection (routing id) is one Connection. A peer's disconnect is seen through the
+monitor (the file descriptor of each routing id is taken from the message's SRCFD property), through
+ROUTER_MANDATORY send failures, or through ZMTP heartbeats (1 s ping, 3 s timeout).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+import zmq
+from zmq.utils.monitor import parse_monitor_message
+
+from runtime.serving.connection import Connection
+from sdk.errors import ConfigError, MessageTooLargeError, ProtocolError
+from sdk.protocol import msgpack_codec
+
+log = logging.getLogger("streamdit.serving")
+
+
+class _Waker:
+    """A pipe any thread can poke (non-blocking, coalesced) to wake the socket thread's poll."""
+
+    def __init__(self) -> None:
+        self.r, self.w = os.pipe()
+        os.set_blocking(self.r, False)
+        os.set_blocking(self.w, False)
+        self._armed = threading.Event()
+
+    def wake(self) -> None:
+        if not self._armed.is_set():
+            self._armed.set()
+            try:
+                os.write(self.w, b"x")
+            except BlockingIOError:
+                pass
+
+    def drain(self) -> None:
+        self._armed.clear()
+        try:
+            while os.read(self.r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def close(self) -> None:
+        os.close(self.r)
+        os.close(self.w)
+
+
+class ZmqServer:
+    """ROUTER server on tcp://host:port. start() returns the bound port."""
+
+    def __init__(self, runtime: Any, host: str, port: int) -> None:
+        self.runtime, self.host, self.port = runtime, host, port
+        self.ctx = zmq.Context.instance()
+        self._conns: dict[bytes, Connection] = {}
+        self._fd_of: dict[bytes, int] = {}
+        self._id_of_fd: dict[int, bytes] = {}
+        self._dirty: set[bytes] = set()
+        self._dirty_lock = threading.Lock()
+        self._waker = _Waker()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="streamdit-zmq", daemon=True)
+        self._sock: zmq.Socket | None = None
+        self._mon: zmq.Socket | None = None
+
+    def start(self) -> int:
+        limit = self.runtime.config.max_message_bytes
+        sock = self.ctx.socket(zmq.ROUTER)
+        sock.setsockopt(zmq.ROUTER_MANDATORY, 1)  # sending to a gone peer raises instead of vanishing
+        sock.setsockopt(zmq.MAXMSGSIZE, 16 * limit)  # hard memory guard: libzmq drops such a peer
+        sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3000)
+        sock.setsockopt(zmq.SNDHWM, 10_000)
+        sock.setsockopt(zmq.LINGER, 0)
+        try:
+            if self.port == 0:
+                self.port = sock.bind_to_random_port(f"tcp://{self.host}")
+            else:
+                sock.bind(f"tcp://{self.host}:{self.port}")
+        except zmq.ZMQError as e:
+            sock.close(0)
+            raise ConfigError(f"cannot bind the ZeroMQ server to tcp://{self.host}:{self.port}: {e}; pick another "
+                              f"--zmq-port") from None
+        self._mon = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        self._sock = sock
+        self._thread.start()
+        return self.port
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._waker.wake()
+        self._thread.join(timeout)
+
+    # ------------------------------------------------------------------------------ socket thread
+    def _run(self) -> None:
+        sock, mon = self._sock, self._mon
+        assert sock is not None and mon is not None
+        poller = zmq.Poller()
+        poller.register(sock, zmq.POLLIN)
+        poller.register(mon, zmq.POLLIN)
+        poller.register(self._waker.r, zmq.POLLIN)
+        try:
+            while not self._stop.is_set():
+                events = dict(poller.poll(500))
+                if mon in events:
+                    self._on_monitor(mon)
+                if sock in events:
+                    for _ in range(256):  # bounded, so sends are not starved
+                        try:
+                            parts = sock.recv_multipart(zmq.NOBLOCK, copy=False)
+                        except zmq.Again:
+                            break
+                        self._on_message(parts)
+                if self._waker.r in events:
+                    self._waker.drain()
+                self._flush(sock)
+            self._flush(sock)
+        except Exception:  # pragma: no cover - a bug in this loop must not pass silently
+            log.exception("the ZeroMQ server loop failed")
+        finally:
+            for conn in list(self._conns.values()):
+                conn.disconnected()
+            sock.disable_monitor()
+            mon.close(0)
+            sock.close(0)
+            self._waker.close()
+
+    def _on_monitor(self, mon: zmq.Socket) -> None:
+        while True:
+            try:
+                evt = parse_monitor_message(mon.recv_multipart(zmq.NOBLOCK))
+            except zmq.Again:
+                return
+            if evt["event"] == zmq.EVENT_DISCONNECTED:
+                rid = self._id_of_fd.pop(int(evt["value"]), None)
+                if rid is not None:
+                    self._drop(rid)
+
+    def _connection(self, rid: bytes) -> Connection:
+        conn = self._conns.get(rid)
+        if conn is None:
+            conn = self.runtime.connect("zmq")
+            conn.outbox.set_notify(lambda rid=rid: self._mark(rid))
+            self._conns[rid] = conn
+        return conn
+
+    def _mark(self, rid: bytes) -> None:
+        with self._dirty_lock:
+            self._dirty.add(rid)
+        self._waker.wake()
+
+    def _on_message(self, frames: list[zmq.Frame]) -> None:
+        rid = frames[0].bytes
+        try:
+            fd = int(frames[0].get(zmq.SRCFD))
+            if self._fd_of.get(rid) != fd:
+                self._fd_of[rid] = fd
+                self._id_of_fd[fd] = rid
+        except zmq.ZMQError:  # pragma: no cover - SRCFD is deprecated; heartbeats still find dead peers
+            pass
+        conn = self._connection(rid)
+        parts = [f.buffer for f in frames[1:]]
+        size = sum(len(p) for p in parts)
+        limit = self.runtime.config.max_message_bytes
+        if size > limit:
+            conn.reject(MessageTooLargeError(f"a {size}-byte message exceeds the runtime's limit of {limit} bytes "
+                                             f"(limits.max_message_bytes); it was ignored"))
+            return
+        try:
+            msg = msgpack_codec.decode_client(parts)
+        except ProtocolError as e:
+            conn.reject(e)
+            return
+        conn.handle(msg)
+
+    def _flush(self, sock: zmq.Socket) -> None:
+        with self._dirty_lock:
+            dirty, self._dirty = self._dirty, set()
+        for rid in dirty:
+            conn = self._conns.get(rid)
+            if conn is None:
+                continue
+            for msg in conn.outbox.take(limit=1 << 30):
+                try:
+                    sock.send_multipart([rid, *msgpack_codec.encode(msg)], zmq.NOBLOCK, copy=False)
+                except zmq.Again:
+                    log.warning("send queue of a ZeroMQ client is full; a %s message was dropped", msg.TYPE)
+                except zmq.ZMQError as e:  # EHOSTUNREACH: the peer is gone
+                    log.info("ZeroMQ peer gone (%s); its session is released", e)
+                    self._drop(rid)
+                    break
+            if rid in self._conns and conn.outbox.drained():
+                self._conns.pop(rid, None)  # session over: a new handshake from this peer starts afresh
+                conn.disconnected()
+
+    def _drop(self, rid: bytes) -> None:
+        conn = self._conns.pop(rid, None)
+        fd = self._fd_of.pop(rid, None)
+        if fd is not None and self._id_of_fd.get(fd) == rid:
+            self._id_of_fd.pop(fd, None)
+        if conn is not None:
+            conn.outbox.set_notify(None)
+            conn.disconnected()

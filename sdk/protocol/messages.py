@@ -1,0 +1,266 @@
+"""The messages of protocol 1.0 as typed dataclasses: one schema for both encodings (docs/protocol.md).
+
+Field names and meanings match proto/streamdit/v1/runtime.proto exactly; each class's `TYPE` is its msgpack
+"type" string. Fields marked `required()` must be present on the wire; the others have the documented
+defaults. Codecs: sdk.protocol.msgpack_codec (ZeroMQ) and sdk.protocol.proto_codec (gRPC).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Optional, Union
+
+PROTOCOL_VERSION = "1.0"
+PIXEL_FORMAT = "rgb8"
+DEFAULT_CREDITS = 4
+
+PayloadValue = Union[str, int, float, bool]
+Payload = dict  # str -> PayloadValue; checked by the codecs
+
+# Error codes (docs/protocol.md section 7).
+BAD_MESSAGE = "bad_message"
+VERSION_MISMATCH = "version_mismatch"
+AUTH_FAILED = "auth_failed"
+TOO_MANY_SESSIONS = "too_many_sessions"
+MESSAGE_TOO_LARGE = "message_too_large"
+RATE_LIMITED = "rate_limited"
+PROMPT_TOO_LONG = "prompt_too_long"
+UNKNOWN_EVENT = "unknown_event"
+INVALID_ARGUMENT = "invalid_argument"
+UNSUPPORTED = "unsupported"
+NO_SESSION = "no_session"
+RESUME_FAILED = "resume_failed"
+SHUTTING_DOWN = "shutting_down"
+INTERNAL = "internal"
+
+
+def required(default: Any = None) -> Any:
+    """A field that must be present on the wire (the default only serves Python constructors)."""
+    if callable(default):
+        return field(default_factory=default, metadata={"required": True})
+    return field(default=default, metadata={"required": True})
+
+
+def parse_version(text: str) -> tuple[int, int]:
+    """"MAJOR.MINOR" -> (major, minor); ValueError when the text is not of that form."""
+    major, minor = text.split(".")
+    if not (major.isdigit() and minor.isdigit()):
+        raise ValueError(text)
+    return int(major), int(minor)
+
+
+# ----------------------------------------------------------------------------------- handshake
+
+
+@dataclass
+class Capabilities:
+    pixel_formats: list[str] = field(default_factory=lambda: [PIXEL_FORMAT])
+    v2v: bool = False
+    credits: int = 0  # initial credits; 0 = the runtime's default (4)
+
+
+@dataclass
+class SessionSettings:
+    model: str = ""
+    width: int = 0  # pixels; 0 = the model's
+    height: int = 0
+    seed: Optional[int] = None  # None = random
+    prompt: str = ""
+    prompt_map: str = ""  # TOML text
+
+
+@dataclass
+class Handshake:
+    TYPE: ClassVar[str] = "handshake"
+    protocol_version: str = required(PROTOCOL_VERSION)
+    client_name: str = ""
+    client_version: str = ""
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    auth_token: str = ""
+    settings: SessionSettings = field(default_factory=SessionSettings)
+    resume_token: str = ""
+
+
+@dataclass
+class Limits:
+    max_message_bytes: int = 0
+    max_events_per_second: float = 0.0
+    max_prompt_chars: int = 0
+    max_sessions: int = 0
+    max_credits: int = 0
+
+
+@dataclass
+class HandshakeReply:
+    TYPE: ClassVar[str] = "handshake_reply"
+    session_id: str = required("")
+    resume_token: str = ""
+    protocol_version: str = PROTOCOL_VERSION
+    model: str = ""
+    fps: float = 0.0  # frames per second
+    frames_per_chunk: int = 1
+    width: int = 0  # pixels
+    height: int = 0
+    pixel_format: str = PIXEL_FORMAT
+    credits: int = DEFAULT_CREDITS
+    resumed: bool = False
+    next_frame_index: int = 0
+    limits: Limits = field(default_factory=Limits)
+
+
+# ----------------------------------------------------------------------------------- client messages
+
+
+@dataclass
+class Event:
+    TYPE: ClassVar[str] = "event"
+    event_id: int = required(0)  # > 0, increasing within the session
+    event_type: str = required("")
+    payload: Payload = field(default_factory=dict)
+    client_time_us: int = 0  # microseconds
+
+
+@dataclass
+class SetPrompt:
+    TYPE: ClassVar[str] = "set_prompt"
+    event_id: int = required(0)
+    text: str = required("")
+    weight: Optional[float] = None  # None = 1.0
+    transition_steps: int = 0  # chunks
+
+
+@dataclass
+class SourceFrame:
+    TYPE: ClassVar[str] = "source_frame"
+    frame_index: int = 0
+    width: int = required(0)
+    height: int = required(0)
+    pixel_format: str = PIXEL_FORMAT
+    pixels: bytes = b""
+
+
+@dataclass
+class Credit:
+    TYPE: ClassVar[str] = "credit"
+    n: int = required(1)
+
+
+@dataclass
+class Close:
+    TYPE: ClassVar[str] = "close"
+    reason: str = ""
+
+
+@dataclass
+class GetInfo:
+    TYPE: ClassVar[str] = "get_info"
+    auth_token: str = ""
+
+
+@dataclass
+class ListModels:
+    TYPE: ClassVar[str] = "list_models"
+    auth_token: str = ""
+
+
+# ----------------------------------------------------------------------------------- server messages
+
+
+@dataclass
+class Frame:
+    TYPE: ClassVar[str] = "frame"
+    frame_index: int = required(0)
+    chunk_index: int = 0
+    pts_us: int = 0  # microseconds
+    event_id: int = 0
+    width: int = required(0)  # pixels
+    height: int = required(0)
+    pixel_format: str = PIXEL_FORMAT
+    pixels: bytes = b""  # width*height*3 bytes (a separate part on ZeroMQ)
+
+
+@dataclass
+class EventAck:
+    """The runtime applied an event or prompt change: from chunk `chunk_index` (its first frame is
+    `frame_index`) the prompt in effect is `prompt`; `in_effect` is False while a higher-priority overlay
+    still decides it."""
+
+    TYPE: ClassVar[str] = "event_ack"
+    event_id: int = required(0)
+    chunk_index: int = 0
+    frame_index: int = 0
+    prompt: str = ""
+    in_effect: bool = True
+    client_time_us: int = 0
+
+
+@dataclass
+class Error:
+    TYPE: ClassVar[str] = "error"
+    code: str = required(INTERNAL)
+    message: str = ""
+    event_id: int = 0
+    fatal: bool = False
+
+
+@dataclass
+class Stats:
+    TYPE: ClassVar[str] = "stats"
+    fps: float = 0.0
+    frames_sent: int = 0
+    frames_dropped: int = 0
+    queue_depth: int = 0
+    credits: int = 0
+    chunk_index: int = 0
+    step_ms: float = 0.0
+    decode_queue: int = 0
+    sessions: int = 0
+
+
+@dataclass
+class Closed:
+    TYPE: ClassVar[str] = "closed"
+    code: str = ""
+    reason: str = ""
+
+
+@dataclass
+class ModelInfo:
+    name: str = ""
+    fps: float = 0.0
+    frames_per_chunk: int = 1
+    width: int = 0
+    height: int = 0
+    pixel_format: str = PIXEL_FORMAT
+    buffer_frames: int = 0
+    chunk_size: int = 0
+    temporal_factor: int = 1
+    text_encoder: str = ""
+
+
+@dataclass
+class ModelList:
+    TYPE: ClassVar[str] = "model_list"
+    models: list[ModelInfo] = field(default_factory=list)
+
+
+@dataclass
+class RuntimeInfo:
+    TYPE: ClassVar[str] = "runtime_info"
+    protocol_version: str = PROTOCOL_VERSION
+    server_version: str = ""
+    models: list[ModelInfo] = field(default_factory=list)
+    sessions_active: int = 0
+    auth_required: bool = False
+    limits: Limits = field(default_factory=Limits)
+    transports: list[str] = field(default_factory=list)
+
+
+ClientMessage = Union[Handshake, Event, SetPrompt, SourceFrame, Credit, Close, GetInfo, ListModels]
+ServerMessage = Union[HandshakeReply, Frame, EventAck, Error, Stats, Closed, RuntimeInfo, ModelList]
+
+CLIENT_TYPES: dict[str, type] = {c.TYPE: c for c in (Handshake, Event, SetPrompt, SourceFrame, Credit, Close,
+                                                      GetInfo, ListModels)}
+SERVER_TYPES: dict[str, type] = {c.TYPE: c for c in (HandshakeReply, Frame, EventAck, Error, Stats, Closed,
+                                                      RuntimeInfo, ModelList)}
+PIXEL_TYPES = (Frame, SourceFrame)  # messages whose pixels travel as a second ZeroMQ part

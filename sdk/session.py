@@ -1,0 +1,344 @@
+"""`sdk.Session`: one stream from a StreamDiT runtime, steered by events.
+
+    with sdk.Session("zmq://127.0.0.1:5557", prompt="a grassy meadow", prompt_map=MAP) as s:
+        ack = s.push_event("boss_appears", {"zone": "lava"})   # blocks until the next chunk boundary
+        for frame in s.frames():                                # Frame: pixels (H, W, 3) uint8, index, ...
+            show(frame.pixels)
+            if frame.event_id == ack.event_id: ...              # the first frame that reflects the event
+
+A receive thread reads the transport: frames go to a local queue (a credit goes back when you take one, so a
+client that stops reading only loses its own frames), acks resolve push_event, errors become typed
+exceptions. When the connection drops, the session reconnects and resumes with its resume token.
+"""
+
+from __future__ import annotations
+
+import collections
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+from typing import Any, Iterator
+
+from sdk.errors import (ConfigError, MessageTooLargeError, ResumeError, RuntimeTimeoutError, ServerError,
+                        SessionClosedError, ShuttingDownError, StreamDiTError, TransportError, server_error)
+from sdk.frames import Frame, Recording
+from sdk.protocol import messages as m
+from sdk.transports import open_transport
+from sdk.transports.base import Transport
+
+EventAck = m.EventAck
+_END = object()
+
+
+class Session:
+    """A session with a runtime at `url` (grpc://HOST:PORT, zmq://HOST:PORT or local://).
+
+    Args:
+        prompt: the base prompt (or give a prompt map with a `base`).
+        prompt_map: prompt map TOML text, or a path to a .toml file (docs/protocol.md section 6).
+        seed: noise seed of the stream (None = random).
+        credits: frames in flight (default 4); more smooths jitter, fewer lowers latency.
+        auth_token: the runtime's --auth-token, when it has one.
+        timeout: seconds to wait for the handshake and for each acknowledgement.
+        reconnect: resume the session after a dropped connection (for up to `reconnect_timeout` seconds).
+        client_name, client_version: sent in the handshake, for the runtime's log.
+
+    Raises ServerError subclasses (VersionMismatchError, AuthError, SessionLimitError, ...) when the runtime
+    refuses the handshake, and TransportError / RuntimeTimeoutError when it cannot be reached.
+    """
+
+    def __init__(self, url: str, *, prompt: str | None = None, prompt_map: str | Path | None = None,
+                 seed: int | None = None, credits: int = m.DEFAULT_CREDITS, auth_token: str = "",
+                 timeout: float = 10.0, reconnect: bool = True, reconnect_timeout: float = 10.0,
+                 client_name: str = "streamdit-python", client_version: str = "0.1.0") -> None:
+        if isinstance(prompt_map, Path):
+            prompt_map = prompt_map.read_text()
+        if credits < 1:
+            raise ConfigError(f"credits must be >= 1, got {credits}")
+        self.url, self.timeout = url, float(timeout)
+        self.reconnect, self.reconnect_timeout = reconnect, float(reconnect_timeout)
+        self._hello = m.Handshake(
+            protocol_version=m.PROTOCOL_VERSION, client_name=client_name, client_version=client_version,
+            capabilities=m.Capabilities(pixel_formats=[m.PIXEL_FORMAT], v2v=False, credits=credits),
+            auth_token=auth_token,
+            settings=m.SessionSettings(seed=seed, prompt=prompt or "", prompt_map=prompt_map or ""))
+        self.stats: m.Stats | None = None  # the latest Stats from the runtime
+        self.errors: collections.deque[ServerError] = collections.deque(maxlen=100)  # every error received
+        self.reconnects = 0
+        self._lock = threading.Lock()
+        self._pending: dict[int, Future] = {}
+        self._unraised: collections.deque[StreamDiTError] = collections.deque()
+        self._frames: queue.Queue[Any] = queue.Queue()
+        self._recordings: list[Recording] = []
+        self._next_id = 0
+        self._gen = 0  # connection generation: credits go back only for frames of the live connection
+        self._closing = False
+        self._closed_evt = threading.Event()
+        self._fatal: StreamDiTError | None = None
+        self._transport: Transport = open_transport(url)
+        self._transport.open(self.timeout)
+        try:
+            self.info: m.HandshakeReply = self._handshake(self._transport)
+        except BaseException:
+            self._transport.abort()
+            raise
+        self._thread = threading.Thread(target=self._receive, name="streamdit-session", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------------------ properties
+    @property
+    def session_id(self) -> str:
+        return self.info.session_id
+
+    @property
+    def fps(self) -> float:
+        return self.info.fps
+
+    @property
+    def frames_per_chunk(self) -> int:
+        return self.info.frames_per_chunk
+
+    @property
+    def closed(self) -> bool:
+        return self._closing or self._closed_evt.is_set()
+
+    # ------------------------------------------------------------------------------ public API
+    def push_event(self, type: str, payload: dict | None = None, *, timeout: float | None = None) -> EventAck:
+        """Send a game event; returns its EventAck once the runtime applied it at a chunk boundary.
+
+        payload values are str, int, float or bool. Raises UnknownEventError (no prompt map rule),
+        InvalidArgumentError, PromptTooLongError, RateLimitError, RuntimeTimeoutError.
+        """
+        def make(eid: int) -> m.Event:
+            return m.Event(event_id=eid, event_type=type, payload=dict(payload or {}),
+                           client_time_us=time.time_ns() // 1000)
+        return self._change(make, timeout)
+
+    def set_prompt(self, text: str, *, transition_steps: int = 0, weight: float = 1.0,
+                   timeout: float | None = None) -> EventAck:
+        """Replace the base prompt, blending over `transition_steps` chunks (0 = at the next chunk).
+
+        weight in (0, 1] mixes the new text into the current prompt. Returns the EventAck.
+        """
+        return self._change(lambda eid: m.SetPrompt(event_id=eid, text=text, weight=weight,
+                                                    transition_steps=transition_steps), timeout)
+
+    def frames(self, *, timeout: float | None = None) -> Iterator[Frame]:
+        """Frames as they arrive, forever (until the session closes). Taking a frame gives a credit back.
+
+        timeout: seconds to wait for each frame (None = no limit); raises RuntimeTimeoutError when exceeded.
+        """
+        while True:
+            self._raise_unraised()
+            try:
+                item = self._frames.get(timeout=timeout)
+            except queue.Empty:
+                raise RuntimeTimeoutError(f"no frame from {self.url} within {timeout:g} s (stats: {self.stats})") from None
+            if item is _END:
+                self._frames.put(_END)
+                if self._fatal is not None:
+                    raise self._fatal
+                return
+            gen, msg, received_us = item
+            if gen == self._gen and not self._closing:
+                try:
+                    self._transport.send(m.Credit(n=1))
+                except TransportError:
+                    pass  # reconnecting: the new connection starts with fresh credits
+            frame = Frame.from_message(msg, received_us)
+            for rec in list(self._recordings):
+                rec.add(frame)
+            yield frame
+
+    def record(self, path: str | Path, *, frames: int | None = None, seconds: float | None = None,
+               scale: int = 1) -> Path | Recording:
+        """Write frames to an MP4.
+
+        With `frames` or `seconds`: take that many frames from the stream, write them, return the path.
+        Without: start recording every frame that frames() yields from now on, and return the Recording;
+        `recording.stop()` (or close()) finishes the file.
+        """
+        rec = Recording(path, self.info.fps, scale=scale)
+        if frames is None and seconds is None:
+            self._recordings.append(rec)
+            return rec
+        count = frames if frames is not None else max(1, round(float(seconds) * self.info.fps))
+        for i, frame in enumerate(self.frames(timeout=self.timeout + 30.0)):
+            rec.add(frame)
+            if i + 1 >= count:
+                break
+        return rec.stop()
+
+    def runtime_info(self) -> m.RuntimeInfo:
+        """What the runtime serves (a unary call on gRPC; a short-lived socket on ZeroMQ)."""
+        return self._transport.request(m.GetInfo(auth_token=self._hello.auth_token), self.timeout)
+
+    def close(self, reason: str = "") -> None:
+        """End the session (the runtime forgets it) and finish any recording. Idempotent."""
+        if self._closing:
+            return
+        self._closing = True
+        try:
+            self._transport.send(m.Close(reason=reason))
+            self._closed_evt.wait(min(self.timeout, 2.0))
+        except StreamDiTError:
+            pass
+        finally:
+            self._transport.close()
+            self._thread.join(2.0)
+            self._finish(None)
+            for rec in self._recordings:
+                rec.stop()
+            self._recordings.clear()
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def abort_connection(self) -> None:
+        """Drop the connection without a word, as a crash would (for tests; the session then resumes)."""
+        self._transport.abort()
+
+    # ------------------------------------------------------------------------------ internals
+    def _change(self, make: Any, timeout: float | None) -> EventAck:
+        if self.closed:
+            raise SessionClosedError(f"the session {self.info.session_id} is closed; open a new Session")
+        self._raise_unraised()
+        with self._lock:
+            self._next_id += 1
+            eid = self._next_id
+            fut: Future = Future()
+            self._pending[eid] = fut
+        msg = make(eid)
+        self._check_size(msg)
+        try:
+            self._transport.send(msg)
+            return fut.result(timeout if timeout is not None else self.timeout)
+        except FutureTimeout:
+            raise RuntimeTimeoutError(f"the runtime did not acknowledge {msg.TYPE} {eid} within "
+                                      f"{timeout or self.timeout:g} s; it may be overloaded (stats: {self.stats})") from None
+        finally:
+            with self._lock:
+                self._pending.pop(eid, None)
+
+    def _check_size(self, msg: Any) -> None:
+        from sdk.protocol import msgpack_codec
+
+        limit = self.info.limits.max_message_bytes
+        size = sum(len(p) for p in msgpack_codec.encode(msg))
+        if limit and size > limit:
+            raise MessageTooLargeError(f"this {msg.TYPE} is {size} bytes; the runtime accepts at most {limit} "
+                                       f"(shorten the payload)")
+
+    def _raise_unraised(self) -> None:
+        if self._unraised:
+            raise self._unraised.popleft()
+
+    def _handshake(self, transport: Transport, resume_token: str = "") -> m.HandshakeReply:
+        hello = m.Handshake(**{**self._hello.__dict__, "resume_token": resume_token})
+        transport.send(hello)
+        deadline = time.monotonic() + self.timeout
+        while (left := deadline - time.monotonic()) > 0:
+            msg = transport.recv(left)
+            if isinstance(msg, m.HandshakeReply):
+                return msg
+            if isinstance(msg, m.Error):
+                raise server_error(msg.code, msg.message, event_id=msg.event_id, fatal=True)
+        raise RuntimeTimeoutError(f"the runtime at {self.url} accepted the connection but sent no handshake reply "
+                                  f"within {self.timeout:g} s: is it a StreamDiT runtime of protocol "
+                                  f"{m.PROTOCOL_VERSION}, and is the port the right one?")
+
+    def _receive(self) -> None:
+        while not self._closed_evt.is_set():
+            try:
+                msg = self._transport.recv(0.5)
+            except TransportError as e:
+                if self._closing:
+                    break
+                if not self._resume(e):
+                    break
+                continue
+            except StreamDiTError as e:  # an undecodable message from the runtime
+                self._unraised.append(e)
+                continue
+            if msg is not None:
+                self._dispatch(msg)
+        self._finish(self._fatal)
+
+    def _dispatch(self, msg: Any) -> None:
+        if isinstance(msg, m.Frame):
+            self._frames.put((self._gen, msg, time.monotonic_ns() // 1000))
+        elif isinstance(msg, m.EventAck):
+            with self._lock:
+                fut = self._pending.get(msg.event_id)
+            if fut is not None and not fut.done():
+                fut.set_result(msg)
+        elif isinstance(msg, m.Stats):
+            self.stats = msg
+        elif isinstance(msg, m.Error):
+            err = server_error(msg.code, msg.message, event_id=msg.event_id, fatal=msg.fatal)
+            self.errors.append(err)
+            with self._lock:
+                fut = self._pending.get(msg.event_id) if msg.event_id else None
+            if fut is not None and not fut.done():
+                fut.set_exception(err)
+            elif msg.fatal:
+                self._fatal = err
+            else:
+                self._unraised.append(err)
+        elif isinstance(msg, m.Closed):
+            if msg.code == "shutdown" and self._fatal is None:
+                self._fatal = ShuttingDownError(f"the runtime closed the session: {msg.reason}", fatal=True)
+            elif msg.code not in ("client_close",) and self._fatal is None:
+                self._fatal = SessionClosedError(f"the runtime closed the session ({msg.code}): {msg.reason}")
+            self._closed_evt.set()
+
+    def _resume(self, cause: TransportError) -> bool:
+        """The connection dropped: reconnect and resume. False (and the session ends) when that fails."""
+        self._fail_pending(TransportError(f"the connection dropped before the runtime acknowledged this change "
+                                          f"({cause}); it may or may not have been applied"))
+        if not self.reconnect:
+            self._fatal = cause
+            return False
+        self._transport.abort()
+        deadline, delay = time.monotonic() + self.reconnect_timeout, 0.05
+        last: StreamDiTError = cause
+        while time.monotonic() < deadline and not self._closing:
+            transport = open_transport(self.url)
+            try:
+                transport.open(min(2.0, self.timeout))
+                reply = self._handshake(transport, self.info.resume_token)
+            except ResumeError as e:
+                transport.abort()
+                self._fatal = e
+                return False
+            except (TransportError, ServerError) as e:
+                transport.abort()
+                last = e
+                time.sleep(delay)
+                delay = min(1.0, delay * 2)
+                continue
+            self._gen += 1
+            self._transport, self.info = transport, reply
+            self.reconnects += 1
+            return True
+        self._fatal = TransportError(f"lost the connection to {self.url} and could not resume within "
+                                     f"{self.reconnect_timeout:g} s: {last}")
+        return False
+
+    def _fail_pending(self, err: StreamDiTError) -> None:
+        with self._lock:
+            futs = list(self._pending.values())
+        for fut in futs:
+            if not fut.done():
+                fut.set_exception(err)
+
+    def _finish(self, fatal: StreamDiTError | None) -> None:
+        self._closed_evt.set()
+        self._fail_pending(fatal or SessionClosedError("the session closed before the runtime acknowledged this"))
+        self._frames.put(_END)
