@@ -42,3 +42,22 @@ def test_empty_prompt_is_an_error(bad):
 def test_unknown_kind():
     with pytest.raises(ConfigError, match="unknown text encoder kind"):
         build_text_encoder({"kind": "clip"})
+
+
+def test_minilm_token_embeddings_offline_and_cached(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from runtime.model.text_encoder import MiniLMTextEncoder
+
+    enc = MiniLMTextEncoder(max_tokens=16)
+    a, mask = enc.encode_one("the player walks left across the grass")
+    assert a.shape[1] == 384 and a.shape[0] == mask.shape[0] >= 9  # [CLS] + words + [SEP]
+    assert torch.isfinite(a).all()
+    b, _ = enc.encode_one("the player walks left across the grass")
+    assert b is a and (enc.cache_hits, enc.cache_misses) == (1, 1)
+    c, _ = enc.encode_one("a zombie approaches")
+    pooled = lambda e: torch.nn.functional.normalize(e.mean(0), dim=0)  # noqa: E731
+    left, right = pooled(a), pooled(enc.encode_one("the player walks right across the grass")[0])
+    assert float(left @ right) > float(left @ pooled(c))  # similar sentences embed closer
+    with pytest.warns(UserWarning, match="truncated to 16 tokens"):
+        long, _ = enc.encode_one(" ".join(["grass"] * 40))
+    assert long.shape[0] == 16

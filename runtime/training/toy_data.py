@@ -29,6 +29,7 @@ class ToyShapesConfig:
     frames: int = 16
     speed: int = 2
     radius: int = 5  # half side of a square / radius of a circle, pixels
+    center_cross_axis: bool = False  # start on the centre line across the motion (fewer layouts to learn)
     colors: list[str] = field(default_factory=lambda: list(COLORS))
     shapes: list[str] = field(default_factory=lambda: list(SHAPES))
     directions: list[str] = field(default_factory=lambda: list(DIRECTIONS))
@@ -87,5 +88,9 @@ class ToyShapes:
 
         color, shape, direction = pick(cfg.colors), pick(cfg.shapes), pick(cfg.directions)
         start = torch.rand(n, 2, generator=generator) * cfg.size
+        if cfg.center_cross_axis:
+            horizontal = torch.tensor([DIRECTIONS[d][1] == 0 for d in direction])
+            start[:, 1] = torch.where(horizontal, torch.full((n,), cfg.size / 2), start[:, 1])
+            start[:, 0] = torch.where(horizontal, start[:, 0], torch.full((n,), cfg.size / 2))
         video = render_clips(cfg, color, shape, direction, start)
         return video, [caption(c, s, d) for c, s, d in zip(color, shape, direction)]
