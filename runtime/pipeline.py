@@ -45,7 +45,7 @@ class StreamDiTPipeline:
     def from_checkpoint(cls, directory: str | Path, device: str | torch.device | None = None) -> "StreamDiTPipeline":
         device = torch.device(device) if device is not None else default_device()
         loaded = load_model(directory, device)
-        ae = build_autoencoder(loaded.config["autoencoder"]).to(device).eval()
+        ae = build_autoencoder(loaded.config["autoencoder"], loaded.directory).to(device).eval()
         te = build_text_encoder(loaded.config["text_encoder"], device=device)
         return cls(loaded.model, ae, te, loaded.config, device)
 

@@ -3,11 +3,12 @@
 Interface (every autoencoder): `encode(video)` takes float [B, 3, F, H, W] in [-1, 1] and returns the
 latent [B, C, F', H/f, W/f]; `decode(latent)` is its inverse. `spec()` gives the JSON that rebuilds it.
 This file holds the identity (space-to-depth) autoencoder the toy model trains through; the learned
-convolutional autoencoder of the default model sits beside it.
+convolutional autoencoder of the default model is in conv_autoencoder.py.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -56,12 +57,23 @@ class SpaceToDepthAutoencoder(nn.Module):
         return x.reshape(B, 3, F, h * f, w * f)
 
 
-def build_autoencoder(spec: dict[str, Any]) -> nn.Module:
-    """Rebuild an autoencoder from its spec. Learned autoencoders are loaded by runtime.model.checkpoint."""
+def build_autoencoder(spec: dict[str, Any], directory: str | Path | None = None) -> nn.Module:
+    """Rebuild an autoencoder from its spec.
+
+    A learned one (kind "conv", runtime.model.conv_autoencoder) loads its weights from
+    `directory / "autoencoder.safetensors"`; a missing, damaged or mismatched file is a CheckpointError.
+    """
     kind = spec.get("kind")
     if kind == SpaceToDepthAutoencoder.kind:
         return SpaceToDepthAutoencoder(int(spec.get("factor", 4)))
-    raise ConfigError(f"unknown autoencoder kind {kind!r}; known kinds: {SpaceToDepthAutoencoder.kind!r}")
+    if kind == "conv":
+        from runtime.model.conv_autoencoder import load_conv_weights
+
+        if directory is None:
+            raise ConfigError("a 'conv' autoencoder needs the checkpoint directory that holds its "
+                              "autoencoder.safetensors: call build_autoencoder(spec, directory)")
+        return load_conv_weights(spec, directory)
+    raise ConfigError(f"unknown autoencoder kind {kind!r}; known kinds: {SpaceToDepthAutoencoder.kind!r}, 'conv'")
 
 
 def video_to_unit(frames: torch.Tensor) -> torch.Tensor:

@@ -2,6 +2,8 @@
 
 A source has `frames` (clip length in video frames), `size` (pixels) and
 `batch(n, generator) -> (float32 [n, 3, frames, size, size] in [-1, 1], list of n captions)`.
+A latent source (`latent = True`, e.g. "crafter_latents") instead returns already-encoded, normalised
+latents float32 [n, C, frames, h, w] (frames = latent frames), which the trainer uses without encoding.
 """
 
 from __future__ import annotations
@@ -41,4 +43,12 @@ def build_source(data: dict[str, Any]) -> ClipSource:
             return ToySource(ToyShapesConfig(**data))
         except TypeError as e:
             raise ConfigError(f"bad [data] keys for the toy source: {e}") from None
-    raise ConfigError(f"unknown data kind {kind!r}; known kinds: 'toy'")
+    if kind == "crafter_latents":
+        from runtime.training.latents import CrafterLatents
+
+        try:
+            return CrafterLatents(**data)  # root, frames, split, heldout_fraction
+        except TypeError as e:
+            raise ConfigError(f"bad [data] keys for the crafter_latents source (root, frames, split, "
+                              f"heldout_fraction): {e}") from None
+    raise ConfigError(f"unknown data kind {kind!r}; known kinds: 'toy', 'crafter_latents'")

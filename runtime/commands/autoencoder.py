@@ -1,0 +1,121 @@
+"""Autoencoder commands: `streamdit train-ae`, `streamdit eval-ae` and `streamdit encode-latents`."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from runtime.cli import app
+from sdk.errors import ConfigError, StreamDiTError
+
+
+def _threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(n)
+
+
+def _widths(text: str) -> list[int]:
+    try:
+        return [int(w) for w in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"--widths must be comma-separated integers such as 32,64,128,128; got {text!r}") from None
+
+
+@app.command("train-ae")
+def train_ae(
+    data: Path = typer.Option(..., "--data", help="Capture directory from `streamdit data crafter`."),
+    out: Path = typer.Option(..., "--out", help="Run directory = autoencoder checkpoint (resumes from it)."),
+    size: int = typer.Option(64, "--size", min=8, help="Training resolution in pixels (capture size or a divisor)."),
+    steps: int = typer.Option(4000, "--steps", min=1, help="Total optimizer steps."),
+    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop after this many minutes."),
+    temporal_factor: int = typer.Option(1, "--temporal-factor", help="Video frames per latent frame: 1 or 4."),
+    latent_channels: int = typer.Option(8, "--latent-channels", min=1, help="Latent channels."),
+    widths: str = typer.Option("32,64,128,128", "--widths", help="Channels per level, full resolution first."),
+    latent_noise: float = typer.Option(0.1, "--latent-noise", min=0.0, help="Decoder input noise (x latent std)."),
+    batch_frames: int = typer.Option(32, "--batch-frames", min=1, help="Video frames per step."),
+    lr: float = typer.Option(1e-3, "--lr", help="Peak learning rate (AdamW, warmup then cosine)."),
+    threads: int = typer.Option(1, "--threads", min=1, help="torch threads (the machine is shared: keep 1)."),
+    seed: int = typer.Option(0, "--seed"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Train the convolutional autoencoder on Crafter clips; print held-out PSNR and decode ms per frame."""
+    from runtime.training.ae_trainer import AETrainConfig, AETrainer
+
+    _threads(threads)
+    try:
+        cfg = AETrainConfig(data=str(data), out=str(out), size=size, temporal_factor=temporal_factor,
+                            latent_channels=latent_channels, widths=_widths(widths), latent_noise=latent_noise,
+                            steps=steps, max_minutes=max_minutes, batch_frames=batch_frames, lr=lr, seed=seed)
+        trainer = AETrainer(cfg)
+        n = sum(p.numel() for p in trainer.ae.parameters())
+        typer.echo(f"autoencoder: {n / 1e6:.2f} M parameters, temporal factor {temporal_factor}; "
+                   f"{trainer.train.frames} train frames, {trainer.heldout.frames} held-out frames; "
+                   f"starting at step {trainer.step}")
+        result = trainer.run(progress=progress)
+    except StreamDiTError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from e
+    _print_scores(result["heldout"], result["decode_ms_per_frame"])
+    typer.echo(f"step {result['step']}, {result['minutes']:.1f} min; checkpoint {out}")
+
+
+def _print_scores(heldout: dict, timing: dict) -> None:
+    typer.echo(f"held-out PSNR: {heldout['psnr_db']:.2f} dB per frame (pooled {heldout['psnr_pooled_db']:.2f} dB)"
+               f" over {heldout['frames']} frames")
+    typer.echo(f"decode: {timing['best']:.2f} ms per video frame (fp32 {timing['fp32']:.2f}, bf16 autocast "
+               f"{timing['bf16']:.2f}; {timing['threads']} thread(s)); budget at 16 FPS: 12.5 ms (20% of 62.5)")
+
+
+@app.command("eval-ae")
+def eval_ae(
+    ae: Path = typer.Option(..., "--ae", help="Autoencoder checkpoint directory."),
+    data: Path = typer.Option(..., "--data", help="Capture directory; its held-out split is scored."),
+    frames: int = typer.Option(512, "--frames", min=1, help="Held-out frames to score."),
+    threads: int = typer.Option(1, "--threads", min=1, help="torch threads for the timing."),
+    bf16: bool = typer.Option(True, "--bf16/--fp32", help="Reconstruct under bf16 autocast."),
+) -> None:
+    """Score an autoencoder: held-out PSNR (dB) and decode time per video frame (ms)."""
+    from runtime.model.conv_autoencoder import load_autoencoder, read_autoencoder_config
+    from runtime.training.ae_trainer import FrameBank, decode_ms_per_frame, evaluate
+
+    _threads(threads)
+    try:
+        model = load_autoencoder(ae)
+        run = read_autoencoder_config(ae).get("training", {}).get("run", {})
+        size = model.cfg.image_size
+        bank = FrameBank(data, size, model.temporal_factor, "heldout", float(run.get("heldout_fraction", 0.1)))
+        scores = evaluate(model, bank.evenly(frames), bf16)
+    except StreamDiTError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from e
+    _print_scores(scores, decode_ms_per_frame(model, size))
+
+
+@app.command("encode-latents")
+def encode_latents_cmd(
+    ae: Path = typer.Option(..., "--ae", help="Autoencoder checkpoint directory, e.g. runtime/checkpoints/crafter_ae."),
+    data: Path = typer.Option(..., "--data", help="Capture directory from `streamdit data crafter`."),
+    out: Path = typer.Option(..., "--out", help="Latent directory (resumes: complete shards are kept)."),
+    clip_frames: int = typer.Option(16, "--clip-frames", min=1, help="Caption window in video frames, centred on "
+                                    "each latent frame (16 = the capture's windows)."),
+    threads: int = typer.Option(1, "--threads", min=1, help="torch threads."),
+    bf16: bool = typer.Option(True, "--bf16/--fp32", help="Encode under bf16 autocast (faster on CPU)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Encode every episode of a capture once into latent shards with per-latent-frame captions."""
+    from runtime.training.latents import encode_latents
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _threads(threads)
+    try:
+        m = encode_latents(ae, data, out, clip_frames=clip_frames, bf16=bf16, progress=progress)
+    except StreamDiTError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from e
+    typer.echo(f"{out}: {m['episodes']} episodes, {m['latent_frames']} latent frames of "
+               f"[{m['latent_channels']}, {m['latent_size'][0]}, {m['latent_size'][1]}] (temporal factor "
+               f"{m['temporal_factor']}); encoded {m['encoded_now']} episodes now")

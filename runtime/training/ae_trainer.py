@@ -1,0 +1,313 @@
+"""Train the convolutional autoencoder on captured Crafter gameplay (`streamdit train-ae`).
+
+The train split of a capture (the same episode split as `CrafterClips`) is held in memory as uint8 and
+sampled as random clips of `temporal_factor` frames. Loss: L1 + MSE on pixels in [-1, 1], with the
+decoder fed the latent plus Gaussian noise (`AutoencoderConfig.latent_noise`). AdamW, warmup then cosine
+decay, bf16 autocast. Every few minutes the run directory OUT is rewritten atomically as an autoencoder
+checkpoint (autoencoder.safetensors + config.json with the latent stats, + train_state.pt to resume), and
+a line with the held-out PSNR goes to OUT/log.jsonl; a rerun with the same OUT resumes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from runtime.model.autoencoder import video_to_unit
+from runtime.model.conv_autoencoder import (AE_TRAIN_STATE, AutoencoderConfig, ConvAutoencoder,
+                                            save_autoencoder)
+from runtime.training.data.dataset import CrafterClips
+from sdk.errors import CheckpointError, ConfigError, DataError
+
+
+@dataclass
+class AETrainConfig:
+    """One `train-ae` run. Sizes in pixels, times in minutes, batch in video frames."""
+
+    data: str  # capture directory (`streamdit data crafter`)
+    out: str  # run directory = the autoencoder checkpoint directory
+    size: int = 64  # training resolution; the capture must be this size or an integer multiple of it
+    temporal_factor: int = 1
+    latent_channels: int = 8
+    widths: list[int] = field(default_factory=lambda: [32, 64, 128, 128])
+    latent_noise: float = 0.1
+    steps: int = 4000
+    max_minutes: float | None = None  # total training time over all resumes; the LR schedule ends with it
+    batch_frames: int = 32  # video frames per step (batch_frames / temporal_factor clips)
+    lr: float = 1e-3
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.05
+    heldout_fraction: float = 0.1  # must match the DiT data's split (CrafterClips default)
+    bf16: bool = True
+    seed: int = 0
+    log_every: int = 25
+    checkpoint_every_minutes: float = 5.0
+    eval_frames: int = 512  # held-out frames scored at each checkpoint and at the end
+
+    def ae_config(self) -> AutoencoderConfig:
+        return AutoencoderConfig(latent_channels=self.latent_channels, temporal_factor=self.temporal_factor,
+                                 widths=list(self.widths), latent_noise=self.latent_noise, image_size=self.size)
+
+
+class FrameBank:
+    """Every frame of one split of a capture, in memory: uint8 arrays [T_e, S, S, 3], one per episode.
+
+    Frames of a capture larger than `size` are area-downsampled by the integer factor. Raises DataError
+    when the split has no readable episode long enough, ConfigError for a size that does not divide.
+    """
+
+    def __init__(self, root: str | Path, size: int, clip_frames: int, split: str,
+                 heldout_fraction: float = 0.1) -> None:
+        clips = CrafterClips(root, clip_frames, split=split,  # type: ignore[arg-type]
+                             heldout_fraction=heldout_fraction)
+        self.names = clips.episodes
+        self.clip_frames = clip_frames
+        self.episodes: list[np.ndarray] = []
+        for name in self.names:
+            try:
+                with np.load(Path(root) / f"{name}.npz") as npz:
+                    frames = npz["frames"]
+            except Exception as e:
+                raise DataError(f"Crafter shard {name}.npz in {root} is unreadable ({e}); delete it and rerun "
+                                "the capture") from e
+            self.episodes.append(_resize(frames, size, name))
+        self.lengths = np.array([len(e) - clip_frames + 1 for e in self.episodes])
+        self.frames = int(sum(len(e) for e in self.episodes))
+
+    def sample(self, n: int, g: torch.Generator) -> np.ndarray:
+        """n random clips: uint8 [n, clip_frames, S, S, 3] (episodes weighted by their clip count)."""
+        starts = torch.randint(0, int(self.lengths.sum()), (n,), generator=g).numpy()
+        edges = np.cumsum(self.lengths)
+        out = []
+        for s in starts:
+            e = int(np.searchsorted(edges, s, side="right"))
+            t = int(s - (edges[e - 1] if e else 0))
+            out.append(self.episodes[e][t: t + self.clip_frames])
+        return np.stack(out)
+
+    def evenly(self, n_frames: int) -> np.ndarray:
+        """About n_frames frames as evenly spaced clips over all episodes: uint8 [k, clip_frames, S, S, 3]."""
+        k = max(1, n_frames // self.clip_frames)
+        total = int(self.lengths.sum())
+        edges = np.cumsum(self.lengths)
+        out = []
+        for s in np.linspace(0, total - 1, k).astype(int):
+            e = int(np.searchsorted(edges, s, side="right"))
+            t = int(s - (edges[e - 1] if e else 0))
+            out.append(self.episodes[e][t: t + self.clip_frames])
+        return np.stack(out)
+
+
+def _resize(frames: np.ndarray, size: int, name: str) -> np.ndarray:
+    S = frames.shape[1]
+    if S == size:
+        return frames
+    if S % size:
+        raise ConfigError(f"shard {name} has {S} px frames, which is not a multiple of --size {size}; "
+                          f"capture at --size {size}")
+    k = S // size
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
+    return F.avg_pool2d(x, k).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB between two uint8 tensors of one shape (peak 255)."""
+    mse = (a.float() - b.float()).pow(2).mean().item()
+    return 10 * math.log10(255.0 ** 2 / max(mse, 1e-10))
+
+
+@torch.no_grad()
+def reconstruct(ae: ConvAutoencoder, clips: np.ndarray, bf16: bool, batch: int = 64) -> np.ndarray:
+    """uint8 clips [n, F, S, S, 3] -> their uint8 round trips through encode and decode."""
+    from runtime.model.autoencoder import unit_to_video
+
+    out = []
+    per = max(1, batch // clips.shape[1])
+    for i in range(0, len(clips), per):
+        x = video_to_unit(torch.from_numpy(clips[i: i + per]))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            y = ae.decode(ae.encode(x))
+        out.append(unit_to_video(y).numpy())
+    return np.concatenate(out)
+
+
+def evaluate(ae: ConvAutoencoder, clips: np.ndarray, bf16: bool) -> dict[str, float]:
+    """Held-out scores: mean per-frame PSNR and PSNR of the pooled MSE (dB), on uint8 frames."""
+    rec = torch.from_numpy(reconstruct(ae, clips, bf16)).flatten(0, 1)
+    ref = torch.from_numpy(clips).flatten(0, 1)
+    per_frame = [psnr(r, o) for r, o in zip(rec, ref)]
+    return {"psnr_db": round(float(np.mean(per_frame)), 3), "psnr_pooled_db": round(psnr(rec, ref), 3),
+            "frames": len(per_frame)}
+
+
+@torch.no_grad()
+def decode_ms_per_frame(ae: ConvAutoencoder, size: int, video_frames: int = 8, reps: int = 15) -> dict[str, float]:
+    """Median wall time of `decode` per video frame (ms) for one chunk of `video_frames` frames, fp32 and
+    bf16 autocast, at the current torch thread count; "best" is the faster of the two."""
+    h = size // ae.spatial_factor
+    z = torch.randn(1, ae.latent_channels, max(1, video_frames // ae.temporal_factor), h, h)
+    n = z.shape[2] * ae.temporal_factor
+    res: dict[str, float] = {}
+    for name, enabled in (("fp32", False), ("bf16", True)):
+        times = []
+        for i in range(reps + 2):
+            t = time.perf_counter()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled):
+                ae.decode(z)
+            if i >= 2:  # warm-up
+                times.append(time.perf_counter() - t)
+        res[name] = round(1000 * float(np.median(times)) / n, 3)
+    res["best"] = min(res["fp32"], res["bf16"])
+    res["threads"] = torch.get_num_threads()
+    return res
+
+
+@torch.no_grad()
+def measure_latent_stats(ae: ConvAutoencoder, clips: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std (float [C]) of raw fp32 latents of uint8 clips [n, F, S, S, 3]."""
+    zs = [ae.encode_raw(video_to_unit(torch.from_numpy(clips[i: i + 8]))) for i in range(0, len(clips), 8)]
+    z = torch.cat(zs).float().transpose(0, 1).flatten(1)  # (C, n * F' * h * w)
+    return z.mean(1), z.std(1).clamp_min(1e-4)
+
+
+class AETrainer:
+    """Owns the autoencoder, optimizer and data of a `train-ae` run. Construct, then `run()`."""
+
+    def __init__(self, cfg: AETrainConfig) -> None:
+        if cfg.batch_frames % cfg.temporal_factor or cfg.batch_frames < cfg.temporal_factor:
+            raise ConfigError(f"batch_frames {cfg.batch_frames} must be a positive multiple of the temporal "
+                              f"factor {cfg.temporal_factor}")
+        self.cfg = cfg
+        self.out = Path(cfg.out)
+        self.ae = ConvAutoencoder(cfg.ae_config())
+        self.opt = torch.optim.AdamW(self.ae.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=0.0)
+        self.step = 0
+        self.seconds = 0.0  # training wall time over all resumes
+        self._resume()
+        tf = cfg.temporal_factor
+        self.train = FrameBank(cfg.data, cfg.size, tf, "train", cfg.heldout_fraction)
+        self.heldout = FrameBank(cfg.data, cfg.size, tf, "heldout", cfg.heldout_fraction)
+        self.eval_clips = self.heldout.evenly(cfg.eval_frames)
+        self.stats_clips = self.train.sample(max(1, 256 // tf), torch.Generator().manual_seed(cfg.seed + 17))
+
+    def _resume(self) -> None:
+        path = self.out / AE_TRAIN_STATE
+        if not path.exists():
+            return
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise CheckpointError(f"{path} is corrupted ({type(e).__name__}: {e}); delete {self.out} to "
+                                  "start over") from None
+        if state.get("ae_config") != dataclasses.asdict(self.ae.cfg):
+            raise CheckpointError(f"{self.out} holds a run with autoencoder config {state.get('ae_config')}, "
+                                  f"not {dataclasses.asdict(self.ae.cfg)}; pass another --out or the same options")
+        self.ae.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.step = int(state["step"])
+        self.seconds = float(state.get("seconds", 0.0))
+
+    def progress(self) -> float:
+        """Fraction of the run done: steps or minutes, whichever budget is nearer its end."""
+        c = self.cfg
+        frac = (self.step - c.warmup_steps) / max(1, c.steps - c.warmup_steps)
+        if c.max_minutes:
+            frac = max(frac, self.seconds / (60 * c.max_minutes))
+        return min(1.0, max(0.0, frac))
+
+    def lr_at(self, step: int) -> float:
+        """Linear warmup over warmup_steps, then cosine to lr * min_lr_ratio at the end of the run."""
+        c = self.cfg
+        if step < c.warmup_steps:
+            return c.lr * (step + 1) / c.warmup_steps
+        frac = self.progress()
+        return c.lr * (c.min_lr_ratio + (1 - c.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+    def train_step(self, g: torch.Generator) -> dict[str, float]:
+        c = self.cfg
+        x = video_to_unit(torch.from_numpy(self.train.sample(c.batch_frames // c.temporal_factor, g)))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=c.bf16):
+            z = self.ae.encode_raw(x)  # (n, C, 1, h, w)
+            std = z.detach().float().std(dim=(0, 2, 3, 4), keepdim=True)
+            noise = torch.randn(z.shape, generator=g) * std * c.latent_noise
+            y = self.ae.decode_raw(z + noise).float()  # (n, 3, tf, S, S)
+        mse = F.mse_loss(y, x)
+        loss = F.l1_loss(y, x) + mse
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(self.ae.parameters(), 1.0)
+        self.opt.step()
+        return {"loss": float(loss.detach()), "train_psnr_db": 10 * math.log10(4.0 / max(float(mse.detach()), 1e-10)),
+                "grad_norm": float(gnorm)}
+
+    def save(self) -> dict[str, float]:
+        """Measure stats and held-out PSNR, then write OUT atomically. Returns the scores."""
+        self.ae.eval()
+        self.ae.set_latent_stats(*measure_latent_stats(self.ae, self.stats_clips))
+        scores = evaluate(self.ae, self.eval_clips, self.cfg.bf16)
+        self.ae.train()
+        state = {"step": self.step, "seconds": self.seconds, "model": self.ae.state_dict(),
+                 "optimizer": self.opt.state_dict(), "ae_config": dataclasses.asdict(self.ae.cfg)}
+        extra = {"training": {"step": self.step, "minutes": round(self.seconds / 60, 2),
+                              "run": dataclasses.asdict(self.cfg), "train_episodes": len(self.train.names),
+                              "train_frames": self.train.frames, "heldout_episodes": self.heldout.names,
+                              "heldout": scores}}
+        save_autoencoder(self.out, self.ae, extra, train_state=state)
+        return scores
+
+    def run(self, progress: bool = True) -> dict[str, Any]:
+        """Train to cfg.steps (or cfg.max_minutes), save, and return the final scores and timings."""
+        c = self.cfg
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.ae.train()
+        t0 = last = time.time()
+        start = self.step
+        bar = tqdm(total=c.steps, initial=self.step, desc="train-ae", unit="step", disable=not progress,
+                   dynamic_ncols=True)
+        with open(self.out / "log.jsonl", "a") as log:
+            def write(rec: dict[str, Any]) -> None:
+                log.write(json.dumps(rec) + "\n")
+                log.flush()
+
+            write({"event": "start", "step": self.step, "train_frames": self.train.frames,
+                   "heldout_frames": self.heldout.frames, "config": dataclasses.asdict(c)})
+            try:
+                while self.step < c.steps:
+                    if c.max_minutes is not None and self.seconds >= 60 * c.max_minutes:
+                        break
+                    tick = time.time()
+                    lr = self.lr_at(self.step)
+                    for group in self.opt.param_groups:
+                        group["lr"] = lr
+                    g = torch.Generator().manual_seed(c.seed * 1_000_003 + self.step)
+                    rec = self.train_step(g)
+                    self.step += 1
+                    self.seconds += time.time() - tick
+                    bar.update(1)
+                    if self.step % c.log_every == 0:
+                        bar.set_postfix(loss=f"{rec['loss']:.4f}", psnr=f"{rec['train_psnr_db']:.1f}")
+                        write({"step": self.step, **{k: round(v, 5) for k, v in rec.items()}, "lr": lr,
+                               "elapsed_s": round(time.time() - t0, 1),
+                               "steps_per_s": round((self.step - start) / max(time.time() - t0, 1e-9), 3)})
+                    if time.time() - last > 60 * c.checkpoint_every_minutes:
+                        write({"step": self.step, "heldout": self.save(), "elapsed_s": round(time.time() - t0, 1)})
+                        last = time.time()
+            finally:
+                bar.close()
+            scores = self.save()
+            self.ae.eval()
+            timing = decode_ms_per_frame(self.ae, c.size)
+            result = {"event": "end", "step": self.step, "heldout": scores, "decode_ms_per_frame": timing,
+                      "minutes": round((time.time() - t0) / 60, 2), "train_minutes": round(self.seconds / 60, 2)}
+            write(result)
+        return result
