@@ -45,3 +45,14 @@ def tiny_pipeline(*, size: int = 32, factor: int = 4, buffer_frames: int = 8, ch
         pipe.sampler = lambda scheme=None, guidance_scale=None, autocast_dtype=None, max_streams=None: _sampler(  # type: ignore[method-assign]
             scheme, guidance_scale, autocast_dtype=None, max_streams=max_streams)
     return pipe
+
+
+def save_tiny_checkpoint(directory, **kwargs) -> "Path":  # noqa: ANN001
+    """Write tiny_pipeline(**kwargs) as a checkpoint directory (for `streamdit serve --checkpoint` in tests)."""
+    from pathlib import Path
+
+    from runtime.model.checkpoint import save_checkpoint
+
+    pipe = tiny_pipeline(**kwargs)
+    return Path(save_checkpoint(directory, {**pipe.config, "model": pipe.model.cfg.to_dict()},
+                                {"model": pipe.model.state_dict()}))

@@ -1,0 +1,60 @@
+"""`streamdit serve`: host a checkpoint for game engines over gRPC and ZeroMQ (docs/protocol.md)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Optional
+
+import typer
+
+from runtime.cli import app
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to bind. Anything but loopback needs --auth-token."),
+    grpc_port: int = typer.Option(50051, "--grpc-port", min=0, max=65535, help="gRPC port (0 = any free port)."),
+    zmq_port: int = typer.Option(5557, "--zmq-port", min=0, max=65535, help="ZeroMQ ROUTER port (0 = any free port)."),
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Checkpoint directory or shipped name (default: the shipped default model)."),
+    auth_token: Optional[str] = typer.Option(None, "--auth-token", envvar="STREAMDIT_AUTH_TOKEN", help="Token every client must send in its handshake."),
+    max_sessions: int = typer.Option(8, "--max-sessions", min=1, help="Sessions served at once (one batched DiT step for all)."),
+    pace: bool = typer.Option(True, help="Stream at the model's frame rate (--no-pace: as fast as the machine goes)."),
+    log_level: str = typer.Option("info", help="Logging level: debug, info, warning, error."),
+) -> None:
+    """Serve a StreamDiT checkpoint to game engines until SIGINT or SIGTERM, which close every session with a reason."""
+    from runtime.checkpoints import resolve
+    from runtime.pipeline import StreamDiTPipeline
+    from runtime.serving.config import ServeConfig
+    from runtime.serving.server import ServingRuntime, is_loopback
+    from sdk.errors import ConfigError
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not is_loopback(host) and not auth_token:
+        raise ConfigError(f"--host {host} exposes the runtime beyond this machine: also pass --auth-token T "
+                          f"(clients send it in the handshake), or bind to 127.0.0.1")
+    directory = resolve(checkpoint)
+    pipe = StreamDiTPipeline.from_checkpoint(directory)
+    cfg = ServeConfig(auth_token=auth_token, max_sessions=max_sessions, pace=pace, model_name=directory.name)
+    runtime = ServingRuntime(pipe, cfg).start()
+    stop = threading.Event()
+    why = ["the runtime is shutting down"]
+
+    def on_signal(signum: int, _frame: object) -> None:
+        why[0] = f"the runtime is shutting down ({signal.Signals(signum).name})"
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        g = runtime.serve_grpc(host, grpc_port)
+        z = runtime.serve_zmq(host, zmq_port)
+        info = runtime.model_info
+        typer.echo(f"serving {info.name} ({info.width}x{info.height} px, {info.fps:g} FPS, {info.frames_per_chunk} "
+                   f"frames per chunk) at grpc://{host}:{g} and zmq://{host}:{z}; Ctrl-C stops", err=False)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        runtime.shutdown(why[0])
+    typer.echo(f"stopped: {why[0]}")
