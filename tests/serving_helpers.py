@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import msgpack
+import torch
 import zmq
 
 from runtime.serving.config import ServeConfig
@@ -51,15 +52,29 @@ def make_runtime(**config: Any) -> ServingRuntime:
 
 
 @contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """The engine's DiT and decode threads each run torch ops; on 2 shared cores, 2 OpenMP threads per op
+    spin against each other and against other processes (a step goes from ~5 ms to ~400 ms). One thread
+    per op keeps the tiny model fast; restored afterwards for the other tests."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextmanager
 def served(**config: Any) -> Iterator[Served]:
     """A started runtime with gRPC and ZeroMQ on free loopback ports; shut down on exit."""
-    rt = make_runtime(**config)
-    try:
-        g = rt.serve_grpc("127.0.0.1", 0)
-        z = rt.serve_zmq("127.0.0.1", 0)
-        yield Served(rt, f"grpc://127.0.0.1:{g}", f"zmq://127.0.0.1:{z}")
-    finally:
-        rt.shutdown("test over", grace_s=0.5)
+    with one_torch_thread():
+        rt = make_runtime(**config)
+        try:
+            g = rt.serve_grpc("127.0.0.1", 0)
+            z = rt.serve_zmq("127.0.0.1", 0)
+            yield Served(rt, f"grpc://127.0.0.1:{g}", f"zmq://127.0.0.1:{z}")
+        finally:
+            rt.shutdown("test over", grace_s=0.5)
 
 
 def wait_until(pred: Callable[[], bool], timeout: float, step: float = 0.01) -> bool:

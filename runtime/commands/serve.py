@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from typing import Optional
@@ -24,6 +25,10 @@ def serve(
     log_level: str = typer.Option("info", help="Logging level: debug, info, warning, error."),
 ) -> None:
     """Serve a StreamDiT checkpoint to game engines until SIGINT or SIGTERM, which close every session with a reason."""
+    # The DiT and decode threads both run torch ops: OpenMP workers that spin while idle starve each other
+    # (and other processes) on small shared CPUs. Sleeping workers cost nothing measurable here. This only
+    # takes effect when torch was not imported yet (the CLI imports it lazily).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from runtime.checkpoints import resolve
     from runtime.pipeline import StreamDiTPipeline
     from runtime.serving.config import ServeConfig

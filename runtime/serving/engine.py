@@ -107,7 +107,23 @@ class Engine:
         return len(self._decode_q)
 
     # ------------------------------------------------------------------------------ DiT thread
+    def _warm_up(self) -> None:
+        """One throwaway stream through its startup pass and first chunk: the first steps of a fresh process
+        are slow (kernel selection), so they run before any client waits on them."""
+        sid = self.sampler.add_stream(*self.pipeline.text_encoder.encode_one("warm up"), seed=0)
+        for _ in range(self.scheme.steps_to_fill + self.scheme.s):
+            if self._stop.is_set():
+                break
+            for ch in self.sampler.step():
+                self.pipeline.decode(ch.latent)
+        self.sampler.remove_stream(sid)
+
     def _run_dit(self) -> None:
+        if self.config.warm_up:
+            try:
+                self._warm_up()
+            except Exception:  # pragma: no cover - a broken model shows up again on the first real step
+                log.exception("engine warm-up failed")
         deadline = time.monotonic()
         while not self._stop.is_set():
             try:
