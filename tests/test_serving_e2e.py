@@ -96,7 +96,7 @@ def test_a_client_that_stops_reading_loses_only_its_own_frames(srv, transport):
                 break
         return n / (time.monotonic() - t0)
 
-    with sdk.Session(srv.url(transport), prompt="a red square", seed=1, credits=8) as fast:
+    with sdk.Session(srv.url(transport), prompt="a red square", seed=1, credits=16) as fast:
         alone = rate(fast)
         with sdk.Session(srv.url(transport), prompt="a blue circle", seed=2) as slow:  # never reads a frame
             together = rate(fast)

@@ -28,6 +28,7 @@ from runtime.serving.session import Session
 from sdk.protocol import messages as m
 
 log = logging.getLogger("streamdit.serving")
+CATCH_UP_S = 0.5  # after a stall shorter than this, paced steps run back to back until on schedule again
 
 
 @dataclass
@@ -148,8 +149,8 @@ class Engine:
                 now = time.monotonic()
                 if deadline > now:
                     self._stop.wait(deadline - now)
-                elif now - deadline > self.step_period_s:
-                    deadline = now  # fell behind: do not burst to catch up
+                elif now - deadline > CATCH_UP_S:
+                    deadline = now  # far behind (a stall): forget it rather than burst for long
             else:
                 deadline = time.monotonic()
 
