@@ -136,3 +136,23 @@ def test_a_dropped_connection_resumes_with_the_token(srv, transport):
         assert after[-1].index > before[-1].index  # numbering continues
         assert all(f.event_id == ack.event_id for f in after if f.chunk >= ack.chunk_index)  # state kept
         assert s.push_event("boss", {"color": "gold"}).event_id == ack.event_id + 1
+
+
+def test_a_grpc_session_resumes_over_zmq_and_the_old_connection_is_told(srv):
+    from sdk.protocol import messages as m
+    from serving_helpers import RawZmq
+
+    s = sdk.Session(srv.grpc_url, prompt="a red square", reconnect=False)
+    last = take(s, 4)[-1]
+    raw = RawZmq(srv.zmq_url)
+    try:
+        raw.send(m.Handshake(settings=m.SessionSettings(prompt="ignored"), resume_token=s.info.resume_token))
+        reply = raw.recv()
+        assert isinstance(reply, m.HandshakeReply) and reply.resumed and reply.session_id == s.session_id
+        frame = raw.recv(skip=(m.Stats,))
+        assert isinstance(frame, m.Frame) and frame.frame_index > last.index
+        with pytest.raises(SessionClosedError, match="replaced"):
+            take(s, 1000, timeout=5)
+    finally:
+        s.close()
+        raw.close()

@@ -119,6 +119,7 @@ class Connection:
                                "the frame was ignored")
 
     def _on_credit(self, c: m.Credit) -> None:
+        self._need_session()
         if c.n < 0:
             raise InvalidArgumentError(f"credit n must be >= 0, got {c.n}")
         self.outbox.add_credits(c.n)

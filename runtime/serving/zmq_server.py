@@ -25,26 +25,27 @@ log = logging.getLogger("streamdit.serving")
 
 
 class _Waker:
-    """A pipe any thread can poke (non-blocking, coalesced) to wake the socket thread's poll."""
+    """A pipe any thread can poke (non-blocking) to wake the socket thread's poll.
+
+    Every wake writes a byte (a full pipe is already readable, so a failed write loses nothing). A "skip the
+    write when one is pending" flag would race with drain() and could leave the loop asleep until its poll
+    timeout.
+    """
 
     def __init__(self) -> None:
         self.r, self.w = os.pipe()
         os.set_blocking(self.r, False)
         os.set_blocking(self.w, False)
-        self._armed = threading.Event()
 
     def wake(self) -> None:
-        if not self._armed.is_set():
-            self._armed.set()
-            try:
-                os.write(self.w, b"x")
-            except BlockingIOError:
-                pass
+        try:
+            os.write(self.w, b"x")
+        except (BlockingIOError, OSError):
+            pass
 
     def drain(self) -> None:
-        self._armed.clear()
         try:
-            while os.read(self.r, 4096):
+            while os.read(self.r, 65536):
                 pass
         except BlockingIOError:
             pass
