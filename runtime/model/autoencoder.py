@@ -20,23 +20,28 @@ from sdk.errors import ConfigError, ShapeError
 class SpaceToDepthAutoencoder(nn.Module):
     """Lossless 'identity' autoencoder: folds f x f pixel blocks into channels (3 -> 3*f*f).
 
-    encode: float [B, 3, F, H, W] -> [B, 3*f*f, F, H/f, W/f]; decode is the exact inverse. No weights,
-    no temporal compression. Raises ShapeError when H or W is not a multiple of f.
+    encode: float [B, 3, F, H, W] -> [B, 3*f*f, F, H/f, W/f], then (z - shift) * scale; decode is the
+    exact inverse. No weights, no temporal compression. shift and scale normalise the latents to about
+    zero mean and unit variance (mostly-dark toy frames have a pixel std near 0.3, and a diffusion model
+    spends most of its noise levels on pure guessing when the data's variance is far below the noise's).
+    Raises ShapeError when H or W is not a multiple of f.
     """
 
     kind = "space_to_depth"
     temporal_factor = 1
 
-    def __init__(self, factor: int = 4) -> None:
+    def __init__(self, factor: int = 4, shift: float = 0.0, scale: float = 1.0) -> None:
         super().__init__()
         if factor < 1:
             raise ConfigError(f"space-to-depth factor must be >= 1, got {factor}")
-        self.factor = factor
+        if not scale > 0:
+            raise ConfigError(f"latent scale must be > 0, got {scale}")
+        self.factor, self.shift, self.scale = factor, float(shift), float(scale)
         self.latent_channels = 3 * factor * factor
         self.spatial_factor = factor
 
     def spec(self) -> dict[str, Any]:
-        return {"kind": self.kind, "factor": self.factor}
+        return {"kind": self.kind, "factor": self.factor, "shift": self.shift, "scale": self.scale}
 
     def encode(self, video: torch.Tensor) -> torch.Tensor:
         if video.ndim != 5 or video.shape[1] != 3:
@@ -46,14 +51,14 @@ class SpaceToDepthAutoencoder(nn.Module):
         if H % f or W % f:
             raise ShapeError(f"frame size {H}x{W} must be a multiple of the autoencoder factor {f}")
         x = video.view(B, C, F, H // f, f, W // f, f).permute(0, 1, 4, 6, 2, 3, 5)  # (B, C, f, f, F, h, w)
-        return x.reshape(B, C * f * f, F, H // f, W // f)
+        return (x.reshape(B, C * f * f, F, H // f, W // f) - self.shift) * self.scale
 
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         B, Cl, F, h, w = latent.shape
         f = self.factor
         if Cl != self.latent_channels:
             raise ShapeError(f"latent must have {self.latent_channels} channels, got {Cl}")
-        x = latent.reshape(B, 3, f, f, F, h, w).permute(0, 1, 4, 5, 2, 6, 3)  # (B, 3, F, h, f, w, f)
+        x = (latent / self.scale + self.shift).reshape(B, 3, f, f, F, h, w).permute(0, 1, 4, 5, 2, 6, 3)  # (B, 3, F, h, f, w, f)
         return x.reshape(B, 3, F, h * f, w * f)
 
 
@@ -65,7 +70,8 @@ def build_autoencoder(spec: dict[str, Any], directory: str | Path | None = None)
     """
     kind = spec.get("kind")
     if kind == SpaceToDepthAutoencoder.kind:
-        return SpaceToDepthAutoencoder(int(spec.get("factor", 4)))
+        return SpaceToDepthAutoencoder(int(spec.get("factor", 4)), float(spec.get("shift", 0.0)),
+                                       float(spec.get("scale", 1.0)))
     if kind == "conv":
         from runtime.model.conv_autoencoder import load_conv_weights
 

@@ -70,11 +70,13 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 
 
 def save_checkpoint(directory: str | Path, config: dict[str, Any], weights: dict[str, dict[str, torch.Tensor]],
-                    *, train_state: dict[str, Any] | None = None, dtype: torch.dtype = torch.bfloat16) -> Path:
+                    *, train_state: dict[str, Any] | None = None,
+                    dtype: torch.dtype | dict[str, torch.dtype] = torch.bfloat16) -> Path:
     """Atomically write a checkpoint directory.
 
     config: the JSON config (must hold "model", a DiTConfig dict). weights: file stem -> state dict, e.g.
-    {"model": model.state_dict()}; floating tensors are stored in `dtype`. train_state: saved with
+    {"model": model.state_dict()}; floating tensors are stored in `dtype` (one dtype, or one per file stem;
+    stems not named keep float32). train_state: saved with
     torch.save when given. Returns the directory. Nothing at `directory` changes until the new one is
     complete.
     """
@@ -87,7 +89,8 @@ def save_checkpoint(directory: str | Path, config: dict[str, Any], weights: dict
     try:
         full = {"format": FORMAT, "version": VERSION, **config}
         for stem, sd in weights.items():
-            tensors = {k: (v.detach().to(dtype) if v.is_floating_point() else v.detach()).contiguous().cpu()
+            dt = dtype.get(stem, torch.float32) if isinstance(dtype, dict) else dtype
+            tensors = {k: (v.detach().to(dt) if v.is_floating_point() else v.detach()).contiguous().cpu()
                        for k, v in sd.items()}
             save_file(tensors, str(tmp / f"{stem}.safetensors"), metadata={"format": FORMAT})
         if train_state is not None:

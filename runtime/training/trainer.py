@@ -76,7 +76,8 @@ class Trainer:
         self.out = Path(cfg.out)
         self.ckpt_dir = self.out / "checkpoint"
         self.source = build_source(cfg.data)
-        self.autoencoder = build_autoencoder(cfg.autoencoder).to(self.device).eval()
+        self.ae_spec, ae_dir = self._autoencoder_spec(cfg.autoencoder)
+        self.autoencoder = build_autoencoder(self.ae_spec, ae_dir).to(self.device).eval()
         self.text_encoder = build_text_encoder(cfg.text_encoder)
         self.partitioning = MixedPartitioning(
             cfg.partition.buffer_frames, tuple(cfg.partition.chunk_sizes),
@@ -94,7 +95,19 @@ class Trainer:
                                                               else [self.device.index])
                     if self.world > 1 else self.model)
 
+    @staticmethod
+    def _autoencoder_spec(section: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """[autoencoder] is either a spec (kind = ...) or `from = "DIR"`, a trained autoencoder checkpoint."""
+        if "from" not in section:
+            return dict(section), None
+        from runtime.model.conv_autoencoder import read_autoencoder_config
+
+        return dict(read_autoencoder_config(section["from"])["autoencoder"]), str(section["from"])
+
     def _latent_hw(self) -> tuple[int, int]:
+        if getattr(self.source, "latent", False):  # pre-encoded latents (e.g. crafter_latents)
+            h, w = self.source.latent_size
+            return int(h), int(w)
         probe = torch.zeros(1, 3, 1, self.source.size, self.source.size, device=self.device)
         with torch.no_grad():
             z = self.autoencoder.encode(probe)
@@ -132,14 +145,24 @@ class Trainer:
             return self.ckpt_dir
         state = {"step": self.step, "model": self.model.state_dict(), "ema": self.ema.state_dict(),
                  "optimizer": self.opt.state_dict()}
-        return save_checkpoint(self.ckpt_dir, checkpoint_config(self.cfg, self.step, self.latent_hw),
-                               {"model": self.ema.state_dict()}, train_state=state)
+        config = checkpoint_config(self.cfg, self.step, self.latent_hw)
+        config["autoencoder"] = self.ae_spec
+        weights = {"model": self.ema.state_dict()}
+        ae_state = self.autoencoder.state_dict()
+        if ae_state:  # a learned autoencoder travels inside the checkpoint (autoencoder.safetensors)
+            weights["autoencoder"] = ae_state
+        # the DiT in bf16 (half the size); a learned autoencoder keeps float32 (its PSNR was measured so)
+        return save_checkpoint(self.ckpt_dir, config, weights, train_state=state,
+                               dtype={"model": torch.bfloat16, "autoencoder": torch.float32})
 
     def _batch(self, g: torch.Generator) -> tuple[torch.Tensor, ...]:
         o = self.cfg.optim
         video, captions = self.source.batch(o.batch_size, g)
-        with torch.no_grad():
-            x1 = self.autoencoder.encode(video.to(self.device))  # (B, C, F, h, w)
+        if getattr(self.source, "latent", False):
+            x1 = video.to(self.device)  # already encoded and normalised: (B, C, F, h, w)
+        else:
+            with torch.no_grad():
+                x1 = self.autoencoder.encode(video.to(self.device))  # (B, C, F, h, w)
         text, mask = self.text_encoder.encode(captions)
         text, mask = text.to(self.device), mask.to(self.device)
         drop = (torch.rand(o.batch_size, generator=g) < o.prompt_dropout).to(self.device)
