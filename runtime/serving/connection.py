@@ -83,8 +83,8 @@ class Connection:
             e.fatal = True
             raise
         self.session = sess
-        credits = hs.capabilities.credits or cfg.default_credits
-        self.outbox.set_credits(credits)
+        credits = hs.capabilities.credits if hs.capabilities.credits > 0 else cfg.default_credits
+        self.outbox.set_credits(credits)  # clamped to max_credits
         info = self.runtime.model_info
         self.outbox.put(m.HandshakeReply(
             session_id=sess.id, resume_token=sess.resume_token, protocol_version=m.PROTOCOL_VERSION, model=info.name,

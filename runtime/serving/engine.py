@@ -173,7 +173,8 @@ class Engine:
         emb = blender.embedding_at(k)
         sess.generation += 1
         seed = sess.handshake.settings.seed
-        sid = self.sampler.add_stream(*emb, seed=None if seed is None else seed + sess.generation - 1)
+        seed = None if seed is None else (seed + sess.generation - 1) % 2**63  # any int64 from the wire
+        sid = self.sampler.add_stream(*emb, seed=seed)
         live = _Live(sess, sid, k, blender, decision.event_id, sess.generation, emb)
         self._live[sess.id] = live
         self._ack(live, changes, k, decision)
