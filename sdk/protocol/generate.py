@@ -9,6 +9,8 @@ grpc_tools writes `from streamdit.v1 import runtime_pb2`; inside the sdk package
 
 from __future__ import annotations
 
+import ast
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -38,10 +40,45 @@ def generate(proto_root: Path = PROTO_ROOT) -> dict[str, str]:
     return texts
 
 
+def _descriptor(text: str) -> bytes:
+    """The serialized FileDescriptorProto a generated runtime_pb2.py registers."""
+    for line in text.splitlines():
+        if "AddSerializedFile(" in line:
+            return ast.literal_eval(line[line.index("AddSerializedFile(") + len("AddSerializedFile("):line.rindex(")")])
+    raise ConfigError("no AddSerializedFile(...) line in the generated runtime_pb2.py")
+
+
+def _without_version_stamps(text: str) -> str:
+    """Generated gRPC code minus the lines that only name the generator's version."""
+    return "\n".join(ln for ln in text.splitlines() if not re.search(r"GENERATED_VERSION = |Python Version:", ln))
+
+
 def stale_files(proto_root: Path = PROTO_ROOT) -> list[str]:
-    """Names of the committed generated files that differ from a fresh generation."""
+    """Names of the committed generated files that differ in substance from a fresh generation.
+
+    runtime_pb2.py is compared by the schema it registers (so a newer grpc_tools that formats the file
+    differently is not "stale"); runtime_pb2_grpc.py by its text without version stamps.
+    """
+    from google.protobuf import descriptor_pb2
+
     fresh = generate(proto_root)
-    return [n for n, t in fresh.items() if not (PACKAGE_DIR / n).exists() or (PACKAGE_DIR / n).read_text() != t]
+    stale = []
+    for name, text in fresh.items():
+        path = PACKAGE_DIR / name
+        if not path.exists():
+            stale.append(name)
+            continue
+        old = path.read_text()
+        if name == "runtime_pb2.py":
+            a, b = descriptor_pb2.FileDescriptorProto(), descriptor_pb2.FileDescriptorProto()
+            a.ParseFromString(_descriptor(old))
+            b.ParseFromString(_descriptor(text))
+            same = a == b
+        else:
+            same = _without_version_stamps(old) == _without_version_stamps(text)
+        if not same:
+            stale.append(name)
+    return stale
 
 
 def main(argv: list[str]) -> int:
