@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,8 +28,10 @@ def test_serve_refuses_a_public_address_without_a_token():
 def test_serve_streams_and_sigterm_closes_sessions_with_a_reason(tmp_path):
     ckpt = save_tiny_checkpoint(tmp_path / "tiny")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    exe = Path(sys.executable).with_name("streamdit")  # the console script (`python -m runtime.cli` does not
-    # register sub-commands: the module runs as __main__, a second copy of the app)
+    # the console script (`python -m runtime.cli` does not register sub-commands: the module runs as __main__,
+    # a second copy of the app)
+    exe = Path(sys.executable).with_name("streamdit")
+    exe = exe if exe.exists() else Path(shutil.which("streamdit") or "streamdit")
     proc = subprocess.Popen([str(exe), "serve", "--checkpoint", str(ckpt),
                              "--grpc-port", "0", "--zmq-port", "0", "--log-level", "warning"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
