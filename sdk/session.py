@@ -109,12 +109,15 @@ class Session:
     def push_event(self, type: str, payload: dict | None = None, *, timeout: float | None = None) -> EventAck:
         """Send a game event; returns its EventAck once the runtime applied it at a chunk boundary.
 
+        Latency to the first frame that reflects it: `frame.received_us - ack.client_time_us` for the first
+        frame whose `event_id == ack.event_id` (both on this process's monotonic clock, microseconds).
+
         payload values are str, int, float or bool. Raises UnknownEventError (no prompt map rule),
         InvalidArgumentError, PromptTooLongError, RateLimitError, RuntimeTimeoutError.
         """
         def make(eid: int) -> m.Event:
             return m.Event(event_id=eid, event_type=type, payload=dict(payload or {}),
-                           client_time_us=time.time_ns() // 1000)
+                           client_time_us=time.monotonic_ns() // 1000)  # Frame.received_us's clock
         return self._change(make, timeout)
 
     def set_prompt(self, text: str, *, transition_steps: int = 0, weight: float = 1.0,

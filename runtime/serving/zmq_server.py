@@ -79,7 +79,9 @@ class ZmqServer:
         sock.setsockopt(zmq.MAXMSGSIZE, 16 * limit)  # hard memory guard: libzmq drops such a peer
         sock.setsockopt(zmq.HEARTBEAT_IVL, 1000)
         sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, 3000)
-        sock.setsockopt(zmq.SNDHWM, 10_000)
+        # Messages queued per peer in libzmq: credits bound the frames a client may be sent, but a client that
+        # grants credits without reading its socket must not make the runtime queue frames without end.
+        sock.setsockopt(zmq.SNDHWM, 4 * self.runtime.config.max_credits + 256)
         sock.setsockopt(zmq.LINGER, 0)
         try:
             if self.port == 0:
@@ -192,8 +194,11 @@ class ZmqServer:
             for msg in conn.outbox.take(limit=1 << 30):
                 try:
                     sock.send_multipart([rid, *msgpack_codec.encode(msg)], zmq.NOBLOCK, copy=False)
-                except zmq.Again:
-                    log.warning("send queue of a ZeroMQ client is full; a %s message was dropped", msg.TYPE)
+                except zmq.Again:  # the peer does not read its socket: latest frames win here too
+                    if msg.TYPE == "frame":
+                        conn.outbox.count_dropped(1)
+                    else:
+                        log.warning("send queue of a ZeroMQ client is full; a %s message was dropped", msg.TYPE)
                 except zmq.ZMQError as e:  # EHOSTUNREACH: the peer is gone
                     log.info("ZeroMQ peer gone (%s); its session is released", e)
                     self._drop(rid)
