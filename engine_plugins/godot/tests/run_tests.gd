@@ -8,10 +8,13 @@ const SUITES: Array[String] = [
 	"res://tests/test_msgpack.gd",
 	"res://tests/test_zmtp_codec.gd",
 	"res://tests/test_zmtp_client.gd",
+	"res://tests/test_protocol.gd",
+	"res://tests/test_session.gd",
 ]
 
 
 func _initialize() -> void:
+	Engine.max_fps = 250  # the tests wait frame by frame: do not spin a shared CPU
 	_run.call_deferred()
 
 

@@ -65,6 +65,7 @@ var _failure: Failure = Failure.NONE
 var _error_message := ""
 var _endpoint := ""
 var _deadline_ms := 0
+var _last_receive_ms := 0
 var _reader: Codec.FrameReader = Codec.FrameReader.new(max_message_size)
 var _greeting_done := false
 var _peer_metadata := {}
@@ -90,6 +91,7 @@ func connect_to_host(host: String, port: int) -> Error:
 		return err
 	_state = State.CONNECTING
 	_deadline_ms = Time.get_ticks_msec() + connect_timeout_ms
+	_last_receive_ms = Time.get_ticks_msec()
 	return OK
 
 
@@ -178,6 +180,12 @@ func get_error_message() -> String:
 	return _error_message
 
 
+## Milliseconds since bytes last arrived (or since the connection started). The StreamDiT runtime
+## sends a ZMTP PING every second, so a long silence means a dead connection.
+func get_idle_msec() -> int:
+	return Time.get_ticks_msec() - _last_receive_ms
+
+
 ## The server's READY properties: lower-case name -> PackedByteArray (e.g. "socket-type").
 func get_peer_metadata() -> Dictionary:
 	return _peer_metadata
@@ -216,6 +224,7 @@ func _receive() -> void:
 			_fail(Failure.CLOSED_BY_PEER, _closed_message())
 			return
 		_reader.push(got[1])
+		_last_receive_ms = Time.get_ticks_msec()
 	if not _greeting_done and not _read_greeting():
 		return
 	for frame: Codec.Frame in _reader.read_frames():

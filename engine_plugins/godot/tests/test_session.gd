@@ -1,0 +1,389 @@
+## session.gd in the scene tree against a scripted runtime (fake_runtime.gd) over loopback TCP:
+## the handshake it sends, frames into the texture, credits, events, and every failure a game
+## developer should see as a clear error while the game keeps running.
+extends "res://tests/test_case.gd"
+
+const Session := preload("res://addons/streamdit/session.gd")
+const FakeRuntime := preload("res://tests/fake_runtime.gd")
+const FakePeer := preload("res://tests/fake_zmtp_peer.gd")
+const PROMPTS := "res://tests/test_prompts.toml"
+
+## Longest a test waits for one step, in milliseconds.
+const STEP_MS := 3000
+
+
+## What a session emitted.
+class Recorder:
+	extends RefCounted
+	var connects := 0
+	var errors: Array[Array] = []
+	var frames: Array[Dictionary] = []
+	var textures: Array[ImageTexture] = []
+	var applied: Array[Array] = []
+
+	func _init(session: Session) -> void:
+		session.connected.connect(func() -> void: connects += 1)
+		session.error.connect(
+			func(code: String, message: String) -> void: errors.append([code, message])
+		)
+		session.frame_received.connect(
+			func(texture: ImageTexture, info: Dictionary) -> void:
+				textures.append(texture)
+				frames.append(info)
+		)
+		session.event_applied.connect(
+			func(event_id: int, prompt: String) -> void: applied.append([event_id, prompt])
+		)
+
+	func codes() -> Array[String]:
+		var out: Array[String] = []
+		for e in errors:
+			out.append(e[0])
+		return out
+
+
+func test_handshake_events_frames_and_credits() -> void:
+	var fake := FakeRuntime.new()
+	var s := _session(fake.start())
+	s.prompt = ""
+	s.prompt_map_path = PROMPTS
+	s.seed = 7
+	s.credits = 3
+	var rec := Recorder.new(s)
+	check_eq(s.push_event("zombie_appears", {"zone": "lava"}), 1, "first event id")
+	s.start()
+	check_eq(s.state, Session.State.CONNECTING, "connecting")
+	await _until(fake, func() -> bool: return fake.of_type("handshake").size() == 1)
+	var hs: Dictionary = fake.of_type("handshake")[0]
+	check_eq(hs.get("protocol_version"), "1.0", "protocol version")
+	check_eq(hs.get("client_name"), "godot-addon", "client name")
+	check_eq(
+		hs.get("capabilities"), {"pixel_formats": ["rgb8"], "v2v": false, "credits": 3}, "caps"
+	)
+	var settings: Dictionary = hs.get("settings", {})
+	check_eq(settings.get("prompt_map"), FileAccess.get_file_as_string(PROMPTS), "prompt map text")
+	check_eq(settings.get("seed"), 7, "seed")
+	check_eq(hs.get("resume_token"), "", "no resume token")
+	check(fake.of_type("event").is_empty(), "an event waits for the handshake reply")
+
+	fake.send_reply()
+	await _until(fake, func() -> bool: return fake.of_type("event").size() == 1)
+	check_eq(rec.connects, 1, "connected")
+	check_eq(s.state, Session.State.STREAMING, "streaming")
+	check_eq(s.session_info.get("session_id"), "s-1", "session info")
+	check_eq(s.texture.get_size(), Vector2(4, 2), "texture sized by the reply")
+	var ev: Dictionary = fake.of_type("event")[0]
+	check_eq(
+		[ev["event_id"], ev["event_type"], ev["payload"]],
+		[1, "zombie_appears", {"zone": "lava"}],
+		"event"
+	)
+
+	fake.send_frame(0, 0, 10)
+	await _until(fake, func() -> bool: return s.frames_received == 1)
+	check_eq(rec.frames[-1]["prompt"], 'a "quiet" meadow', "event 0 is the map's base prompt")
+	var ack := {
+		"type": "event_ack", "event_id": 1, "chunk_index": 1, "prompt": "a zombie in the lava"
+	}
+	fake.send_map(ack)
+	fake.send_frame(1, 0, 20)
+	fake.send_frame(2, 1, 30)
+	await _until(fake, func() -> bool: return s.frames_received == 3 and _credits(fake) == 3)
+	check_eq(rec.applied, [[1, "a zombie in the lava"]] as Array[Array], "event_applied")
+	check_eq(s.get_image().get_data()[0], 30, "the newest frame is shown")
+	check_eq(rec.frames[-1]["event_id"], 1, "frame info event_id")
+	check_eq(rec.frames[-1]["prompt"], "a zombie in the lava", "frame info prompt")
+	check_eq(s.prompt_in_effect, "a zombie in the lava", "prompt in effect")
+	check(rec.textures.all(func(t: ImageTexture) -> bool: return t == s.texture), "one texture")
+	check(s.frames_shown >= 2 and s.frames_shown <= 3, "shown %d" % s.frames_shown)
+
+	fake.send_frame(6, 1, 40)
+	fake.send_map({"type": "stats", "fps": 16.0, "frames_dropped": 3})
+	await _until(fake, func() -> bool: return s.frames_received == 4 and not s.stats.is_empty())
+	check_eq(s.frames_dropped, 3, "a gap in frame_index counts as dropped")
+	check_eq(s.stats.get("frames_dropped"), 3, "stats kept")
+	check_eq(rec.errors, [] as Array[Array], "no errors")
+	_finish(s, fake)
+
+
+func test_version_mismatch_is_refused() -> void:
+	var fake := FakeRuntime.new()
+	var s := _session(fake.start())
+	var rec := Recorder.new(s)
+	s.start()
+	await _until(fake, func() -> bool: return fake.of_type("handshake").size() == 1)
+	fake.send_reply({"protocol_version": "2.0"})
+	await _until(fake, func() -> bool: return not rec.errors.is_empty())
+	check_eq(rec.codes(), ["version_mismatch"] as Array[String], "code")
+	var message: String = rec.errors[0][1]
+	check(message.contains("2.0") and message.contains("1.0"), message)
+	check(message.contains("update the addon"), message)
+	check_eq(s.state, Session.State.FAILED, "refused, not a warning")
+	await _wait(fake, 300)
+	check_eq(fake.connections, 1, "no reconnect after a version mismatch")
+	check_eq(rec.connects, 0, "never connected")
+
+	s.start()
+	await _until(fake, func() -> bool: return fake.of_type("handshake").size() == 2)
+	var refusal := "protocol_version 1.0 is not 0.9"
+	fake.send_map({"type": "error", "code": "version_mismatch", "message": refusal, "fatal": true})
+	await _until(fake, func() -> bool: return rec.errors.size() == 2)
+	check_eq(rec.errors[1], ["version_mismatch", refusal], "the runtime's refusal")
+	check_eq(s.state, Session.State.FAILED, "failed")
+	_finish(s, fake)
+
+
+func test_malformed_messages_are_reported_and_skipped() -> void:
+	var fake := FakeRuntime.new()
+	var s := _session(fake.start())
+	var rec := Recorder.new(s)
+	await _streaming(s, fake, rec)
+	fake.send_parts([PackedByteArray([0xc1])] as Array[PackedByteArray])
+	fake.send_map({"frame_index": 0})
+	var frame := {
+		"type": "frame",
+		"frame_index": 0,
+		"chunk_index": 0,
+		"pts_us": 0,
+		"event_id": 0,
+		"width": 4,
+		"height": 2,
+		"pixel_format": "rgb8",
+	}
+	fake.send_map(frame, PackedByteArray([1, 2, 3, 4, 5]))
+	fake.send_map({"type": "hologram", "from": "protocol 1.9"})
+	fake.send_frame(1)
+	await _until(fake, func() -> bool: return s.frames_received == 1)
+	check_eq(rec.codes(), ["bad_message", "bad_message", "bad_message"] as Array[String], "codes")
+	check(
+		rec.errors.all(func(e: Array) -> bool: return e[1].contains("malformed")), str(rec.errors)
+	)
+	check(rec.errors[2][1].contains("5 pixel bytes"), rec.errors[2][1])
+	check_eq(s.state, Session.State.STREAMING, "still streaming")
+	await _until(fake, func() -> bool: return _credits(fake) >= 1)
+	await _wait(fake, 100)
+	check_eq(_credits(fake), 1, "no credit for an unreadable frame")
+	_finish(s, fake)
+
+	fake = FakeRuntime.new()
+	s = _session(fake.start())
+	rec = Recorder.new(s)
+	s.start()
+	await _until(fake, func() -> bool: return fake.of_type("handshake").size() == 1)
+	fake.send_reply({"width": "64"})
+	await _until(fake, func() -> bool: return not rec.errors.is_empty())
+	check_eq(rec.codes(), ["bad_message"] as Array[String], "a malformed reply")
+	check_eq(s.state, Session.State.FAILED, "cannot stream without a valid reply")
+	_finish(s, fake)
+
+
+func test_lost_connection_keeps_the_frame_and_resumes() -> void:
+	var fake := FakeRuntime.new()
+	var s := _session(fake.start())
+	var rec := Recorder.new(s)
+	await _streaming(s, fake, rec)
+	fake.send_frame(0, 0, 50)
+	await _until(fake, func() -> bool: return s.frames_shown == 1)
+	fake.drop()
+	await _until(fake, func() -> bool: return not rec.errors.is_empty())
+	check_eq(rec.codes(), ["connection_lost"] as Array[String], "reported")
+	check(rec.errors[0][1].contains("last frame"), rec.errors[0][1])
+	check_eq(s.get_image().get_data()[0], 50, "the last frame stays")
+	var held := s.push_event("night_falls")
+	await _until(fake, func() -> bool: return fake.of_type("handshake").size() == 2)
+	check_eq(fake.connections, 2, "reconnected")
+	check_eq(fake.of_type("handshake")[1].get("resume_token"), "token-1", "with the resume token")
+	check(s.reconnects >= 1, "reconnects counted")
+	fake.send_reply({"resumed": true, "next_frame_index": 10})
+	await _until(fake, func() -> bool: return fake.of_type("event").size() == 1)
+	check_eq(rec.connects, 2, "connected again")
+	check_eq(fake.of_type("event")[0]["event_id"], held, "the held event goes out")
+	fake.send_frame(10)
+	await _until(fake, func() -> bool: return s.frames_received == 2)
+	check_eq(s.frames_dropped, 0, "numbering continues at next_frame_index")
+	check_eq(rec.codes(), ["connection_lost"] as Array[String], "one error for the outage")
+	_finish(s, fake)
+
+
+func test_resume_failed_starts_a_new_session() -> void:
+	var fake := FakeRuntime.new()
+	var s := _session(fake.start())
+	var rec := Recorder.new(s)
+	await _streaming(s, fake, rec)
+	fake.drop()
+	await _until(fake, func() -> bool: return fake.of_type("handshake").size() == 2)
+	var expired := {
+		"type": "error", "code": "resume_failed", "message": "token expired", "fatal": true
+	}
+	fake.send_map(expired)
+	await _until(fake, func() -> bool: return fake.of_type("handshake").size() == 3)
+	check_eq(fake.connections, 2, "on the same connection")
+	check_eq(fake.of_type("handshake")[2].get("resume_token"), "", "without the token")
+	fake.send_reply({"session_id": "s-2"})
+	await _until(fake, func() -> bool: return rec.connects == 2)
+	check_eq(s.session_info.get("session_id"), "s-2", "a new session")
+	check_eq(rec.codes(), ["connection_lost", "resume_failed"] as Array[String], "codes")
+	_finish(s, fake)
+
+
+func test_refused_then_the_runtime_comes_up() -> void:
+	var probe := TCPServer.new()
+	probe.listen(0, "127.0.0.1")
+	var port := probe.get_local_port()
+	probe.stop()
+	var s := _session(port)
+	var rec := Recorder.new(s)
+	s.start()
+	var slowest := 0
+	var deadline := Time.get_ticks_msec() + 600
+	while Time.get_ticks_msec() < deadline:
+		var t0 := Time.get_ticks_usec()
+		s.poll()
+		slowest = maxi(slowest, Time.get_ticks_usec() - t0)
+		await next_frame()
+	check_eq(rec.codes(), ["connect_failed"] as Array[String], "reported once per outage")
+	check(rec.errors[0][1].contains("127.0.0.1:%d" % port), rec.errors[0][1])
+	check(s.reconnects >= 2, "kept retrying (%d)" % s.reconnects)
+	check(slowest < 20000, "poll never blocks (slowest %d us)" % slowest)
+	var fake := FakeRuntime.new()
+	fake.start(port)
+	await _until(fake, func() -> bool: return fake.of_type("handshake").size() == 1)
+	fake.send_reply()
+	await _until(fake, func() -> bool: return rec.connects == 1)
+	_finish(s, fake)
+
+
+func test_wrong_host_and_bad_settings() -> void:
+	var s := _session(5557)
+	var rec := Recorder.new(s)
+	s.host = "no-such-host.invalid"
+	s.start()
+	await _until(null, func() -> bool: return not rec.errors.is_empty())
+	check_eq(rec.codes(), ["host_not_found"] as Array[String], "unresolvable host")
+	check(rec.errors[0][1].contains("no-such-host.invalid"), rec.errors[0][1])
+	_finish(s, null)
+
+	s = _session(5557)
+	rec = Recorder.new(s)
+	s.prompt = ""
+	s.start()
+	check_eq(rec.codes(), ["bad_settings"] as Array[String], "no prompt and no prompt map")
+	s.prompt_map_path = "res://no/such/map.toml"
+	s.start()
+	check(rec.errors[-1][1].contains("res://no/such/map.toml"), rec.errors[-1][1])
+	check_eq(s.state, Session.State.FAILED, "failed at once")
+	_finish(s, null)
+
+	var http := FakePeer.new()
+	s = _session(http.start())
+	rec = Recorder.new(s)
+	s.start()
+	await _until(null, func() -> bool: return _poll_peer(http) >= 64)
+	http.send("HTTP/1.1 400 Bad Request\r\n\r\n".to_ascii_buffer())
+	await _until(null, func() -> bool: return not rec.errors.is_empty())
+	check_eq(rec.codes(), ["not_a_runtime"] as Array[String], "an HTTP server")
+	check(rec.errors[0][1].contains("check host and port"), rec.errors[0][1])
+	check_eq(s.state, Session.State.FAILED, "no retry against a non-runtime")
+	http.stop()
+	_finish(s, null)
+
+
+func test_server_errors_and_closes() -> void:
+	var fake := FakeRuntime.new()
+	var s := _session(fake.start())
+	var rec := Recorder.new(s)
+	await _streaming(s, fake, rec)
+	var unknown := {"type": "error", "code": "unknown_event", "message": "no rule", "event_id": 2}
+	fake.send_map(unknown)
+	await _until(fake, func() -> bool: return rec.errors.size() == 1)
+	check_eq(rec.errors[0], ["unknown_event", "event 2: no rule"], "non-fatal error")
+	check_eq(s.last_error.get("event_id"), 2, "last_error event id")
+	check_eq(s.state, Session.State.STREAMING, "still streaming")
+	fake.send_map({"type": "error", "code": "too_many_sessions", "message": "full", "fatal": true})
+	await _until(fake, func() -> bool: return fake.connections == 2)
+	check_eq(rec.codes()[-1], "too_many_sessions", "a busy runtime is retried")
+	fake.send_reply({"resumed": true})
+	await _until(fake, func() -> bool: return rec.connects == 2)
+	fake.send_map({"type": "closed", "code": "replaced", "reason": "resumed elsewhere"})
+	await _until(fake, func() -> bool: return s.state == Session.State.FAILED)
+	check_eq(rec.codes()[-1], "replaced", "replaced: stop, do not steal it back")
+	_finish(s, fake)
+
+
+func test_bad_payload_set_prompt_and_close() -> void:
+	var fake := FakeRuntime.new()
+	var s := _session(fake.start())
+	var rec := Recorder.new(s)
+	await _streaming(s, fake, rec)
+	var bad := s.push_event("cow_nearby", {"where": Vector2.ONE})
+	check_eq(rec.codes(), ["invalid_argument"] as Array[String], "checked before sending")
+	check_eq(s.set_prompt("night over the meadow"), bad + 1, "one counter for events and prompts")
+	check_eq(s.prompt, "night over the meadow", "a fresh session starts from it")
+	s.close("level over")
+	check_eq(s.state, Session.State.CLOSED, "closed")
+	await _until(fake, func() -> bool: return fake.of_type("close").size() == 1)
+	check_eq(fake.of_type("close")[0].get("reason"), "level over", "close reason")
+	check(fake.of_type("event").is_empty(), "the bad event was not sent")
+	check_eq(fake.of_type("set_prompt")[0].get("text"), "night over the meadow", "set_prompt")
+	_finish(s, fake)
+
+
+## A session in the tree, not started, with short delays for tests.
+func _session(port: int) -> Session:
+	var s := Session.new()
+	s.autostart = false
+	s.port = port
+	s.prompt = "a meadow"
+	s.reconnect_delay_min = 0.05
+	s.reconnect_delay_max = 0.2
+	s.timeout = 2.0
+	tree.root.add_child(s)
+	return s
+
+
+## Starts [param s] and answers its handshake.
+func _streaming(s: Session, fake: FakeRuntime, rec: Recorder) -> void:
+	s.start()
+	await _until(fake, func() -> bool: return fake.of_type("handshake").size() == 1)
+	fake.send_reply()
+	await _until(fake, func() -> bool: return rec.connects == 1)
+
+
+## Polls [param fake] each frame (the session polls itself) until [param done] holds or STEP_MS
+## pass.
+func _until(fake: FakeRuntime, done: Callable) -> void:
+	var deadline := Time.get_ticks_msec() + STEP_MS
+	while Time.get_ticks_msec() < deadline:
+		if fake != null:
+			fake.poll()
+		if done.call():
+			return
+		await next_frame()
+	failures.append("timed out waiting")
+
+
+func _wait(fake: FakeRuntime, ms: int) -> void:
+	var deadline := Time.get_ticks_msec() + ms
+	while Time.get_ticks_msec() < deadline:
+		fake.poll()
+		await next_frame()
+
+
+func _poll_peer(peer: FakePeer) -> int:
+	peer.poll()
+	return peer.received.size()
+
+
+## Credits the client gave back.
+func _credits(fake: FakeRuntime) -> int:
+	var total := 0
+	for c in fake.of_type("credit"):
+		total += c["n"]
+	return total
+
+
+func _finish(s: Session, fake: FakeRuntime) -> void:
+	tree.root.remove_child(s)
+	s.free()
+	if fake != null:
+		fake.stop()
