@@ -7,7 +7,8 @@ What runs where:
   tests are skipped with that reason, never passed.
 
 The core is compiled on its own into StreamDiT.Core.dll (as Unity compiles the StreamDiT.Core asmdef), so the
-test program sees only its public API. The interop tests run the C# DEALER against a real libzmq ROUTER
+test program sees only its public API. The build fixture is session-scoped and shared with
+tests/test_unity_session.py (live runtime) and tests/test_unity_layer.py (Unity layer compile check). The interop tests run the C# DEALER against a real libzmq ROUTER
 (pyzmq) on a random loopback port; the server msgpack-decodes what C# encoded and sends back what Python
 encoded, so each codec is checked against the other.
 """
@@ -30,8 +31,11 @@ UNITY = ROOT / "engine_plugins" / "unity"
 PACKAGE = UNITY / "com.streamdit.sdk"
 CORE = PACKAGE / "Runtime" / "Core"
 CS_TESTS = UNITY / "tests"
+# Plain C# from the sample (no UnityEngine): the live tests send this very prompt map to the runtime.
+SAMPLE_PROMPT_MAP = PACKAGE / "Samples~" / "CrafterEvents" / "CrafterPromptMap.cs"
 MONO_INSTALL = "apt-get install -y --no-install-recommends mono-mcs"
 RUN_TIMEOUT_S = 180
+MCS = ["mcs", "-langversion:7", "-warn:4", "-warnaserror+", "-debug"]  # C# 7: what every Unity and mcs accept
 
 
 def _pattern(length: int, seed: int) -> bytes:
@@ -74,9 +78,15 @@ def test_package_manifest_and_core_asmdef():
 
 
 def test_every_package_asset_has_a_unique_meta():
-    """Unity ignores files without a .meta in a package installed from git (an immutable folder)."""
+    """Unity ignores files without a .meta in a package installed from git (an immutable folder).
+
+    Folders ending in "~" (Samples~) are hidden from Unity, so they have no .meta themselves; their contents keep
+    theirs, so an imported sample has stable GUIDs."""
     guids: dict[str, Path] = {}
     for path in sorted(PACKAGE.rglob("*")):
+        if path.name.endswith("~"):
+            assert not Path(str(path) + ".meta").exists(), f"{path} is hidden from Unity and must not have a .meta"
+            continue
         if path.suffix == ".meta":
             asset = path.with_suffix("")
             assert asset.exists(), f"{path} has no asset beside it"
@@ -102,20 +112,26 @@ def _run(cmd: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
 
 
-@pytest.fixture(scope="module")
+_BUILT: dict[str, Path] = {}  # one build per pytest run, also when other modules import the fixture
+
+
+@pytest.fixture(scope="session")
 def core_tests_exe(tmp_path_factory) -> Path:
-    """Compiles StreamDiT.Core.dll, then CoreTests.exe against it; warnings are errors in both."""
+    """Compiles StreamDiT.Core.dll, then CoreTests.exe against it (with the sample's prompt map); warnings are
+    errors in both. Both land in the same directory."""
     if shutil.which("mcs") is None or shutil.which("mono") is None:
         pytest.skip(f"Mono is not installed (mcs/mono not on PATH); install it with: {MONO_INSTALL}")
+    if "exe" in _BUILT:
+        return _BUILT["exe"]
     out = tmp_path_factory.mktemp("unity_core")
     dll = out / "StreamDiT.Core.dll"
     exe = out / "CoreTests.exe"
-    common = ["mcs", "-langversion:7", "-warn:4", "-warnaserror+", "-debug"]
-    core = _run([*common, "-target:library", f"-out:{dll}", *map(str, sorted(CORE.glob("*.cs")))])
+    core = _run([*MCS, "-target:library", f"-out:{dll}", *map(str, sorted(CORE.glob("*.cs")))])
     assert core.returncode == 0, f"mcs failed on Runtime/Core:\n{core.stdout}{core.stderr}"
     assert "warning" not in core.stdout + core.stderr
-    tests = _run([*common, f"-r:{dll}", f"-out:{exe}", *map(str, sorted(CS_TESTS.glob("*.cs")))])
+    tests = _run([*MCS, f"-r:{dll}", f"-out:{exe}", *map(str, sorted(CS_TESTS.glob("*.cs"))), str(SAMPLE_PROMPT_MAP)])
     assert tests.returncode == 0, f"mcs failed on the C# tests:\n{tests.stdout}{tests.stderr}"
+    _BUILT["exe"] = exe
     return exe
 
 
@@ -132,7 +148,7 @@ def _run_mode(exe: Path, *args: str) -> str:
 
 def test_csharp_unit_tests(core_tests_exe):
     stdout = _run_mode(core_tests_exe, "unit")
-    for area in ("framing:", "decoder:", "msgpack:", "client:"):
+    for area in ("framing:", "decoder:", "msgpack:", "client:", "session:"):
         assert f"PASS {area}" in stdout, f"no {area} tests ran"
 
 

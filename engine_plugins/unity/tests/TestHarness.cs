@@ -2,6 +2,8 @@
 //   mono CoreTests.exe unit                 unit tests of framing, decoder, msgpack and the client (fake peers)
 //   mono CoreTests.exe interop HOST PORT    echo suite against a real libzmq ROUTER (tests/test_unity_core.py)
 //   mono CoreTests.exe limits HOST PORT     oversize-message and peer-closed faults against a real libzmq ROUTER
+//   mono CoreTests.exe live HOST PORT       StreamDiTSession against a live `streamdit serve` (LiveTests.cs)
+//   mono CoreTests.exe promptmap            prints the Crafter sample's prompt map (checked against events.py)
 // Each mode prints one line per test and closes with "MODE: N passed, N failed"; the exit code is 0 only
 // when nothing failed.
 using System;
@@ -136,7 +138,19 @@ namespace StreamDiT.Tests
                 ZmtpFramingTests.Register(runner);
                 MsgPackTests.Register(runner);
                 ZmtpClientTests.Register(runner);
+                SessionTests.Register(runner);
                 return runner.Run(20000);
+            }
+            if (mode == "live" && args.Length == 3)
+            {
+                var runner = new TestRunner("live");
+                LiveTests.Register(runner, args[1], int.Parse(args[2]));
+                return runner.Run(90000);
+            }
+            if (mode == "promptmap" && args.Length == 1)
+            {
+                Console.Write(StreamDiT.Samples.CrafterEvents.CrafterPromptMap.Build());
+                return 0;
             }
             if ((mode == "interop" || mode == "limits") && args.Length == 3)
             {
@@ -145,7 +159,7 @@ namespace StreamDiT.Tests
                 else InteropTests.RegisterLimits(runner, args[1], int.Parse(args[2]));
                 return runner.Run(30000);
             }
-            Console.Error.WriteLine("usage: CoreTests.exe unit | interop HOST PORT | limits HOST PORT");
+            Console.Error.WriteLine("usage: CoreTests.exe unit | interop HOST PORT | limits HOST PORT | live HOST PORT | promptmap");
             return 2;
         }
     }

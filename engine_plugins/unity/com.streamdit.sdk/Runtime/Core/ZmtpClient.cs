@@ -84,6 +84,11 @@ namespace StreamDiT.Core
         /// <summary>Raised once when the handshake completes, on the reader thread. Handler exceptions are caught and ignored.</summary>
         public event Action Ready;
 
+        /// <summary>Raised on the reader thread each time a message has been queued for <see cref="TryReceive"/>.
+        /// Meant for waking a consumer thread (e.g. setting a wait handle): keep the handler short, and take the
+        /// message with TryReceive. Handler exceptions are caught and ignored.</summary>
+        public event Action MessageReceived;
+
         /// <summary>Raised once when the client faults (never after <see cref="Close"/>), on a background thread,
         /// after <see cref="State"/> and <see cref="Error"/> are set. Handler exceptions are caught and ignored.</summary>
         public event Action<ZmtpError> Faulted;

@@ -234,6 +234,7 @@ namespace StreamDiT.Core
             }
             receiveQueue.Enqueue(message);
             Interlocked.Increment(ref receiveCount);
+            Raise(MessageReceived);
             return true;
         }
 
