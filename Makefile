@@ -4,6 +4,8 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 TORCH   := torch==2.13.0
+# Spinning OpenMP workers make small CPU steps many times slower when cores are shared.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: venv test demo bench clean
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-import typer
+import os
+
+# Before torch loads OpenMP: spinning OpenMP workers make CPU steps many times slower whenever the cores are
+# shared with anything else (another session, the decoder thread, a game). Set it to ACTIVE to override.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import typer  # noqa: E402
 
 app = typer.Typer(
     name="streamdit",
@@ -22,4 +28,8 @@ _register()
 
 
 if __name__ == "__main__":  # `python -m runtime.cli ...`, e.g. under torchrun
-    app()
+    # Run as a script, this file is `__main__`, a second copy of the module; the commands register on the
+    # importable `runtime.cli.app`, so run that one.
+    from runtime.cli import app as _app
+
+    _app()
