@@ -106,6 +106,33 @@ func test_handshake_events_frames_and_credits() -> void:
 	_finish(s, fake)
 
 
+func test_frames_of_a_chunk_play_at_the_stream_pace() -> void:
+	var fake := FakeRuntime.new()
+	var s := _session(fake.start())
+	var rec := Recorder.new(s)
+	await _streaming(s, fake, rec)
+	var shown_at: Array[int] = []
+	s.frame_received.connect(
+		func(_t: ImageTexture, _i: Dictionary) -> void: shown_at.append(Time.get_ticks_msec())
+	)
+	for i in 4:
+		fake.send_frame(i, 0, 10 * i)
+	await _until(fake, func() -> bool: return _credits(fake) == 4)
+	var indices := rec.frames.map(func(f: Dictionary) -> int: return f["frame_index"])
+	check_eq(indices, [0, 1, 2, 3], "every frame shown, in order")
+	var spread := shown_at[-1] - shown_at[0]
+	check(spread >= 150 and spread < 600, "3 frame intervals at 16 FPS apart: %d ms" % spread)
+	check_eq(s.frames_skipped, 0, "none skipped")
+
+	s.smooth_playback = false
+	for i in range(4, 8):
+		fake.send_frame(i, 0, 10 * i)
+	await _until(fake, func() -> bool: return _credits(fake) == 8)
+	check_eq(rec.frames[-1]["frame_index"], 7, "the newest at once")
+	check_eq(s.frames_skipped, 3, "the others skipped, and credited")
+	_finish(s, fake)
+
+
 func test_version_mismatch_is_refused() -> void:
 	var fake := FakeRuntime.new()
 	var s := _session(fake.start())
@@ -160,9 +187,9 @@ func test_malformed_messages_are_reported_and_skipped() -> void:
 	)
 	check(rec.errors[2][1].contains("5 pixel bytes"), rec.errors[2][1])
 	check_eq(s.state, Session.State.STREAMING, "still streaming")
-	await _until(fake, func() -> bool: return _credits(fake) >= 1)
+	await _until(fake, func() -> bool: return _credits(fake) >= 2)
 	await _wait(fake, 100)
-	check_eq(_credits(fake), 1, "no credit for an unreadable frame")
+	check_eq(_credits(fake), 2, "a credit back for the unreadable frame too")
 	_finish(s, fake)
 
 	fake = FakeRuntime.new()

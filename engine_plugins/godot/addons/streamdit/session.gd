@@ -4,8 +4,10 @@
 ## material can use.
 ##
 ## Everything runs on the main thread, in [method poll], which [code]_process[/code] calls once a
-## frame; nothing in it waits on the network. Frames that arrive between two game frames are all
-## counted and credited, the newest is shown. When the runtime is away, the game keeps running: the
+## frame; nothing in it waits on the network. The runtime sends the frames of a chunk together; the
+## node shows them at the stream's pace (their pts), one credit back per frame shown or skipped,
+## so the runtime is never more than [member credits] frames ahead. A game slower than the stream
+## shows the newest frame that is due. When the runtime is away, the game keeps running: the
 ## texture keeps the last frame, [signal error] says why, and the node reconnects with exponential
 ## backoff, resuming the same session. Events pushed meanwhile are held (the newest
 ## [constant MAX_HELD_CHANGES]) and sent once the stream is back.
@@ -45,6 +47,10 @@ enum State {
 	FAILED,  ## Stopped for good: a setting must change first (see [member last_error]).
 }
 
+## [member _play_base_us] when no frame anchors the playout clock.
+const NO_BASE := -(1 << 62)
+## A frame due further ahead than this re-anchors the playout clock (pts restarted), microseconds.
+const MAX_LEAD_US := 1_000_000
 ## Events and prompt changes held while the stream is away; older ones are dropped.
 const MAX_HELD_CHANGES := 16
 ## Failures that reconnecting cannot fix: the node stops and reports them.
@@ -98,6 +104,9 @@ const NOT_A_RUNTIME: Array[Zmtp.Failure] = [
 @export_range(0.05, 60.0, 0.05, "suffix:s") var reconnect_delay_min := 0.5
 ## Longest delay between reconnect attempts, in seconds.
 @export_range(0.1, 600.0, 0.1, "suffix:s") var reconnect_delay_max := 10.0
+## Show frames at the stream's frame rate (their pts). Off: show the newest frame at once (the
+## lowest latency, but the frames of a chunk arrive together, so some are never seen).
+@export var smooth_playback := true
 ## How long connecting, the handshake, or a silent connection may last before it counts as lost.
 @export_range(1.0, 120.0, 0.5, "suffix:s") var timeout := 10.0
 
@@ -109,9 +118,11 @@ var session_info: Dictionary = {}
 var stats: Dictionary = {}
 ## The prompt in effect for the frame in [member texture], when the node knows it.
 var prompt_in_effect := ""
-## Frames received, shown (the newest of each game frame) and lost (gaps in frame_index).
+## Frames received; shown in [member texture]; skipped (due in the same game frame as a newer one);
+## dropped by the runtime for lack of credit (gaps in frame_index).
 var frames_received := 0
 var frames_shown := 0
+var frames_skipped := 0
 var frames_dropped := 0
 ## Connection attempts after the first.
 var reconnects := 0
@@ -132,6 +143,8 @@ var _resolve_id := -1
 var _last_event_id := 0
 var _held: Array[Dictionary] = []
 var _credits_owed := 0
+var _queue: Array[Protocol.Message] = []
+var _play_base_us := NO_BASE
 var _next_frame_index := -1
 var _deadline_ms := 0
 var _retry_at_ms := 0
@@ -227,8 +240,9 @@ func get_image() -> Image:
 	return _image
 
 
-## Advances the session without waiting: connects, reads, shows the newest frame, gives credits
-## back, reconnects. [code]_process[/code] calls it; call it yourself if you turn processing off.
+## Advances the session without waiting: connects, reads, shows the frame that is due, gives
+## credits back, reconnects. [code]_process[/code] calls it; call it yourself if you turn
+## processing off.
 func poll() -> void:
 	match _state:
 		State.IDLE, State.CLOSED, State.FAILED:
@@ -243,16 +257,15 @@ func poll() -> void:
 				_poll_resolve()
 				return
 	_zmtp.poll()
-	var newest: Protocol.Message = null
+	var now := Time.get_ticks_usec()
 	while _zmtp.has_message() and _state in [State.CONNECTING, State.HANDSHAKING, State.STREAMING]:
 		var msg := Protocol.parse(_zmtp.take_message())
-		if msg.error == "" and msg.type == "frame" and _state == State.STREAMING:
-			_count_frame(msg.fields)
-			newest = msg
+		if msg.type == "frame" and _state == State.STREAMING:
+			_receive_frame(msg, now)
 		else:
 			_handle(msg)
-	if newest != null:
-		_show(newest)
+	if _state == State.STREAMING:
+		_present(now)
 	if _state == State.STREAMING and _credits_owed > 0:
 		_send(Protocol.credit(_credits_owed))
 		_credits_owed = 0
@@ -417,6 +430,8 @@ func _on_handshake_reply(f: Dictionary) -> void:
 		_fail("unsupported", "the runtime streams %s; this addon shows rgb8" % f["pixel_format"])
 		return
 	session_info = f
+	_queue.clear()  # frames of the previous connection: their credits are gone with it
+	_play_base_us = NO_BASE
 	_resume_token = f["resume_token"]
 	_next_frame_index = f["next_frame_index"]
 	_state = State.STREAMING
@@ -467,13 +482,46 @@ func _on_closed(f: Dictionary) -> void:
 	_lost("closed", "the runtime ended the session (%s: %s)" % [f["code"], f["reason"]])
 
 
-func _count_frame(f: Dictionary) -> void:
-	var index: int = f["frame_index"]
+func _receive_frame(msg: Protocol.Message, now: int) -> void:
+	if msg.error != "":
+		_credits_owed += 1  # it used a credit all the same
+		_handle(msg)
+		return
+	var index: int = msg.fields["frame_index"]
 	if _next_frame_index >= 0 and index > _next_frame_index:
 		frames_dropped += index - _next_frame_index
 	_next_frame_index = index + 1
 	frames_received += 1
-	_credits_owed += 1
+	if _queue.is_empty() and _play_base_us != NO_BASE:
+		if msg.fields["pts_us"] + _play_base_us < now - _frame_interval_us():
+			_play_base_us = NO_BASE  # late into an empty queue (a stall): play on from this frame
+	_queue.append(msg)
+
+
+## Shows the newest frame that is due and credits every frame taken from the queue.
+func _present(now: int) -> void:
+	if _queue.is_empty():
+		return
+	var front: int = _queue[0].fields["pts_us"]
+	var due_in: int = front + _play_base_us - now
+	var full: bool = _queue.size() >= session_info.get("credits", credits)
+	if not smooth_playback:
+		_play_base_us = now - _queue[-1].fields["pts_us"]  # all due: the newest is shown
+	elif _play_base_us == NO_BASE or due_in > MAX_LEAD_US or (due_in > 0 and full):
+		_play_base_us = now - front  # show the front now; a full queue means we fell behind
+	var shown: Protocol.Message = null
+	while not _queue.is_empty() and _queue[0].fields["pts_us"] + _play_base_us <= now:
+		if shown != null:
+			frames_skipped += 1
+		shown = _queue.pop_front()
+		_credits_owed += 1
+	if shown != null:
+		_show(shown)
+
+
+func _frame_interval_us() -> int:
+	var fps: float = session_info.get("fps", 30.0)
+	return int(1e6 / fps) if fps > 0.0 else 33_333
 
 
 func _show(msg: Protocol.Message) -> void:
