@@ -6,6 +6,8 @@
 - zmtp.gd talks to real libzmq: a pyzmq ROUTER on 127.0.0.1 echoes a multipart message (short and
   long frames, up to a 48 KB frame of pixels), checks the engine's msgpack against Python's, and
   sends a Python-encoded map back;
+- the sample project opens in the editor with the plugin enabled: the plugin loads, the addon's classes
+  (StreamDiTSession among them) register, and nothing logs an error;
 - gdlint is clean on the addon, its tests and the sample.
 
 The engine comes from engine_plugins/godot/tools/setup_godot.sh (a cached Debian unstable chroot).
@@ -143,6 +145,20 @@ def test_zmtp_echo_with_libzmq(godot_project: Path) -> None:
     assert kilobyte == KILOBYTE
     assert msgpack.unpackb(packed, raw=False) == EXPECTED_MAP
     assert pixels == PIXELS
+
+
+def test_plugin_loads_in_the_editor(godot_project: Path, tmp_path: Path) -> None:
+    sample = tmp_path / "sample"
+    shutil.copytree(GODOT_DIR / "sample", sample, ignore=shutil.ignore_patterns(".godot"))  # links resolved
+    proc = run_godot(sample, "--editor", "--quit-after", "30")
+    output = proc.stdout + proc.stderr
+    print(output)
+    # The chroot has no CA bundle; the editor only wants it for the asset library.
+    errors = [line for line in output.splitlines() if "ERROR" in line and "X509Certificate" not in line]
+    assert errors == [] and "SCRIPT ERROR" not in output, errors
+    cache = (sample / ".godot" / "global_script_class_cache.cfg").read_text()
+    for name in ("StreamDiTSession", "StreamDiTZmtp", "StreamDiTMsgPack", "StreamDiTProtocol"):
+        assert f'&"{name}"' in cache, f"{name} is not registered"
 
 
 def test_gdlint_clean() -> None:

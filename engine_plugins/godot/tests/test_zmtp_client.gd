@@ -26,6 +26,22 @@ func test_refused_connection() -> void:
 	check_eq(client.send_multipart(parts), ERR_CONNECTION_ERROR, "send after a failure")
 
 
+func test_host_names_resolve_without_blocking() -> void:
+	var client := Zmtp.new()
+	var t0 := Time.get_ticks_usec()
+	check_eq(client.connect_to_host("no-such-host.invalid", 5557), OK, "lookup starts")
+	check(Time.get_ticks_usec() - t0 < 50000, "connect_to_host returns at once")
+	await _until(client, null, func() -> bool: return client.get_state() == Zmtp.State.FAILED)
+	check_eq(client.get_failure(), Zmtp.Failure.HOST_NOT_FOUND, "failure")
+	check(client.get_error_message().contains("no-such-host.invalid"), client.get_error_message())
+	var fake := FakePeer.new()
+	client.connect_to_host("localhost", fake.start())
+	await _until(client, fake, func() -> bool: return fake.received.size() >= 64)
+	check_eq(client.get_state(), Zmtp.State.HANDSHAKING, "localhost is 127.0.0.1")
+	client.close()
+	fake.stop()
+
+
 func test_handshake_and_traffic() -> void:
 	var client := Zmtp.new()
 	client.identity = "game-1".to_ascii_buffer()

@@ -47,10 +47,6 @@ enum State {
 	FAILED,  ## Stopped for good: a setting must change first (see [member last_error]).
 }
 
-## [member _play_base_us] when no frame anchors the playout clock.
-const NO_BASE := -(1 << 62)
-## A frame due further ahead than this re-anchors the playout clock (pts restarted), microseconds.
-const MAX_LEAD_US := 1_000_000
 ## Events and prompt changes held while the stream is away; older ones are dropped.
 const MAX_HELD_CHANGES := 16
 ## Failures that reconnecting cannot fix: the node stops and reports them.
@@ -68,6 +64,7 @@ const HARD_FAILURES: Array[String] = [
 
 const Zmtp := preload("res://addons/streamdit/zmtp.gd")
 const Protocol := preload("res://addons/streamdit/protocol.gd")
+const FramePlayer := preload("res://addons/streamdit/frame_player.gd")
 ## Transport failures that mean the host and port are not a StreamDiT runtime's ZeroMQ port.
 const NOT_A_RUNTIME: Array[Zmtp.Failure] = [
 	Zmtp.Failure.BAD_GREETING,
@@ -111,19 +108,31 @@ const NOT_A_RUNTIME: Array[Zmtp.Failure] = [
 @export_range(1.0, 120.0, 0.5, "suffix:s") var timeout := 10.0
 
 ## The latest frame. The same object for the node's whole life: bind it once.
-var texture := ImageTexture.new()
+var texture: ImageTexture:
+	get:
+		return _player.texture
 ## The runtime's handshake reply (session_id, fps, frames_per_chunk, width, height, resumed, ...).
 var session_info: Dictionary = {}
 ## The runtime's latest stats message (fps, frames_sent, frames_dropped, ...), about once a second.
 var stats: Dictionary = {}
 ## The prompt in effect for the frame in [member texture], when the node knows it.
 var prompt_in_effect := ""
-## Frames received; shown in [member texture]; skipped (due in the same game frame as a newer one);
-## dropped by the runtime for lack of credit (gaps in frame_index).
-var frames_received := 0
-var frames_shown := 0
-var frames_skipped := 0
-var frames_dropped := 0
+## Frames received.
+var frames_received: int:
+	get:
+		return _player.received
+## Frames shown in [member texture].
+var frames_shown: int:
+	get:
+		return _player.shown
+## Frames not shown: due in the same game frame as a newer one (the game runs slower).
+var frames_skipped: int:
+	get:
+		return _player.skipped
+## Frames the runtime dropped for lack of credit (gaps in frame_index).
+var frames_dropped: int:
+	get:
+		return _player.dropped
 ## Connection attempts after the first.
 var reconnects := 0
 ## The last error: code, message, event_id, fatal.
@@ -134,18 +143,12 @@ var state: State:
 		return _state
 
 var _zmtp := Zmtp.new()
+var _player := FramePlayer.new()
 var _state := State.IDLE
-var _image: Image = null
 var _prompt_map_text := ""
 var _resume_token := ""
-var _address := ""
-var _resolve_id := -1
 var _last_event_id := 0
 var _held: Array[Dictionary] = []
-var _credits_owed := 0
-var _queue: Array[Protocol.Message] = []
-var _play_base_us := NO_BASE
-var _next_frame_index := -1
 var _deadline_ms := 0
 var _retry_at_ms := 0
 var _retry_delay_s := 0.0
@@ -172,7 +175,6 @@ func start() -> void:
 	if _state == State.STREAMING:
 		_send(Protocol.close("the game started a new session"))
 	_zmtp.close()
-	_cancel_resolve()
 	_outage_codes.clear()
 	_retry_delay_s = reconnect_delay_min
 	_resume_token = ""
@@ -230,14 +232,13 @@ func close(reason := "closed by the game") -> void:
 	if _zmtp.get_state() == Zmtp.State.READY and _state == State.STREAMING:
 		_send(Protocol.close(reason))
 	_zmtp.close()
-	_cancel_resolve()
 	if _state != State.FAILED:
 		_state = State.CLOSED
 
 
 ## The Image behind [member texture] (null before the first frame). Read it, do not change it.
 func get_image() -> Image:
-	return _image
+	return _player.image
 
 
 ## Advances the session without waiting: connects, reads, shows the frame that is due, gives
@@ -252,10 +253,6 @@ func poll() -> void:
 				reconnects += 1
 				_connect()
 			return
-		State.CONNECTING:
-			if _resolve_id >= 0:
-				_poll_resolve()
-				return
 	_zmtp.poll()
 	var now := Time.get_ticks_usec()
 	while _zmtp.has_message() and _state in [State.CONNECTING, State.HANDSHAKING, State.STREAMING]:
@@ -265,66 +262,27 @@ func poll() -> void:
 		else:
 			_handle(msg)
 	if _state == State.STREAMING:
-		_present(now)
-	if _state == State.STREAMING and _credits_owed > 0:
-		_send(Protocol.credit(_credits_owed))
-		_credits_owed = 0
+		_player.smooth = smooth_playback
+		var shown := _player.present(now)
+		if not shown.is_empty():
+			_on_shown(shown)
+		var consumed := _player.take_consumed()
+		if consumed > 0:
+			_send(Protocol.credit(consumed))
 	_check_connection()
 
 
 func _connect() -> void:
 	_state = State.CONNECTING
-	var host_name := host.strip_edges()
-	if host_name == "localhost":
-		_address = "127.0.0.1"  # the runtime binds IPv4 loopback; localhost may resolve to ::1 first
-	elif host_name.is_valid_ip_address():
-		_address = host_name
-	else:
-		_resolve_id = IP.resolve_hostname_queue_item(host_name, IP.TYPE_ANY)
-		_deadline_ms = Time.get_ticks_msec() + int(timeout * 1000)
-		return
-	_open()
-
-
-func _poll_resolve() -> void:
-	var status := IP.get_resolve_item_status(_resolve_id)
-	if status == IP.RESOLVER_STATUS_WAITING and Time.get_ticks_msec() < _deadline_ms:
-		return
-	var addresses: Array = []
-	if status == IP.RESOLVER_STATUS_DONE:
-		addresses = IP.get_resolve_item_addresses(_resolve_id)
-	_cancel_resolve()
-	if addresses.is_empty():
-		_lost(
-			"host_not_found",
-			(
-				(
-					"cannot resolve the host name %s: check the host property (an IP address such "
-					+ "as 127.0.0.1 needs no name lookup)"
-				)
-				% host
-			)
-		)
-		return
-	_address = addresses[0]
-	for address: String in addresses:
-		if not address.contains(":"):
-			_address = address  # prefer IPv4: the runtime binds 127.0.0.1 by default
-			break
-	_open()
-
-
-func _open() -> void:
 	_zmtp.connect_timeout_ms = int(timeout * 1000)
 	_zmtp.handshake_timeout_ms = int(timeout * 1000)
-	if _zmtp.connect_to_host(_address, port) != OK:
-		_lost("connect_failed", _zmtp.get_error_message())
+	if _zmtp.connect_to_host(host.strip_edges(), port) != OK:
+		_on_transport_failure()
 		return
 	_send_handshake()
 
 
 func _send_handshake() -> void:
-	_credits_owed = 0
 	_send(Protocol.handshake(prompt, _prompt_map_text, seed, credits, auth_token, _resume_token))
 	_deadline_ms = Time.get_ticks_msec() + int(timeout * 1000)
 
@@ -367,6 +325,8 @@ func _on_transport_failure() -> void:
 	var failure := _zmtp.get_failure()
 	if failure == Zmtp.Failure.CONNECT_FAILED:
 		_lost("connect_failed", message + "; retrying with backoff")
+	elif failure == Zmtp.Failure.HOST_NOT_FOUND:
+		_lost("host_not_found", message)
 	elif failure == Zmtp.Failure.CONNECT_TIMEOUT:
 		_lost("connect_timeout", message)
 	elif failure == Zmtp.Failure.CLOSED_BY_PEER:
@@ -430,18 +390,13 @@ func _on_handshake_reply(f: Dictionary) -> void:
 		_fail("unsupported", "the runtime streams %s; this addon shows rgb8" % f["pixel_format"])
 		return
 	session_info = f
-	_queue.clear()  # frames of the previous connection: their credits are gone with it
-	_play_base_us = NO_BASE
+	# Frames queued from an earlier connection are forgotten: their credits went with it.
+	_player.reset(f["next_frame_index"], f["fps"], f["credits"])
+	_player.prepare(f["width"], f["height"])
 	_resume_token = f["resume_token"]
-	_next_frame_index = f["next_frame_index"]
 	_state = State.STREAMING
 	_retry_delay_s = reconnect_delay_min
 	_outage_codes.clear()
-	if _image == null:
-		_image = Image.create_empty(
-			maxi(f["width"], 1), maxi(f["height"], 1), false, Image.FORMAT_RGB8
-		)
-		texture.set_image(_image)
 	if not f["resumed"]:
 		_prompts = {0: prompt if prompt != "" else _base_of(_prompt_map_text)}
 	var held := _held
@@ -484,65 +439,21 @@ func _on_closed(f: Dictionary) -> void:
 
 func _receive_frame(msg: Protocol.Message, now: int) -> void:
 	if msg.error != "":
-		_credits_owed += 1  # it used a credit all the same
+		_player.consumed += 1  # it used a credit all the same
 		_handle(msg)
-		return
-	var index: int = msg.fields["frame_index"]
-	if _next_frame_index >= 0 and index > _next_frame_index:
-		frames_dropped += index - _next_frame_index
-	_next_frame_index = index + 1
-	frames_received += 1
-	if _queue.is_empty() and _play_base_us != NO_BASE:
-		if msg.fields["pts_us"] + _play_base_us < now - _frame_interval_us():
-			_play_base_us = NO_BASE  # late into an empty queue (a stall): play on from this frame
-	_queue.append(msg)
-
-
-## Shows the newest frame that is due and credits every frame taken from the queue.
-func _present(now: int) -> void:
-	if _queue.is_empty():
-		return
-	var front: int = _queue[0].fields["pts_us"]
-	var due_in: int = front + _play_base_us - now
-	var full: bool = _queue.size() >= session_info.get("credits", credits)
-	if not smooth_playback:
-		_play_base_us = now - _queue[-1].fields["pts_us"]  # all due: the newest is shown
-	elif _play_base_us == NO_BASE or due_in > MAX_LEAD_US or (due_in > 0 and full):
-		_play_base_us = now - front  # show the front now; a full queue means we fell behind
-	var shown: Protocol.Message = null
-	while not _queue.is_empty() and _queue[0].fields["pts_us"] + _play_base_us <= now:
-		if shown != null:
-			frames_skipped += 1
-		shown = _queue.pop_front()
-		_credits_owed += 1
-	if shown != null:
-		_show(shown)
-
-
-func _frame_interval_us() -> int:
-	var fps: float = session_info.get("fps", 30.0)
-	return int(1e6 / fps) if fps > 0.0 else 33_333
-
-
-func _show(msg: Protocol.Message) -> void:
-	var f := msg.fields
-	var w: int = f["width"]
-	var h: int = f["height"]
-	if _image == null or _image.get_width() != w or _image.get_height() != h:
-		_image = Image.create_from_data(w, h, false, Image.FORMAT_RGB8, msg.pixels)
-		texture.set_image(_image)  # a new size: the same texture object, reallocated
 	else:
-		_image.set_data(w, h, false, Image.FORMAT_RGB8, msg.pixels)
-		texture.update(_image)
-	frames_shown += 1
+		_player.push(msg.fields, msg.pixels, now)
+
+
+func _on_shown(f: Dictionary) -> void:
 	prompt_in_effect = _prompts.get(f["event_id"], "")
 	var info := {
 		"frame_index": f["frame_index"],
 		"chunk_index": f["chunk_index"],
 		"pts_us": f["pts_us"],
 		"event_id": f["event_id"],
-		"width": w,
-		"height": h,
+		"width": f["width"],
+		"height": f["height"],
 		"prompt": prompt_in_effect,
 	}
 	frame_received.emit(texture, info)
@@ -568,7 +479,6 @@ func _send(message: Dictionary) -> void:
 ## Reports a lost connection (once per outage and code) and schedules the next attempt.
 func _lost(code: String, message: String) -> void:
 	_zmtp.close()
-	_cancel_resolve()
 	if not reconnect:
 		_fail(code, message)
 		return
@@ -583,7 +493,6 @@ func _lost(code: String, message: String) -> void:
 ## Stops for good: a setting has to change before another attempt can work.
 func _fail(code: String, message: String) -> void:
 	_zmtp.close()
-	_cancel_resolve()
 	_state = State.FAILED
 	_report(code, message, 0, true)
 
@@ -591,12 +500,6 @@ func _fail(code: String, message: String) -> void:
 func _report(code: String, message: String, event_id: int, fatal: bool) -> void:
 	last_error = {"code": code, "message": message, "event_id": event_id, "fatal": fatal}
 	error.emit(code, message)
-
-
-func _cancel_resolve() -> void:
-	if _resolve_id >= 0:
-		IP.erase_resolve_item(_resolve_id)
-		_resolve_id = -1
 
 
 ## The base prompt of a prompt map (its top-level [code]base = "..."[/code] line), or "".

@@ -25,7 +25,7 @@ extends RefCounted
 
 enum State {
 	DISCONNECTED,  ## Not connected: never was, or [method close] was called.
-	CONNECTING,  ## TCP connection under way.
+	CONNECTING,  ## Host name lookup or TCP connection under way.
 	HANDSHAKING,  ## Connected; greeting and READY commands being exchanged.
 	READY,  ## Handshake done: messages flow both ways.
 	FAILED,  ## The connection is gone; see [method get_failure].
@@ -34,6 +34,7 @@ enum State {
 enum Failure {
 	NONE,
 	CONNECT_FAILED,  ## Refused or unreachable: no server listens at host:port.
+	HOST_NOT_FOUND,  ## The host name does not resolve.
 	CONNECT_TIMEOUT,  ## The TCP connection did not complete in [member connect_timeout_ms].
 	HANDSHAKE_TIMEOUT,  ## Connected, but the peer did not finish the ZMTP handshake in time.
 	CLOSED_BY_PEER,  ## The server closed the connection.
@@ -52,7 +53,7 @@ const Codec := preload("res://addons/streamdit/zmtp_codec.gd")
 
 ## Largest incoming message (all parts together), in bytes.
 var max_message_size: int = 64 * 1024 * 1024
-## How long the TCP connection may take, in milliseconds.
+## How long the host name lookup and the TCP connection may take, in milliseconds.
 var connect_timeout_ms: int = 5000
 ## How long the greeting and READY exchange may take once connected, in milliseconds.
 var handshake_timeout_ms: int = 5000
@@ -65,6 +66,8 @@ var _failure: Failure = Failure.NONE
 var _error_message := ""
 var _endpoint := ""
 var _deadline_ms := 0
+var _resolve_id := -1
+var _port := 0
 var _last_receive_ms := 0
 var _reader: Codec.FrameReader = Codec.FrameReader.new(max_message_size)
 var _greeting_done := false
@@ -76,8 +79,10 @@ var _parts_size := 0
 var _inbox: Array = []
 
 
-## Starts connecting to [param host]:[param port] and returns at once. Returns OK, or the error that
-## stopped it before any network traffic (also in [method get_error_message]).
+## Starts connecting to [param host]:[param port] and returns at once. [param host] is an IP
+## address or a host name, looked up on Godot's resolver thread ("localhost" is 127.0.0.1, where
+## the runtime listens by default). Returns OK, or the error that stopped it before any network
+## traffic (also in [method get_error_message]).
 func connect_to_host(host: String, port: int) -> Error:
 	close()
 	_endpoint = "%s:%d" % [host, port]
@@ -85,13 +90,14 @@ func connect_to_host(host: String, port: int) -> Error:
 		_fail(Failure.INVALID_SETTINGS, "identity must be 1..255 bytes and not start with 0")
 		return ERR_INVALID_PARAMETER
 	_reader = Codec.FrameReader.new(max_message_size)
-	var err := _tcp.connect_to_host(host, port)
-	if err != OK:
-		_fail(Failure.CONNECT_FAILED, "cannot connect to %s (%s)" % [_endpoint, error_string(err)])
-		return err
 	_state = State.CONNECTING
 	_deadline_ms = Time.get_ticks_msec() + connect_timeout_ms
 	_last_receive_ms = Time.get_ticks_msec()
+	var address := "127.0.0.1" if host == "localhost" else host
+	if address.is_valid_ip_address():
+		return _connect_tcp(address, port)
+	_port = port
+	_resolve_id = IP.resolve_hostname_queue_item(host, IP.TYPE_ANY)
 	return OK
 
 
@@ -99,6 +105,9 @@ func connect_to_host(host: String, port: int) -> Error:
 ## Returns the number of complete messages waiting in the inbox.
 func poll() -> int:
 	if _state == State.DISCONNECTED or _state == State.FAILED:
+		return _inbox.size()
+	if _resolve_id >= 0:
+		_poll_resolve()
 		return _inbox.size()
 	_tcp.poll()
 	var status := _tcp.get_status()
@@ -154,6 +163,7 @@ func take_message() -> Array[PackedByteArray]:
 
 ## Closes the connection and forgets queued data; the state becomes DISCONNECTED.
 func close() -> void:
+	_cancel_resolve()
 	_tcp.disconnect_from_host()
 	_state = State.DISCONNECTED
 	_failure = Failure.NONE
@@ -189,6 +199,48 @@ func get_idle_msec() -> int:
 ## The server's READY properties: lower-case name -> PackedByteArray (e.g. "socket-type").
 func get_peer_metadata() -> Dictionary:
 	return _peer_metadata
+
+
+func _connect_tcp(address: String, port: int) -> Error:
+	var err := _tcp.connect_to_host(address, port)
+	if err != OK:
+		_fail(Failure.CONNECT_FAILED, "cannot connect to %s (%s)" % [_endpoint, error_string(err)])
+	return err
+
+
+func _poll_resolve() -> void:
+	var status := IP.get_resolve_item_status(_resolve_id)
+	if status == IP.RESOLVER_STATUS_WAITING and Time.get_ticks_msec() < _deadline_ms:
+		return
+	var addresses: Array = []
+	if status == IP.RESOLVER_STATUS_DONE:
+		addresses = IP.get_resolve_item_addresses(_resolve_id)
+	_cancel_resolve()
+	if addresses.is_empty():
+		var host := _endpoint.substr(0, _endpoint.rfind(":"))
+		_fail(
+			Failure.HOST_NOT_FOUND,
+			(
+				(
+					"cannot resolve the host name %s: check the host (an IP address such as "
+					+ "127.0.0.1 needs no lookup)"
+				)
+				% host
+			)
+		)
+		return
+	var address: String = addresses[0]
+	for candidate: String in addresses:
+		if not candidate.contains(":"):
+			address = candidate  # prefer IPv4: the runtime binds 127.0.0.1 by default
+			break
+	_connect_tcp(address, _port)
+
+
+func _cancel_resolve() -> void:
+	if _resolve_id >= 0:
+		IP.erase_resolve_item(_resolve_id)
+		_resolve_id = -1
 
 
 func _poll_connecting(status: StreamPeerTCP.Status) -> void:
@@ -369,6 +421,7 @@ func _closed_message() -> String:
 
 
 func _fail(kind: Failure, message: String) -> void:
+	_cancel_resolve()
 	_tcp.disconnect_from_host()
 	_state = State.FAILED
 	_failure = kind
