@@ -9,6 +9,7 @@ const SUITES: Array[String] = [
 	"res://tests/test_zmtp_codec.gd",
 	"res://tests/test_zmtp_client.gd",
 	"res://tests/test_protocol.gd",
+	"res://tests/test_frame_player.gd",
 	"res://tests/test_session.gd",
 ]
 

@@ -110,6 +110,12 @@ func test_handshake_map() -> void:
 	check(Protocol.encode({"type": "x", "bad": Vector3()}).is_empty(), "no msgpack form")
 
 
+func test_base_prompt_of_a_prompt_map() -> void:
+	var toml := FileAccess.get_file_as_string("res://tests/test_prompts.toml")
+	check_eq(Protocol.base_prompt_of(toml), 'a "quiet" meadow', "escaped quotes")
+	check_eq(Protocol.base_prompt_of('[events.x]\nprompt = "y"\n'), "", "no base")
+
+
 func _frame_map(changes := {}) -> Dictionary:
 	var map := {
 		"type": "frame",

@@ -124,6 +124,14 @@ static func major_of(version: String) -> int:
 	return int(halves[0])
 
 
+## The base prompt of a prompt map: its top-level [code]base = "..."[/code], or "" (a basic
+## string only; the runtime's TOML parser is the authority).
+static func base_prompt_of(prompt_map: String) -> String:
+	var pattern := '(?m)^\\s*base\\s*=\\s*"((?:[^"\\\\]|\\\\.)*)"'
+	var found := RegEx.create_from_string(pattern).search(prompt_map)
+	return found.get_string(1).c_unescape() if found != null else ""
+
+
 ## Why [param event_type] and [param payload] cannot be an event; "" when they can.
 static func check_event(event_type: String, payload: Dictionary) -> String:
 	if event_type.strip_edges() == "":

@@ -229,8 +229,8 @@ func set_prompt(text: String) -> int:
 ## Ends the session (the runtime forgets it) and stops reconnecting; [member texture] keeps the last
 ## frame. Call [method start] to begin a new session.
 func close(reason := "closed by the game") -> void:
-	if _zmtp.get_state() == Zmtp.State.READY and _state == State.STREAMING:
-		_send(Protocol.close(reason))
+	if _zmtp.get_state() == Zmtp.State.READY and _state in [State.HANDSHAKING, State.STREAMING]:
+		_send(Protocol.close(reason))  # "close is always answered": safe before the reply too
 	_zmtp.close()
 	if _state != State.FAILED:
 		_state = State.CLOSED
@@ -398,7 +398,7 @@ func _on_handshake_reply(f: Dictionary) -> void:
 	_retry_delay_s = reconnect_delay_min
 	_outage_codes.clear()
 	if not f["resumed"]:
-		_prompts = {0: prompt if prompt != "" else _base_of(_prompt_map_text)}
+		_prompts = {0: prompt if prompt != "" else Protocol.base_prompt_of(_prompt_map_text)}
 	var held := _held
 	_held = []
 	for change in held:
@@ -500,11 +500,3 @@ func _fail(code: String, message: String) -> void:
 func _report(code: String, message: String, event_id: int, fatal: bool) -> void:
 	last_error = {"code": code, "message": message, "event_id": event_id, "fatal": fatal}
 	error.emit(code, message)
-
-
-## The base prompt of a prompt map (its top-level [code]base = "..."[/code] line), or "".
-static func _base_of(toml: String) -> String:
-	var found := RegEx.create_from_string('(?m)^\\s*base\\s*=\\s*"((?:[^"\\\\]|\\\\.)*)"').search(
-		toml
-	)
-	return found.get_string(1).c_unescape() if found != null else ""
