@@ -1,8 +1,10 @@
 ## End-to-end scene for tests/test_godot_e2e.py: a StreamDiTSession against a real runtime
 ## (streamdit serve). Connects, pushes an event after the first frames, takes at least
-## --min-frames frames, checks that a frame carries the event's id, saves the newest frame as a PNG
-## and writes what it measured to result.json, both in --out (a directory of the project).
-## It polls the session itself, to time every poll.
+## --min-frames frames (the frame rate is measured over them), checks that a frame carries the
+## event's id; then closes its TCP connection under the session, as a network drop would, and waits
+## for the session to resume and stream again. Saves the newest frame as a PNG and writes what it
+## measured to result.json, both in --out (a directory of the project). It polls the session
+## itself, to time every poll.
 ##
 ## godot-headless --path PROJECT res://tests/e2e_session.tscn -- --port=P --out=e2e_out
 ## Exit codes: 0 done, 1 a check failed, 2 the session failed, 3 timeout.
@@ -13,6 +15,8 @@ const EVENT := "zombie_appears"
 const TIMEOUT_MS := 60000
 ## Frames to see before the event is pushed (the stream is warm by then).
 const FRAMES_BEFORE_EVENT := 4
+## Frames to see after the session resumed.
+const FRAMES_AFTER_RESUME := 8
 
 var _session := Session.new()
 var _out_dir := "e2e_out"
@@ -29,6 +33,10 @@ var _max_poll_us := 0
 var _polls := 0
 var _errors: Array[String] = []
 var _finished := false
+var _connects := 0
+var _measure := {}
+var _drop := {}
+var _last_index := -1
 
 
 func _ready() -> void:
@@ -46,6 +54,7 @@ func _ready() -> void:
 	_session.error.connect(_on_error)
 	_session.event_applied.connect(_on_event_applied)
 	_session.frame_received.connect(_on_frame)
+	_session.connected.connect(func() -> void: _connects += 1)
 	add_child(_session)
 	_session.set_process(false)
 	_deadline = Time.get_ticks_msec() + TIMEOUT_MS
@@ -58,7 +67,7 @@ func _process(_delta: float) -> void:
 	_session.poll()
 	_max_poll_us = maxi(_max_poll_us, Time.get_ticks_usec() - t0)
 	_polls += 1
-	if _session.frames_received > before:
+	if _session.frames_received > before and _measure.is_empty():
 		var now := Time.get_unix_time_from_system()
 		if _first_frame_s == 0.0:
 			_first_frame_s = now
@@ -69,8 +78,12 @@ func _process(_delta: float) -> void:
 	elif _event_id == 0 and _session.frames_received >= FRAMES_BEFORE_EVENT:
 		_event_id = _session.push_event(EVENT, {})
 		_event_pushed_us = Time.get_ticks_usec()
-	elif _session.frames_received >= _min_frames and not _event_frame.is_empty():
-		_finish(0, "")
+	elif _measure.is_empty() and _session.frames_received >= _min_frames and _event_frame:
+		_measure = _measurement()
+		_drop_connection()
+	elif not _drop.is_empty() and _drop.has("first_index_after"):
+		if _session.frames_received >= _drop["frames_before"] + FRAMES_AFTER_RESUME:
+			_finish(0, "")
 	elif Time.get_ticks_msec() > _deadline:
 		_finish(
 			3,
@@ -85,6 +98,39 @@ func _on_frame(_texture: ImageTexture, info: Dictionary) -> void:
 	if _event_id > 0 and info["event_id"] == _event_id and _event_frame.is_empty():
 		_event_frame = info.duplicate()
 		_event_frame["latency_ms"] = (Time.get_ticks_usec() - _event_pushed_us) / 1000.0
+	if not _drop.is_empty() and not _drop.has("first_index_after"):
+		_drop["first_index_after"] = info["frame_index"]
+		_drop["frame_after_ms"] = Time.get_ticks_msec() - _drop["at_ms"]
+		_drop["resumed"] = _session.session_info.get("resumed")
+		_drop["session_id_after"] = _session.session_info.get("session_id")
+		_drop["connects"] = _connects
+	_last_index = info["frame_index"]
+
+
+func _measurement() -> Dictionary:
+	var window := _last_frame_s - _first_frame_s
+	var frames := _session.frames_received - _frames_at_first
+	return {
+		"frames_received": _session.frames_received,
+		"window_s": window,
+		"window_frames": frames,
+		"fps_received": frames / window if window > 0 else 0.0,
+		"first_frame_unix_s": _first_frame_s,
+		"last_frame_unix_s": _last_frame_s,
+		"errors": _errors.duplicate(),
+	}
+
+
+## Closes the session's socket under it, as a network drop would (reaching into the node on
+## purpose: the game has no reason to do this).
+func _drop_connection() -> void:
+	_drop = {
+		"at_ms": Time.get_ticks_msec(),
+		"frames_before": _session.frames_received,
+		"last_index_before": _last_index,
+		"session_id_before": _session.session_info.get("session_id"),
+	}
+	_session._zmtp._tcp.disconnect_from_host()
 
 
 func _on_event_applied(event_id: int, prompt: String) -> void:
@@ -108,19 +154,16 @@ func _finish(code: int, why: String) -> void:
 	if image != null and _session.frames_shown > 0 and image.save_png(png) != OK:
 		code = 1
 		why = "cannot save %s" % png
-	var window := _last_frame_s - _first_frame_s
 	var result := {
 		"ok": code == 0,
 		"why": why,
+		"measure": _measure,
+		"drop": _drop,
 		"frames_received": _session.frames_received,
 		"frames_shown": _session.frames_shown,
+		"frames_skipped": _session.frames_skipped,
 		"frames_dropped": _session.frames_dropped,
-		"window_s": window,
-		"window_frames": _session.frames_received - _frames_at_first,
-		"fps_received":
-		(_session.frames_received - _frames_at_first) / window if window > 0 else 0.0,
-		"first_frame_unix_s": _first_frame_s,
-		"last_frame_unix_s": _last_frame_s,
+		"reconnects": _session.reconnects,
 		"event_type": EVENT,
 		"event_id": _event_id,
 		"event_frame": _event_frame,
