@@ -87,7 +87,7 @@ const NOT_A_RUNTIME: Array[Zmtp.Failure] = [
 ## Exported games: add *.toml to the export preset's non-resource filters.
 @export_file("*.toml") var prompt_map_path := ""
 ## Noise seed of the stream; -1 picks a random one. Same seed, same prompt: same video.
-@export var seed := -1
+@warning_ignore("shadowed_global_identifier") @export var seed := -1
 ## Connect as soon as the node enters the scene tree; otherwise call [method start].
 @export var autostart := true
 
