@@ -23,7 +23,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
-	$(BIN)/streamdit generate --checkpoint runtime/checkpoints/toy --prompt "a red square moves right" --frames 64 --out out/demo.mp4
+	$(BIN)/streamdit generate --checkpoint toy --prompt "a red square moves right" --frames 96 \
+		--switch-prompt-at 48 --prompt2 "a blue circle moves up" --out out/demo.mp4
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/dit_step.py

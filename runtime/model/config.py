@@ -69,7 +69,7 @@ class DiTConfig:
 
 # Named presets, offered by the CLI (STYLE.md, rule 2).
 PRESETS: dict[str, DiTConfig] = {
-    "toy": DiTConfig(patch_size=1),  # 32x32 toy frames -> 8x8x48 latents -> 64 tokens per frame
+    "toy": DiTConfig(patch_size=1, window=(4, 8, 8)),  # 32x32 toy frames -> 8x8x48 latents -> 64 tokens per frame
     "tiny": DiTConfig(hidden_size=64, depth=2, num_heads=2, window=(4, 4, 4)),
     "crafter-s": DiTConfig(in_channels=8, patch_size=1, hidden_size=256, depth=8, num_heads=4,
                            window=(4, 8, 8)),

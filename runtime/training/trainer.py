@@ -133,11 +133,18 @@ class Trainer:
         self.opt.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
 
-    def lr_at(self, step: int) -> float:
+    def lr_at(self, step: int, elapsed_s: float = 0.0) -> float:
+        """Linear warm-up, then cosine decay to lr * min_lr_ratio.
+
+        The decay follows whichever budget runs out first, steps or max_minutes, so a run cut by its time
+        budget still ends annealed (its EMA weights then come from a low learning rate)."""
         o = self.cfg.optim
         if step < o.warmup_steps:
             return o.lr * (step + 1) / o.warmup_steps
-        frac = min(1.0, (step - o.warmup_steps) / max(1, o.steps - o.warmup_steps))
+        frac = (step - o.warmup_steps) / max(1, o.steps - o.warmup_steps)
+        if o.max_minutes:
+            frac = max(frac, elapsed_s / (60 * o.max_minutes))
+        frac = min(1.0, frac)
         return o.lr * (o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
 
     def save(self) -> Path:
@@ -183,7 +190,7 @@ class Trainer:
                     break
                 g = torch.Generator().manual_seed(o.seed * 1_000_003 + self.step * 1009 + self.rank)
                 x1, text, mask, levels, loss_mask, drop = self._batch(g)
-                lr = self.lr_at(self.step)
+                lr = self.lr_at(self.step, time.time() - t0)
                 for group in self.opt.param_groups:
                     group["lr"] = lr
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=o.bf16):
