@@ -9,10 +9,10 @@ prompt switch the direction of motion must flip within 2 buffer lengths.
 import numpy as np
 import pytest
 
-from motion import shifts
 from runtime.model.config import DiTConfig
 from runtime.pipeline import StreamDiTPipeline
 from runtime.training.config import OptimConfig, PartitionConfig, SamplingDefaults, TrainConfig
+from runtime.training.toy_eval import shifts
 from runtime.training.trainer import Trainer
 
 B = 8  # buffer frames
