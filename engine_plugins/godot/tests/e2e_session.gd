@@ -98,7 +98,9 @@ func _on_frame(_texture: ImageTexture, info: Dictionary) -> void:
 	if _event_id > 0 and info["event_id"] == _event_id and _event_frame.is_empty():
 		_event_frame = info.duplicate()
 		_event_frame["latency_ms"] = (Time.get_ticks_usec() - _event_pushed_us) / 1000.0
-	if not _drop.is_empty() and not _drop.has("first_index_after"):
+	# Frames queued before the drop still play after it: count only frames of the new connection.
+	var reconnected: bool = not _drop.is_empty() and _connects > int(_drop["connects_before"])
+	if reconnected and not _drop.has("first_index_after"):
 		_drop["first_index_after"] = info["frame_index"]
 		_drop["frame_after_ms"] = Time.get_ticks_msec() - _drop["at_ms"]
 		_drop["resumed"] = _session.session_info.get("resumed")
@@ -129,6 +131,7 @@ func _drop_connection() -> void:
 		"frames_before": _session.frames_received,
 		"last_index_before": _last_index,
 		"session_id_before": _session.session_info.get("session_id"),
+		"connects_before": _connects,
 	}
 	_session._zmtp._tcp.disconnect_from_host()
 
