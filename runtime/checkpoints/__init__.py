@@ -11,21 +11,21 @@ DEFAULT_ORDER = ("default", "toy")  # `generate` without --checkpoint takes the 
 
 
 def available() -> list[str]:
-    """Names of the shipped checkpoints."""
-    return sorted(p.name for p in ROOT.iterdir() if (p / "config.json").exists())
+    """Names of the shipped StreamDiT checkpoints (directories with a DiT's model.safetensors)."""
+    return sorted(p.name for p in ROOT.iterdir() if (p / "config.json").exists() and (p / "model.safetensors").exists())
 
 
 def resolve(name_or_path: str | Path | None) -> Path:
     """A checkpoint directory from a path or a shipped name; None gives the default checkpoint."""
     if name_or_path is None:
         for name in DEFAULT_ORDER:
-            if (ROOT / name / "config.json").exists():
+            if name in available():
                 return ROOT / name
         raise CheckpointError(f"no shipped checkpoint found under {ROOT}; pass --checkpoint DIR")
     path = Path(name_or_path)
     if path.exists():
         return path
-    if (ROOT / str(name_or_path) / "config.json").exists():
+    if str(name_or_path) in available():
         return ROOT / str(name_or_path)
     raise CheckpointError(f"checkpoint {name_or_path!s} is neither a directory nor a shipped name "
                           f"(shipped: {available()})")
