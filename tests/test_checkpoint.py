@@ -81,3 +81,19 @@ def test_failed_save_keeps_the_previous_checkpoint(tmp_path):
     assert (tmp_path / "ck/model.safetensors").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]  # no temporary leftovers
     load_model(tmp_path / "ck")
+
+
+def test_atomic_directory_carries_over_other_files_only_when_asked(tmp_path):
+    from runtime.model.checkpoint import atomic_directory
+
+    d = tmp_path / "ck"
+    with atomic_directory(d) as tmp:
+        (tmp / "weights.bin").write_text("v1")
+    (d / "log.jsonl").write_text("line\n")
+    with atomic_directory(d, carry_over=True) as tmp:
+        (tmp / "weights.bin").write_text("v2")
+    assert (d / "weights.bin").read_text() == "v2" and (d / "log.jsonl").read_text() == "line\n"
+    with atomic_directory(d) as tmp:
+        (tmp / "weights.bin").write_text("v3")
+    assert sorted(p.name for p in d.iterdir()) == ["weights.bin"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]

@@ -16,13 +16,14 @@ mismatch with a CheckpointError that lists the differences.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from safetensors import safe_open
@@ -83,10 +84,7 @@ def save_checkpoint(directory: str | Path, config: dict[str, Any], weights: dict
     directory = Path(directory)
     if "model" not in config:
         raise ConfigError("checkpoint config needs a 'model' section (a DiTConfig dict)")
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
-    os.chmod(tmp, 0o755)
-    try:
+    with atomic_directory(directory) as tmp:
         full = {"format": FORMAT, "version": VERSION, **config}
         for stem, sd in weights.items():
             dt = dtype.get(stem, torch.float32) if isinstance(dtype, dict) else dtype
@@ -96,9 +94,33 @@ def save_checkpoint(directory: str | Path, config: dict[str, Any], weights: dict
         if train_state is not None:
             torch.save(train_state, tmp / TRAIN_STATE_FILE)
         write_json_atomic(tmp / CONFIG_FILE, full)
+    return directory
+
+
+@contextlib.contextmanager
+def atomic_directory(directory: str | Path, *, carry_over: bool = False) -> Iterator[Path]:
+    """Write a directory atomically: yields a temporary sibling to fill, then swaps it in with renames.
+
+    Readers never see a half-written directory, and when the body raises, the previous directory is left
+    as it was and the temporary one is removed. carry_over: files of the previous directory that the body
+    did not write (a log, a TRAINING.md) move into the new one, as hard links where possible.
+    """
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+    os.chmod(tmp, 0o755)
+    try:
+        yield tmp
         _fsync_dir(tmp)
         old = None
         if directory.exists():
+            if carry_over:
+                for p in directory.iterdir():
+                    if p.is_file() and not (tmp / p.name).exists():
+                        try:
+                            os.link(p, tmp / p.name)
+                        except OSError:
+                            shutil.copy2(p, tmp / p.name)
             old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
             if old.exists():
                 shutil.rmtree(old)
@@ -110,7 +132,6 @@ def save_checkpoint(directory: str | Path, config: dict[str, Any], weights: dict
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return directory
 
 
 def read_config(directory: str | Path) -> dict[str, Any]:

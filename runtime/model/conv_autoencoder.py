@@ -25,9 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +34,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
 
-from runtime.model.checkpoint import read_weights, write_json_atomic
+from runtime.model.checkpoint import atomic_directory, read_weights, write_json_atomic
 from sdk.errors import CheckpointError, ConfigError, ShapeError
 
 AE_FORMAT = "streamdit.autoencoder"
@@ -269,11 +266,7 @@ def save_autoencoder(directory: str | Path, ae: ConvAutoencoder, extra: dict[str
     config.json (e.g. {"training": {...}}). Floating weights are stored in `dtype`.
     """
     directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
-    os.chmod(tmp, 0o755)
-    own = {AE_WEIGHTS, AE_CONFIG, AE_TRAIN_STATE}
-    try:
+    with atomic_directory(directory, carry_over=True) as tmp:
         tensors = {k: (v.detach().to(dtype) if v.is_floating_point() else v.detach()).contiguous().cpu()
                    for k, v in ae.state_dict().items()}
         save_file(tensors, str(tmp / AE_WEIGHTS), metadata={"format": AE_FORMAT})
@@ -281,24 +274,6 @@ def save_autoencoder(directory: str | Path, ae: ConvAutoencoder, extra: dict[str
             torch.save(train_state, tmp / AE_TRAIN_STATE)
         write_json_atomic(tmp / AE_CONFIG, {"format": AE_FORMAT, "version": AE_VERSION,
                                             "autoencoder": ae.spec(), **(extra or {})})
-        old = None
-        if directory.exists():
-            for p in directory.iterdir():
-                if p.name not in own and p.is_file():
-                    try:
-                        os.link(p, tmp / p.name)
-                    except OSError:
-                        shutil.copy2(p, tmp / p.name)
-            old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(directory, old)
-        os.replace(tmp, directory)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return directory
 
 
