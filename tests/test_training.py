@@ -133,3 +133,16 @@ def test_ddp_two_processes_on_cpu_stay_in_sync(tmp_path):
     h0, h1 = (tmp_path / "params-0.txt").read_text(), (tmp_path / "params-1.txt").read_text()
     assert h0.startswith("2 ") and h0 == h1  # both ranks ran with world size 2 and hold identical weights
     assert (tmp_path / "checkpoint/model.safetensors").exists()
+
+
+def test_warm_start_from_another_checkpoint(tmp_path):
+    first = Trainer(tiny_config(tmp_path / "a", steps=3))
+    first.run(progress=False)
+    warm = Trainer(tiny_config(tmp_path / "b", steps=3), init_from=tmp_path / "a/checkpoint")
+    assert warm.step == 0
+    for k, v in first.ema.state_dict().items():  # EMA weights, stored in bf16
+        torch.testing.assert_close(warm.model.state_dict()[k], v.to(torch.bfloat16).float())
+    other = tiny_config(tmp_path / "c", steps=3)
+    other.model = DiTConfig(hidden_size=64, depth=2, num_heads=2, window=(4, 4, 4))
+    with pytest.raises(CheckpointError, match="differs"):
+        Trainer(other, init_from=tmp_path / "a/checkpoint")

@@ -16,6 +16,7 @@ def train(
     out: Optional[Path] = typer.Option(None, help="Run directory (checkpoint/, log.jsonl); overrides the config's `out`."),
     steps: Optional[int] = typer.Option(None, help="Total optimizer steps; overrides [optim] steps."),
     max_minutes: Optional[float] = typer.Option(None, help="Stop after this many minutes of training."),
+    init_from: Optional[str] = typer.Option(None, "--init-from", help="Warm start from the weights of this checkpoint (directory or shipped name) when OUT has no checkpoint yet."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Train a StreamDiT with buffered flow matching and mixed partitioning. Resumes from OUT/checkpoint.
@@ -33,7 +34,9 @@ def train(
     if max_minutes is not None:
         overrides["optim.max_minutes"] = max_minutes
     cfg = load_train_config(config, overrides)
-    trainer = Trainer(cfg)
+    from runtime.checkpoints import resolve
+
+    trainer = Trainer(cfg, init_from=resolve(init_from) if init_from else None)
     if trainer.rank == 0:
         n = sum(p.numel() for p in trainer.model.parameters())
         typer.echo(f"model: {n / 1e6:.2f} M parameters; out: {cfg.out}; starting at step {trainer.step}")

@@ -65,7 +65,7 @@ def checkpoint_config(cfg: TrainConfig, step: int, latent_hw: tuple[int, int]) -
 class Trainer:
     """Owns the model, EMA, optimizer, data and the loop. Construct, then `run()`."""
 
-    def __init__(self, cfg: TrainConfig, device: str | None = None) -> None:
+    def __init__(self, cfg: TrainConfig, device: str | None = None, init_from: str | Path | None = None) -> None:
         self.cfg = cfg
         self.rank, self.world, local_rank = _dist_info()
         if self.world > 1 and not dist.is_initialized():
@@ -90,7 +90,7 @@ class Trainer:
                                      weight_decay=cfg.optim.weight_decay)
         self.step = 0
         self.latent_hw = self._latent_hw()
-        self._resume()
+        self._resume(init_from)
         self.ddp = (torch.nn.parallel.DistributedDataParallel(self.model, device_ids=None if self.device.type == "cpu"
                                                               else [self.device.index])
                     if self.world > 1 else self.model)
@@ -113,9 +113,20 @@ class Trainer:
             z = self.autoencoder.encode(probe)
         return int(z.shape[-2]), int(z.shape[-1])
 
-    def _resume(self) -> None:
-        """Resume from OUT/checkpoint when it exists. A damaged checkpoint is refused before any write."""
+    def _resume(self, init_from: str | Path | None = None) -> None:
+        """Resume from OUT/checkpoint when it exists; otherwise, with init_from, start from the weights of
+        another checkpoint (warm start: fresh optimizer, step 0). A damaged or mismatched checkpoint is
+        refused before anything is written."""
         if not (self.ckpt_dir / "config.json").exists():
+            if init_from is not None:
+                from runtime.model.checkpoint import load_model
+
+                loaded = load_model(init_from)
+                if loaded.model.cfg != self.cfg.model:
+                    raise CheckpointError(f"--init-from {init_from}: its model config {loaded.model.cfg} differs "
+                                          f"from the configured one {self.cfg.model}")
+                self.model.load_state_dict(loaded.model.state_dict())
+                self.ema.load_state_dict(loaded.model.state_dict())
             return
         state = load_train_state(self.ckpt_dir)
         if state is None:
