@@ -110,6 +110,7 @@ namespace StreamDiT.Core
                             Finish("client_close", "closed before the runtime accepted the session", false);
                             return Outcome.Finished;
                         }
+                        Flush(zc);  // credits and changes that came after the flush above still precede close
                         TrySend(zc, ProtocolCodec.Close(closeReason));
                         closeDeadline = NowMs() + options.CloseTimeoutMilliseconds;
                     }
