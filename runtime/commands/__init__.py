@@ -7,3 +7,4 @@ from runtime.training.data.cli import data_app
 app.add_typer(data_app, name="data")
 from runtime.commands import autoencoder  # noqa: F401
 from runtime.commands import serve  # noqa: F401
+from runtime.commands import demo  # noqa: F401
