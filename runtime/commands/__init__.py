@@ -8,3 +8,4 @@ app.add_typer(data_app, name="data")
 from runtime.commands import autoencoder  # noqa: F401
 from runtime.commands import serve  # noqa: F401
 from runtime.commands import demo  # noqa: F401
+from runtime.commands import cutscene  # noqa: F401
