@@ -7,7 +7,7 @@ TORCH   := torch==2.13.0
 # Spinning OpenMP workers make small CPU steps many times slower when cores are shared.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: venv test demo bench clean
+.PHONY: venv test demo demo-toy bench clean
 
 venv: $(STAMP)
 
@@ -23,8 +23,11 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
+	$(BIN)/streamdit demo --seconds 20 --out out/demo.mp4
+
+demo-toy: $(STAMP)
 	$(BIN)/streamdit generate --checkpoint toy --prompt "a red square moves right" --frames 96 \
-		--switch-prompt-at 48 --prompt2 "a blue circle moves up" --out out/demo.mp4
+		--switch-prompt-at 48 --prompt2 "a blue circle moves up" --out out/toy.mp4
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/dit_step.py
