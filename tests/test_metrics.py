@@ -35,3 +35,26 @@ def test_seam_ratio_sees_jumps_at_chunk_boundaries():
         seam_ratio(smooth, 1)
     with pytest.raises(ShapeError):
         mean_flow(smooth[:1])
+
+
+@pytest.mark.parametrize("dx,dy", [(7, 0), (-7, 0), (0, 3), (-2, -5)])
+def test_global_shift_recovers_whole_frame_steps(dx, dy):
+    rng = np.random.default_rng(1)
+    base = (rng.random((80, 80, 3)) * 255).astype(np.uint8)
+    frames = np.stack([np.roll(base, (dy * i, dx * i), axis=(0, 1))[8:72, 8:72] for i in range(4)])
+    # a fixed "sprite" in the middle that does not move with the view
+    frames[:, 28:36, 28:36] = 255
+    from runtime.training.metrics import global_shift, mean_shift
+    s = global_shift(frames, ignore=(28, 36, 28, 36))
+    assert s.shape == (3, 2) and (s == np.array([dx, dy], np.float32)).all()
+    assert mean_shift(frames, ignore=(28, 36, 28, 36)) == (float(dx), float(dy))
+
+
+def test_global_shift_calls_a_periodic_view_still():
+    from runtime.training.metrics import global_shift
+    tile = (np.random.default_rng(2).random((7, 7, 3)) * 255).astype(np.uint8)
+    grass = np.tile(tile, (12, 12, 1))
+    frames = np.stack([np.roll(grass, 7 * i, axis=1)[:64, :64] for i in range(3)])  # identical frames
+    assert (global_shift(frames) == 0).all()
+    with pytest.raises(ShapeError):
+        global_shift(frames[:, :16, :16])
