@@ -9,3 +9,4 @@ from runtime.commands import autoencoder  # noqa: F401
 from runtime.commands import serve  # noqa: F401
 from runtime.commands import demo  # noqa: F401
 from runtime.commands import cutscene  # noqa: F401
+from runtime.commands import evaluate  # noqa: F401

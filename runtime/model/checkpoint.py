@@ -70,6 +70,22 @@ def write_json_atomic(path: Path, obj: Any) -> None:
         raise
 
 
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write bytes to `path` through a temporary file in the same directory and os.replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def save_checkpoint(directory: str | Path, config: dict[str, Any], weights: dict[str, dict[str, torch.Tensor]],
                     *, train_state: dict[str, Any] | None = None,
                     dtype: torch.dtype | dict[str, torch.dtype] = torch.bfloat16) -> Path:

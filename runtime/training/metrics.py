@@ -112,3 +112,24 @@ def mean_shift(video: np.ndarray, **kwargs) -> tuple[float, float]:
     """Mean `global_shift` over a clip, (dx, dy) in pixels per frame (same sign convention as `Flow`)."""
     s = global_shift(video, **kwargs)
     return float(s[:, 0].mean()), float(s[:, 1].mean())
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Frechet distance between Gaussians fitted to two feature sets float [Na, D] and [Nb, D].
+
+    ||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)), the FID formula (Heusel et al. 2017) in whatever
+    feature space the caller uses. The matrix square root's trace is computed as the sum of square roots of
+    the eigenvalues of S_a^(1/2) S_b S_a^(1/2), which is symmetric, so no complex arithmetic is needed.
+
+    Raises ShapeError when the sets differ in width or either has fewer than 2 rows.
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(len(a), len(b)) < 2:
+        raise ShapeError(f"need two feature sets [N >= 2, D] of equal D, got {a.shape} and {b.shape}")
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    sa, sb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    w, v = np.linalg.eigh(sa)
+    root_a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    m = root_a @ sb @ root_a
+    tr_sqrt = float(np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0, None)).sum())
+    return float(((mu_a - mu_b) ** 2).sum() + np.trace(sa) + np.trace(sb) - 2 * tr_sqrt)

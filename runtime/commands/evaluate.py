@@ -1,0 +1,141 @@
+"""`streamdit eval`: the quality table of DESIGN.md section 9 against held-out real Crafter gameplay."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from runtime.cli import app
+
+ROWS = ("real", "teacher", "diagonal", "chunked", "untrained")
+
+
+@app.command("eval")
+def evaluate(
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Checkpoint directory or shipped name (default: the shipped default model)."),
+    data: Path = typer.Option(Path("data/crafter64"), help="Crafter capture (held-out episodes are used; the classifier trains on the rest)."),
+    classifier: Path = typer.Option(Path("runtime/checkpoints/crafter_classifier"), help="Clip classifier directory: loaded when it exists, else trained on DATA and written there."),
+    retrain_classifier: bool = typer.Option(False, "--retrain-classifier", help="Train the classifier again even if CLASSIFIER exists."),
+    classifier_steps: int = typer.Option(1500, help="Training steps of a new classifier (batches of 64 windows)."),
+    min_class_windows: int = typer.Option(150, help="A new classifier's classes: actor event types with at least this many training windows."),
+    per_class: int = typer.Option(4, min=1, help="Prompts per classifier class (each one held-out clip's caption)."),
+    frames: int = typer.Option(32, min=16, help="Frames per evaluated clip (a multiple of 8 windows them fully)."),
+    reference: int = typer.Option(96, min=8, help="Held-out clips in the Frechet reference set."),
+    rows: str = typer.Option(",".join(ROWS), help=f"Rows to run, comma separated, from {', '.join(ROWS)}."),
+    chunked_k: int = typer.Option(8, "--chunked-k", help="Reference frames K of the chunked-extension row (N = 1, c = B - K)."),
+    directions: bool = typer.Option(True, help="Also measure which way each walking prompt scrolls the view."),
+    direction_frames: int = typer.Option(96, help="Frames per walking-prompt clip."),
+    out: Path = typer.Option(Path("out/eval"), help="Directory for eval.json, table.md and contact sheets (PNG)."),
+    seed: int = typer.Option(0, help="Seed for prompt choice and streams."),
+) -> None:
+    """Evaluate a checkpoint against held-out real gameplay: Frechet distance in the clip classifier's features,
+    prompt adherence, dynamic degree, seam ratio and flicker, for the real clips, the teacher (default scheme),
+    diagonal c = 1, chunked extension and an untrained model; every generated row spends the same model calls
+    per frame."""
+    import numpy as np
+    from tqdm import tqdm
+
+    from runtime.checkpoints import resolve
+    from runtime.evaluation import classifier as clf
+    from runtime.evaluation import evaluate as ev
+    from runtime.pipeline import StreamDiTPipeline
+    from sdk.errors import ConfigError
+
+    wanted = [r.strip() for r in rows.split(",") if r.strip()]
+    bad = [r for r in wanted if r not in ROWS]
+    if bad:
+        raise ConfigError(f"unknown --rows {bad}; choose from {', '.join(ROWS)}")
+    out.mkdir(parents=True, exist_ok=True)
+
+    # ---- the classifier
+    if classifier.exists() and not retrain_classifier:
+        model_c = clf.load_classifier(classifier)
+        typer.echo(f"classifier {classifier}: classes {', '.join(model_c.classes)}")
+    else:
+        typer.echo(f"training the clip classifier on {data} (train split) ...")
+        train_w, classes = clf.collect_windows(data, "train", min_clips=min_class_windows)
+        held_w, _ = clf.collect_windows(data, "heldout", classes=classes, max_per_class=300)
+        with tqdm(total=classifier_steps, desc="classifier", unit="step") as bar:
+            model_c, report = clf.train_classifier(
+                train_w, classes, steps=classifier_steps, heldout=held_w,
+                on_step=lambda i, loss: (bar.update(1), bar.set_postfix(loss=f"{loss:.3f}")))
+        report["command"] = f"streamdit eval --data {data} --retrain-classifier --classifier-steps {classifier_steps}"
+        report["class_windows"] = {c: int((train_w.labels == k).sum()) for k, c in enumerate(classes)}
+        clf.save_classifier(model_c, classifier, {"report": report})
+        typer.echo(f"classifier: {json.dumps(report)}")
+        del train_w, held_w
+
+    # ---- prompts and the reference set
+    prompts, ref_clips = ev.pick_prompts(data, model_c.classes, per_class, frames, reference, seed)
+    _, ref_feats = clf.clip_scores(model_c, list(ref_clips))
+    labels = [p.label for p in prompts]
+    chance = 1.0 / len(model_c.classes)  # a guess among all the classifier's classes
+    typer.echo(f"{len(prompts)} prompts ({per_class} per class x {len(set(labels))} classes; chance "
+               f"{chance:.3f}), {len(ref_clips)} reference clips ({len(ref_feats)} windows)")
+
+    pipe = StreamDiTPipeline.from_checkpoint(resolve(checkpoint))
+    tf = pipe.temporal_factor
+    B = pipe.buffer_frames
+    teacher = pipe.scheme()
+    budget = ev.calls_per_frame(teacher, tf)  # equal model calls per frame in every generated row
+    schemes = {
+        "teacher": (pipe, teacher),
+        "diagonal": (pipe, pipe.scheme(1, max(1, round(budget * tf)))),
+        "chunked": (pipe, pipe.scheme(B - chunked_k, max(1, round(budget * (B - chunked_k) * tf)), chunked_k)),
+    }
+    names = {"teacher": f"teacher (c = {teacher.c})", "diagonal": "diagonal c = 1 (FIFO-style sampling)",
+             "chunked": f"chunked extension (N = 1, K = {chunked_k})", "untrained": "untrained model, same size"}
+    results: list[ev.Row] = []
+    sheets: list[tuple[str, list]] = []
+    show = [i for i in range(len(prompts)) if i == 0 or labels[i] != labels[i - 1]][:6]  # first clip of six classes
+    if "real" in wanted:
+        real = [p.real for p in prompts]
+        results.append(ev.measure("real held-out clips", "-", real, labels, model_c, ref_feats,
+                                  teacher.c * tf))
+        sheets.append(("real held-out", [real[i] for i in show]))
+    for key in [r for r in wanted if r != "real"]:
+        if key == "untrained":
+            p, sch = ev.untrained_like(pipe, seed), teacher
+        else:
+            p, sch = schemes[key]
+        t0 = time.time()
+        with tqdm(total=frames, desc=key, unit="frame") as bar:
+            vids = ev.generate_batch(p, [x.caption for x in prompts], frames, sch,
+                                     seeds=[seed * 1000 + i for i in range(len(prompts))],
+                                     on_step=lambda n, total: bar.update(n - bar.n))
+        row = ev.measure(names[key], sch.describe(), vids, labels, model_c, ref_feats, sch.c * tf,
+                         ev.calls_per_frame(sch, tf), time.time() - t0)
+        results.append(row)
+        sheets.append((names[key], [vids[i] for i in show]))
+        typer.echo(json.dumps({k: v for k, v in row.__dict__.items() if k != "per_class"}))
+
+    table = ev.markdown_table(results, chance)
+    typer.echo("\n" + table)
+    captions = [prompts[i].caption for i in show]
+    sheet_path = ev.contact_sheet(sheets, out / "contact_sheet.png")
+    extra = {"checkpoint": str(resolve(checkpoint)), "chance": chance, "classes": model_c.classes,
+             "prompts_per_class": per_class, "frames": frames, "reference_clips": len(ref_clips),
+             "contact_sheet": str(sheet_path), "contact_sheet_prompts": captions}
+
+    if directions:
+        real_dir = ev.real_direction_table(data)
+        with tqdm(total=direction_frames, desc="directions", unit="frame") as bar:
+            gen_dir = ev.direction_table(pipe, direction_frames, seeds=(seed,),
+                                         on_step=lambda n, total: bar.update(n - bar.n))
+        extra["directions_real"], extra["directions_generated"] = real_dir, gen_dir
+        typer.echo("walking prompts, mean whole-frame shift (px/frame; +x = content moves right):")
+        for r in gen_dir:
+            typer.echo(f"  {r['prompt']!r}: shift ({r['shift_dx']:+.2f}, {r['shift_dy']:+.2f}), "
+                       f"Farneback ({r['flow_dx']:+.2f}, {r['flow_dy']:+.2f})")
+        for r in real_dir:
+            typer.echo(f"  real {r['event']} ({r['clips']} clips): shift ({r['shift_dx']:+.2f}, {r['shift_dy']:+.2f})")
+    ev.save_report(out, results, extra)
+    from runtime.model.checkpoint import write_bytes_atomic
+
+    write_bytes_atomic(out / "table.md", table.encode())
+    typer.echo(f"wrote {out / 'eval.json'}, {out / 'table.md'}, {sheet_path}")
+    _ = np  # numpy is used by the modules above

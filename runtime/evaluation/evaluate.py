@@ -1,0 +1,270 @@
+"""`streamdit eval`: DESIGN.md section 9 against held-out real Crafter gameplay.
+
+Prompts come from held-out clips: for every classifier class (an actor event type, e.g. walking left),
+`per_class` held-out clips of that class are drawn, and their captions become the prompts. Every row of
+the table generates one clip per prompt and is measured the same way:
+
+- Frechet distance: between the classifier features of the row's windows and those of a disjoint set of
+  held-out real windows (the reference). The real row gets the same treatment, so its value is the floor
+  set by sampling noise at this number of clips;
+- prompt adherence: the share of clips whose classifier prediction (mean log-probability over the clip's
+  windows) is the prompted class; chance is one over the number of classes (the prompts are balanced);
+- dynamic degree: mean Farneback flow magnitude, pixels per frame;
+- seam ratio: mean frame difference across chunk boundaries over that within chunks (for the real row,
+  measured as if the clip came in chunks of the teacher's size: a real clip has no seams, so ~1.0);
+- flicker: mean absolute difference of consecutive frames, 8-bit levels.
+
+Rows: real held-out clips; the teacher streaming with its default scheme (c = 2); the same checkpoint with
+diagonal c = 1 sampling (FIFO-style); chunked extension (N = 1, K reference frames); an untrained model of
+the same size (for the Frechet distance). Every generated row spends the same model calls per frame.
+All streams of a row run as one batch in one StreamingSampler.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from runtime.evaluation.classifier import WINDOW, ClipClassifier, actor_type, clip_scores
+from runtime.pipeline import StreamDiTPipeline
+from runtime.sampling.partition import PartitionScheme
+from runtime.training.metrics import flicker, frechet_distance, mean_flow, mean_shift, seam_ratio
+from sdk.errors import ConfigError, DataError
+
+#: The Crafter player sprite at 64x64 (rows, columns): fixed on screen, so left out of the scroll search.
+PLAYER_BOX_64 = (21, 36, 21, 36)
+#: Rows of the 64x64 frame that show the world (the inventory bar is below).
+VIEW_ROWS_64 = 56
+
+
+@dataclass
+class EvalPrompt:
+    """One prompt of the evaluation: a held-out clip's caption, its class, and the real clip itself."""
+
+    caption: str
+    label: int
+    real: np.ndarray  # uint8 [frames, H, W, 3]
+
+
+@dataclass
+class Row:
+    """One line of the table. Frechet distance is lower-better; adherence is a share in [0, 1]."""
+
+    name: str
+    scheme: str
+    clips: int
+    frechet: float
+    adherence: float
+    dynamic_degree: float
+    seam_ratio: float
+    flicker: float
+    calls_per_frame: float | None = None
+    seconds: float = 0.0
+    per_class: dict = field(default_factory=dict)
+
+
+def pick_prompts(root: str | Path, classes: Sequence[str], per_class: int, frames: int, n_reference: int,
+                 seed: int = 0) -> tuple[list[EvalPrompt], np.ndarray]:
+    """Balanced prompts from held-out clips of `frames` frames, and disjoint reference clips.
+
+    Returns (prompts, reference clips uint8 [n, frames, H, W, 3]); the reference clips are held-out clips
+    of any class that are not among the prompts' clips and do not overlap them in time. A class with fewer
+    than per_class held-out clips gets no prompts (RuntimeWarning naming it).
+    Raises DataError when fewer than two classes get prompts or too few reference clips remain.
+    """
+    from runtime.training.data.dataset import CrafterClips
+
+    ds = CrafterClips(root, frames, split="heldout", stride=frames // 2, cache_episodes=2)
+    rng = np.random.default_rng(seed)
+    by_class: dict[int, list[int]] = {}
+    captions: dict[int, str] = {}
+    for i in range(len(ds)):
+        number, start = ds._index[i]
+        from runtime.training.data.captioner import dominant_events
+
+        dom = dominant_events(ds._episodes[number][1][start: start + frames])
+        t = actor_type([e.type for e in dom])
+        if t in classes:
+            by_class.setdefault(classes.index(t), []).append(i)
+            captions[i] = ", ".join(e.caption for e in dom)
+    chosen: list[tuple[int, int]] = []
+    short = []
+    for k, t in enumerate(classes):
+        idx = by_class.get(k, [])
+        if len(idx) < per_class:
+            short.append(f"{t} ({len(idx)})")
+            continue
+        chosen.extend((int(i), k) for i in rng.choice(idx, per_class, replace=False))
+    if short:
+        warnings.warn(f"held-out data has fewer than {per_class} clips of {frames} frames for {', '.join(short)}; "
+                      f"those classes get no prompts (lower --per-class or --frames, or capture more episodes)",
+                      RuntimeWarning, stacklevel=2)
+    if len({k for _, k in chosen}) < 2:
+        raise DataError(f"held-out data in {root} has prompts for fewer than two classes at --per-class "
+                        f"{per_class} and --frames {frames}; lower them or capture more episodes")
+    used = {ds._index[i] for i, _ in chosen}
+
+    def overlaps(i: int) -> bool:
+        n, s = ds._index[i]
+        return any(n == m and abs(s - t) < frames for m, t in used)
+
+    rest = [i for i in range(len(ds)) if not overlaps(i)]
+    rest = list(rng.choice(rest, min(n_reference, len(rest)), replace=False)) if rest else []
+    if len(rest) < 2:
+        raise DataError("too few held-out clips left for the Frechet reference set; capture more episodes")
+    prompts = [EvalPrompt(captions[i], k, ds[i][0]) for i, k in chosen]
+    reference = np.stack([ds[int(i)][0] for i in sorted(rest)])
+    return prompts, reference
+
+
+@torch.no_grad()
+def generate_batch(pipe: StreamDiTPipeline, prompts: Sequence[str], frames: int, scheme: PartitionScheme, *,
+                   seeds: Sequence[int] | None = None, skip_frames: int = 0, guidance_scale: float | None = None,
+                   on_step: Callable[[int, int], None] | None = None) -> list[np.ndarray]:
+    """Stream one clip per prompt, all as one batch of streams in one StreamingSampler.
+
+    Each stream drops its first `skip_frames` video frames and keeps the next `frames`.
+    Returns a list of uint8 [frames, H, W, 3]. on_step(frames_done_by_slowest, frames) reports progress.
+    """
+    smp = pipe.sampler(scheme, guidance_scale)
+    seeds = list(seeds) if seeds is not None else list(range(len(prompts)))
+    ids = [smp.add_stream(*pipe.text_encoder.encode_one(p), seed=s) for p, s in zip(prompts, seeds)]
+    out: dict[int, list[np.ndarray]] = {i: [] for i in ids}
+    need = frames + skip_frames
+
+    def done(i: int) -> int:
+        return sum(len(f) for f in out[i])
+
+    while min(done(i) for i in ids) < need:
+        for chunk in smp.step():
+            if done(chunk.stream_id) < need:
+                out[chunk.stream_id].append(pipe.decode(chunk.latent))
+        if on_step:
+            on_step(max(0, min(done(i) for i in ids) - skip_frames), frames)
+    return [np.concatenate(out[i])[skip_frames: need] for i in ids]
+
+
+def measure(name: str, scheme: str, videos: Sequence[np.ndarray], labels: Sequence[int], classifier: ClipClassifier,
+            reference_features: np.ndarray, chunk_frames: int, calls_per_frame: float | None = None,
+            seconds: float = 0.0) -> Row:
+    """The five measures of one row (see the module docstring)."""
+    logp, feats = clip_scores(classifier, videos)
+    pred = logp.argmax(-1)
+    labels_a = np.asarray(labels)
+    per_class = {classifier.classes[k]: round(float((pred[labels_a == k] == k).mean()), 3)
+                 for k in np.unique(labels_a)}
+    return Row(
+        name=name, scheme=scheme, clips=len(videos),
+        frechet=round(frechet_distance(feats, reference_features), 2),
+        adherence=round(float((pred == labels_a).mean()), 3),
+        dynamic_degree=round(float(np.mean([mean_flow(v).magnitude for v in videos])), 3),
+        seam_ratio=round(float(np.mean([seam_ratio(v, chunk_frames) for v in videos])), 3),
+        flicker=round(float(np.mean([flicker(v) for v in videos])), 2),
+        calls_per_frame=calls_per_frame, seconds=round(seconds, 1), per_class=per_class)
+
+
+def untrained_like(pipe: StreamDiTPipeline, seed: int = 0) -> StreamDiTPipeline:
+    """The same pipeline with a freshly initialised DiT of the same config (autoencoder and text encoder kept)."""
+    from runtime.model.dit import StreamDiT
+
+    torch.manual_seed(seed)
+    model = StreamDiT(pipe.model.cfg).to(pipe.device).eval()
+    return StreamDiTPipeline(model, pipe.autoencoder, pipe.text_encoder, pipe.config, pipe.device)
+
+
+def calls_per_frame(scheme: PartitionScheme, temporal_factor: int = 1) -> float:
+    """Model calls (one batched CFG pass each) per emitted video frame once streaming: s / (c * tf)."""
+    return scheme.s / (scheme.c * temporal_factor)
+
+
+def direction_table(pipe: StreamDiTPipeline, frames: int = 96, seeds: Sequence[int] = (0,),
+                    terrain: str = "grass", on_step: Callable[[int, int], None] | None = None) -> list[dict]:
+    """Does "the player walks left" scroll the view right? Mean whole-frame shift and Farneback flow per
+    walking prompt, over `frames` generated frames (the scroll search leaves out the player sprite and the
+    inventory bar). Returns one dict per (direction, seed)."""
+    dirs = ["left", "right", "up", "down"]
+    prompts = [f"the player walks {d} across the {terrain}" for d in dirs for _ in seeds]
+    seed_list = [s for _ in dirs for s in seeds]
+    vids = generate_batch(pipe, prompts, frames, pipe.scheme(), seeds=seed_list, on_step=on_step)
+    rows = []
+    for p, s, v in zip(prompts, seed_list, vids):
+        view = v[:, :VIEW_ROWS_64] if v.shape[1] == 64 else v
+        dx, dy = mean_shift(view, ignore=PLAYER_BOX_64 if v.shape[1] == 64 else None)
+        f = mean_flow(view)
+        rows.append({"prompt": p, "seed": s, "frames": len(v), "shift_dx": round(dx, 3), "shift_dy": round(dy, 3),
+                     "flow_dx": round(f.dx, 3), "flow_dy": round(f.dy, 3)})
+    return rows
+
+
+def real_direction_table(root: str | Path, frames: int = 32, max_clips: int = 40) -> list[dict]:
+    """The same measure on held-out real clips captioned with each walking direction (the reference)."""
+    from runtime.training.data.dataset import CrafterClips
+
+    ds = CrafterClips(root, frames, split="heldout", stride=frames // 2, cache_episodes=2)
+    acc: dict[str, list[tuple[float, float, float, float]]] = {}
+    for clip, caption, types in ds:
+        t = actor_type(types)
+        if t is None or not t.startswith("player_moves_") or len(acc.get(t, [])) >= max_clips:
+            continue
+        view = clip[:, :VIEW_ROWS_64] if clip.shape[1] == 64 else clip
+        dx, dy = mean_shift(view, ignore=PLAYER_BOX_64 if clip.shape[1] == 64 else None)
+        f = mean_flow(view)
+        acc.setdefault(t, []).append((dx, dy, f.dx, f.dy))
+    return [{"event": t, "clips": len(v), **{k: round(float(np.mean([r[j] for r in v])), 3)
+             for j, k in enumerate(("shift_dx", "shift_dy", "flow_dx", "flow_dy"))}} for t, v in sorted(acc.items())]
+
+
+def contact_sheet(rows: Sequence[tuple[str, Sequence[np.ndarray]]], path: str | Path, frames_shown: int = 8,
+                  scale: int = 2) -> Path:
+    """A PNG grid: one band per row name, one line per clip, `frames_shown` evenly spaced frames each.
+
+    rows: (label, clips uint8 [F, H, W, 3]). Written atomically. Returns the path.
+    """
+    import cv2
+
+    from runtime.model.checkpoint import write_bytes_atomic
+
+    bands = []
+    for label, clips in rows:
+        lines = []
+        for v in clips:
+            idx = np.linspace(0, len(v) - 1, frames_shown).round().astype(int)
+            lines.append(np.concatenate([np.pad(v[i], ((1, 1), (1, 1), (0, 0))) for i in idx], axis=1))
+        band = np.concatenate(lines, axis=0)
+        band = np.repeat(np.repeat(band, scale, 0), scale, 1)
+        head = np.full((22, band.shape[1], 3), 255, np.uint8)
+        cv2.putText(head, label, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        bands.append(np.concatenate([head, band], axis=0))
+    width = max(b.shape[1] for b in bands)
+    sheet = np.concatenate([np.pad(b, ((0, 0), (0, width - b.shape[1]), (0, 0)), constant_values=255)
+                            for b in bands], axis=0)
+    ok, png = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ConfigError(f"could not encode the contact sheet {path}")
+    write_bytes_atomic(Path(path), png.tobytes())
+    return Path(path)
+
+
+def markdown_table(rows: Sequence[Row], chance: float) -> str:
+    """The evaluation table as Markdown."""
+    head = ("| row | scheme | clips | Frechet distance (lower is better) | prompt adherence (chance "
+            f"{chance:.3f}) | dynamic degree (px/frame) | seam ratio | flicker (levels) | model calls per frame |\n"
+            "|---|---|---|---|---|---|---|---|---|\n")
+    body = "".join(f"| {r.name} | {r.scheme} | {r.clips} | {r.frechet:.2f} | {r.adherence:.3f} | "
+                   f"{r.dynamic_degree:.3f} | {r.seam_ratio:.3f} | {r.flicker:.2f} | "
+                   f"{'-' if r.calls_per_frame is None else f'{r.calls_per_frame:g}'} |\n" for r in rows)
+    return head + body
+
+
+def save_report(out: Path, rows: Sequence[Row], extra: dict) -> None:
+    """Write eval.json (rows + extra) atomically."""
+    from runtime.model.checkpoint import write_json_atomic
+
+    write_json_atomic(out / "eval.json", {"rows": [asdict(r) for r in rows], **extra,
+                                          "written": time.strftime("%Y-%m-%d %H:%M:%S")})

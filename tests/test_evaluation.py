@@ -1,0 +1,108 @@
+"""`streamdit eval` parts: the clip classifier, the Frechet distance, batched generation, contact sheets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from runtime.evaluation import classifier as clf
+from runtime.evaluation import evaluate as ev
+from runtime.training.metrics import frechet_distance
+from sdk.errors import CheckpointError, ShapeError
+
+
+def _scroll_windows(n: int, direction: int, rng: np.random.Generator, size: int = 32) -> np.ndarray:
+    """n windows of a random blocky texture scrolling 4 px per frame left (-1) or right (+1)."""
+    out = []
+    for _ in range(n):
+        base = (rng.random((size // 4, size * 3 // 4, 3)) * 255).astype(np.uint8)
+        base = np.repeat(np.repeat(base, 4, 0), 4, 1)
+        out.append(np.stack([np.roll(base, 4 * direction * i, axis=1)[:, :size] for i in range(clf.WINDOW)]))
+    return np.stack(out)
+
+
+def test_classifier_learns_scroll_direction_and_round_trips(tmp_path: Path):
+    rng = np.random.default_rng(0)
+    # enough distinct textures that memorising them does not pay: the scroll direction is what generalises
+    frames = np.concatenate([_scroll_windows(400, -1, rng), _scroll_windows(400, 1, rng)])
+    labels = np.repeat(np.arange(2), 400)
+    model, report = clf.train_classifier(clf.LabelledWindows(frames, labels), ["left", "right"], steps=100,
+                                         batch=32, heldout=clf.LabelledWindows(
+                                             np.concatenate([_scroll_windows(16, -1, rng), _scroll_windows(16, 1, rng)]),
+                                             np.repeat(np.arange(2), 16)))
+    assert report["heldout_balanced_accuracy"] >= 0.9, report
+    # whole clips: windows are averaged; features are FEATURE_DIM per window
+    clip = np.concatenate(list(_scroll_windows(3, 1, rng)))  # 24 frames scrolling right
+    logp, feats = clf.clip_scores(model, [clip, clip[:8]])
+    assert logp.shape == (2, 2) and logp[0].argmax() == 1 and feats.shape == (4, clf.FEATURE_DIM)
+    clf.save_classifier(model, tmp_path / "c", {"report": report})
+    again = clf.load_classifier(tmp_path / "c")
+    x = torch.from_numpy(frames[:4])
+    torch.testing.assert_close(again.features(x), model.features(x))
+    assert json.loads((tmp_path / "c" / "config.json").read_text())["classes"] == ["left", "right"]
+
+
+def test_classifier_refuses_bad_files_and_shapes(tmp_path: Path):
+    model = clf.ClipClassifier(["a", "b", "c"], 32)
+    clf.save_classifier(model, tmp_path / "c")
+    cfg = json.loads((tmp_path / "c" / "config.json").read_text())
+    cfg["classes"] = ["a", "b"]  # the head no longer matches the weights
+    (tmp_path / "c" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="cannot load the clip classifier"):
+        clf.load_classifier(tmp_path / "c")
+    with pytest.raises(CheckpointError):
+        clf.load_classifier(tmp_path / "missing")
+    with pytest.raises(ShapeError):
+        model.features(torch.zeros(1, 3, 32, 32, 3, dtype=torch.uint8))
+    with pytest.raises(ShapeError):
+        clf.windows(np.zeros((4, 32, 32, 3), np.uint8))
+
+
+def test_frechet_distance_matches_gaussians():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(20000, 4))
+    b = rng.normal(size=(20000, 4)) * 2.0 + 1.0
+    assert abs(frechet_distance(a, a)) < 1e-9
+    # mean term 4 * 1, covariance term 4 * (1 + 4 - 2 * 2) = 4
+    assert frechet_distance(a, b) == pytest.approx(8.0, rel=0.05)
+    assert frechet_distance(a, b) == pytest.approx(frechet_distance(b, a), rel=1e-6)
+    with pytest.raises(ShapeError):
+        frechet_distance(a, b[:, :3])
+
+
+def test_generate_batch_streams_every_prompt_like_a_lone_stream():
+    from runtime.checkpoints import resolve
+    from runtime.pipeline import StreamDiTPipeline
+
+    pipe = StreamDiTPipeline.from_checkpoint(resolve("toy"), device="cpu")
+    prompts = ["a red square moves right", "a blue circle moves up"]
+    scheme = pipe.scheme()
+    vids = ev.generate_batch(pipe, prompts, 8, scheme, seeds=[5, 6], skip_frames=4, guidance_scale=1.0)
+    assert [v.shape[0] for v in vids] == [8, 8] and vids[0].dtype == np.uint8
+    alone = pipe.generate(prompts[1], 12, seed=6, scheme=scheme, guidance_scale=1.0)[4:]
+    # the same stream, batched with another or alone: equal up to bf16 rounding of the batched matmuls
+    assert np.abs(vids[1].astype(int) - alone.astype(int)).mean() < 2.0
+    assert np.abs(vids[0].astype(int) - vids[1].astype(int)).mean() > 5.0  # different prompts, different clips
+
+
+def test_contact_sheet_lays_out_rows(tmp_path: Path):
+    import cv2
+
+    clip = np.zeros((10, 16, 16, 3), np.uint8)
+    path = ev.contact_sheet([("real", [clip, clip]), ("generated", [clip])], tmp_path / "s.png", frames_shown=4,
+                            scale=1)
+    img = cv2.imread(str(path))
+    assert img.shape == (2 * 22 + 3 * 18, 4 * 18, 3)
+
+
+def test_calls_per_frame_are_equal_across_the_table_schemes():
+    from runtime.sampling.partition import PartitionScheme
+
+    teacher = PartitionScheme.for_buffer(16, 2, 8)
+    diagonal = PartitionScheme.for_buffer(16, 1, 4)
+    chunked = PartitionScheme.for_buffer(16, 8, 32, K=8)
+    assert {ev.calls_per_frame(s) for s in (teacher, diagonal, chunked)} == {4.0}
