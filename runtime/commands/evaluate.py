@@ -31,6 +31,7 @@ def evaluate(
     direction_frames: int = typer.Option(96, help="Frames per walking-prompt clip."),
     out: Path = typer.Option(Path("out/eval"), help="Directory for eval.json, table.md and contact sheets (PNG)."),
     seed: int = typer.Option(0, help="Seed for prompt choice and streams."),
+    threads: Optional[int] = typer.Option(None, min=1, help="torch CPU threads (default: torch's choice)."),
 ) -> None:
     """Evaluate a checkpoint against held-out real gameplay: Frechet distance in the clip classifier's features,
     prompt adherence, dynamic degree, seam ratio and flicker, for the real clips, the teacher (default scheme),
@@ -45,6 +46,10 @@ def evaluate(
     from runtime.pipeline import StreamDiTPipeline
     from sdk.errors import ConfigError
 
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     wanted = [r.strip() for r in rows.split(",") if r.strip()]
     bad = [r for r in wanted if r not in ROWS]
     if bad:
