@@ -10,3 +10,4 @@ from runtime.commands import serve  # noqa: F401
 from runtime.commands import demo  # noqa: F401
 from runtime.commands import cutscene  # noqa: F401
 from runtime.commands import evaluate  # noqa: F401
+from runtime.commands import distill  # noqa: F401

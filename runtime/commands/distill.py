@@ -1,0 +1,54 @@
+"""`streamdit distill`: multistep distillation of a teacher into a one-call-per-chunk student (runtime.distillation)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from runtime.cli import app
+
+
+@app.command()
+def distill(
+    teacher: Optional[str] = typer.Option(None, "--teacher", help="Teacher checkpoint directory or shipped name (default: the shipped default model)."),
+    out: Path = typer.Option(..., "--out", help="Run directory (checkpoint/, log.jsonl); a rerun resumes from OUT/checkpoint."),
+    steps: int = typer.Option(2000, "--steps", min=1, help="Total optimizer steps (a resumed run continues up to this)."),
+    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", min=0.0, help="Stop after this many minutes (then checkpoint)."),
+    batch_size: int = typer.Option(4, "--batch-size", min=1, help="Clips per step (each costs s guided teacher calls)."),
+    lr: float = typer.Option(1e-4, "--lr", min=0.0, help="Peak learning rate (AdamW; warm-up, then cosine)."),
+    micro_steps: int = typer.Option(16, "--micro-steps", "-s", min=1, help="Teacher micro-steps s per chunk position; the student makes 1."),
+    chunk: int = typer.Option(2, "--chunk", "-c", min=1, help="Frames per chunk c (teacher and student); must divide the buffer."),
+    guidance: Optional[float] = typer.Option(None, "--guidance", min=0.0, help="Teacher CFG scale (default: the teacher's sampling.guidance_scale)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Latent directory from `streamdit encode-latents` (default: the teacher's training data)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the data and noise draws."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Distil a teacher (c, s micro-steps, CFG) into a student that makes ONE conditional call per emitted chunk.
+
+    The student streams with the same c and N, s = 1 and no guidance; see runtime/distillation for the loss.
+    """
+    from runtime.checkpoints import resolve
+    from runtime.distillation import DistillConfig, Distiller
+    from sdk.errors import StreamDiTError
+
+    if lr <= 0:
+        raise typer.BadParameter(f"must be > 0, got {lr}", param_hint="--lr")
+    try:
+        cfg = DistillConfig(teacher=str(resolve(teacher)), out=str(out), data=str(data) if data else None,
+                            chunk=chunk, micro_steps=micro_steps, guidance_scale=guidance, steps=steps,
+                            max_minutes=max_minutes, batch_size=batch_size, lr=lr, seed=seed)
+        d = Distiller(cfg)
+        n = sum(p.numel() for p in d.student.parameters())
+        cfg_note = " (CFG: conditional and unconditional in one batch)" if d.guidance_scale != 1.0 else ""
+        typer.echo(f"teacher {cfg.teacher}: {d.scheme.describe()}, guidance {d.guidance_scale:g}, "
+                   f"{d.scheme.s} calls per segment{cfg_note}; "
+                   f"student {d.student_scheme.describe()}, 1 call per chunk; {n / 1e6:.2f} M parameters; "
+                   f"out {out}; starting at step {d.step}")
+        result = d.run(progress=progress)
+    except StreamDiTError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from e
+    typer.echo(f"done: step {result.step}, loss {result.loss:.4f}, {result.seconds / 60:.1f} min "
+               f"({result.seconds_per_step:.2f} s/step), checkpoint {result.checkpoint}")

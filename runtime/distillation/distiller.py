@@ -1,0 +1,303 @@
+"""The distillation loop: a teacher checkpoint in, a one-call-per-chunk student checkpoint out.
+
+StreamDiT, arXiv 2507.03745, section 3.4. The student has the teacher's architecture and starts from its
+weights; each step draws clean latent clips and their captions from the teacher's own training data,
+builds training pairs with runtime.distillation.target (teacher: s guided micro-steps; student: one
+conditional step of size 1/N) and fits the student with AdamW under bf16 autocast, keeping an EMA of its
+weights. Like the trainer (runtime.training.trainer), it writes OUT/checkpoint atomically every few
+minutes or steps and at the end, appends one JSON line per log_every steps to OUT/log.jsonl, and a rerun
+resumes from OUT/checkpoint; a damaged checkpoint, or one distilled from another teacher or target, is
+refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from runtime.distillation.target import DistillBatch, distillation_loss, make_pair, student_scheme, teacher_scheme
+from runtime.model.autoencoder import build_autoencoder
+from runtime.model.checkpoint import (MODEL_FILE, load_model, load_train_state, read_config, read_weights,
+                                      save_checkpoint)
+from runtime.model.text_encoder import build_text_encoder
+from runtime.training.sources import build_source
+from sdk.errors import CheckpointError, ConfigError, DataError, StreamDiTError
+
+
+@dataclass
+class DistillConfig:
+    """One distillation run. Options that change the target (teacher, chunk, micro_steps, guidance_scale)
+    must stay the same across resumes; the others may change.
+
+    teacher: teacher checkpoint directory. out: run directory (checkpoint/, log.jsonl).
+    data: None = the teacher's training data (config "training.data"); a directory = pre-encoded latents
+        from `streamdit encode-latents` (kind "crafter_latents"); a dict = a full data section.
+    """
+
+    teacher: str
+    out: str
+    data: str | dict[str, Any] | None = None
+    chunk: int = 2  # c: frames per chunk (N = B / c chunks)
+    micro_steps: int = 16  # s of the teacher; the student has s = 1
+    guidance_scale: float | None = None  # teacher CFG; None = the teacher's sampling.guidance_scale
+    steps: int = 2000  # total optimizer steps (a resumed run continues up to this)
+    max_minutes: float | None = None  # stop earlier when this wall time is spent
+    batch_size: int = 4
+    lr: float = 1e-4  # a fine-tune of the teacher's weights: well below the teacher's own peak lr
+    weight_decay: float = 0.0  # no pull towards zero: the starting point is the teacher, not random
+    warmup_steps: int = 20
+    min_lr_ratio: float = 0.1  # cosine decay to lr * min_lr_ratio at the end of the step or time budget
+    grad_clip: float = 1.0
+    ema_decay: float = 0.995
+    bf16: bool = True  # autocast teacher and student to bfloat16 (CPU and CUDA)
+    seed: int = 0
+    log_every: int = 10
+    checkpoint_every_steps: int = 500
+    checkpoint_every_minutes: float = 5.0
+
+    def __post_init__(self) -> None:
+        for name in ("chunk", "micro_steps", "steps", "batch_size", "log_every", "checkpoint_every_steps"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"distillation {name} must be >= 1, got {getattr(self, name)!r}")
+        if not self.lr > 0:
+            raise ConfigError(f"distillation lr must be > 0, got {self.lr!r}")
+        if self.guidance_scale is not None and self.guidance_scale < 0:
+            raise ConfigError(f"guidance scale must be >= 0 (1 = no CFG), got {self.guidance_scale!r}")
+
+
+@dataclass
+class DistillResult:
+    """What a run did: final step, last logged loss, wall time (s), seconds per step, checkpoint directory."""
+
+    step: int
+    loss: float
+    seconds: float
+    seconds_per_step: float
+    checkpoint: Path
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def data_section(teacher_config: dict[str, Any], teacher_dir: Path,
+                 data: str | dict[str, Any] | None) -> dict[str, Any]:
+    """The data section to distill on (see DistillConfig.data); ConfigError says how to fix a missing one."""
+    if isinstance(data, dict):
+        return dict(data)
+    section = teacher_config.get("training", {}).get("data")
+    if data is None:
+        if not section:
+            raise ConfigError(f"teacher {teacher_dir} has no training data section ('training.data' in its "
+                              f"config.json), so there is nothing to distill on: pass --data DIR, a latent "
+                              f"directory made with `streamdit encode-latents`")
+        return dict(section)
+    if section and section.get("kind") == "crafter_latents":
+        return {**section, "root": str(data)}
+    return {"kind": "crafter_latents", "root": str(data), "frames": int(teacher_config["buffer_frames"])}
+
+
+class Distiller:
+    """Owns the teacher, the student, its EMA, the optimizer, the data and the loop. Construct, then `run()`.
+
+    Construction loads everything and checks an existing OUT/checkpoint (CheckpointError when it is damaged
+    or belongs to another teacher or target) without writing anything; `run()` is the only writer.
+    Attributes: scheme (the teacher's PartitionScheme), student_scheme (s = 1), guidance_scale, step.
+    """
+
+    def __init__(self, cfg: DistillConfig, device: str | torch.device | None = None) -> None:
+        self.cfg = cfg
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.autocast_dtype = torch.bfloat16 if cfg.bf16 else None
+        self.teacher_dir = Path(cfg.teacher)
+        loaded = load_model(self.teacher_dir, self.device)
+        self.teacher = loaded.model.eval().requires_grad_(False)
+        self.teacher_config = loaded.config
+        B = int(self.teacher_config["buffer_frames"])
+        self.scheme = teacher_scheme(B, cfg.chunk, cfg.micro_steps)
+        self.student_scheme = student_scheme(self.scheme)
+        sampling = self.teacher_config.get("sampling", {})
+        self.guidance_scale = float(sampling.get("guidance_scale", 1.0) if cfg.guidance_scale is None
+                                    else cfg.guidance_scale)
+        self.sigma_min = float(self.teacher_config.get("flow", {}).get("sigma_min", 1e-5))
+        self.teacher_id = {"teacher": str(self.teacher_dir),  # a resume must match all but the path
+                           "teacher_sha256": file_sha256(self.teacher_dir / MODEL_FILE),
+                           "scheme": self.scheme.to_dict(), "guidance_scale": self.guidance_scale}
+        self.autoencoder = build_autoencoder(self.teacher_config["autoencoder"], self.teacher_dir)
+        self.autoencoder = self.autoencoder.to(self.device).eval()
+        self.text_encoder = build_text_encoder(self.teacher_config["text_encoder"])
+        h, w = self.teacher_config["latent_size"]
+        self.latent_shape = (self.teacher.cfg.in_channels, B, int(h), int(w))  # (C, B, h, w) of one sample
+        self.data = data_section(self.teacher_config, self.teacher_dir, cfg.data)
+        try:
+            self.source = build_source(self.data)
+        except StreamDiTError as e:
+            raise type(e)(f"{e} (data section {self.data}; pass --data DIR for other latents)") from None
+        torch.manual_seed(cfg.seed)
+        self.student = copy.deepcopy(self.teacher).train().requires_grad_(True)
+        self.ema = copy.deepcopy(self.teacher).eval()
+        self.opt = torch.optim.AdamW(self.student.parameters(), lr=cfg.lr, betas=(0.9, 0.99),
+                                     weight_decay=cfg.weight_decay)
+        self.step = 0
+        self.out = Path(cfg.out)
+        self.ckpt_dir = self.out / "checkpoint"
+        self._resume()
+
+    # ----------------------------------------------------------------------------------- data and step
+    def clean_latents(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, list[str]]:
+        """n clean clips: (float32 [n, C, B, h, w] latents, n captions); DataError when they do not fit the teacher."""
+        video, captions = self.source.batch(n, generator)
+        if getattr(self.source, "latent", False):
+            x1 = video.to(self.device).float()  # already encoded and normalised
+        else:
+            with torch.no_grad():
+                x1 = self.autoencoder.encode(video.to(self.device)).float()  # (n, C, F, h, w)
+        if tuple(x1.shape[1:]) != self.latent_shape:
+            raise DataError(f"the data gives latent clips of shape {list(x1.shape[1:])} but the teacher needs "
+                            f"[C, B, h, w] = {list(self.latent_shape)}; pass --data DIR with latents made by the "
+                            f"teacher's autoencoder, {self.teacher_config['buffer_frames']} latent frames per clip")
+        return x1, captions
+
+    def make_batch(self, generator: torch.Generator, batch_size: int | None = None) -> DistillBatch:
+        """A training pair for batch_size clips (default cfg.batch_size): s teacher micro-steps per clip."""
+        x1, captions = self.clean_latents(batch_size or self.cfg.batch_size, generator)
+        text, mask = self.text_encoder.encode(captions)
+        return make_pair(self.teacher, x1, text.to(self.device), mask.to(self.device), self.scheme,
+                         self.guidance_scale, generator, self.sigma_min, self.autocast_dtype)
+
+    def train_step(self, batch: DistillBatch) -> tuple[float, float]:
+        """One AdamW step of the student on a batch (at the optimizer's current lr) and the EMA update.
+
+        Returns (loss, gradient norm before clipping)."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16):
+            loss = distillation_loss(self.student, batch)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(self.student.parameters(), self.cfg.grad_clip)
+        self.opt.step()
+        decay = min(self.cfg.ema_decay, (1 + self.step) / (10 + self.step))
+        with torch.no_grad():
+            for pe, pm in zip(self.ema.parameters(), self.student.parameters()):
+                pe.lerp_(pm, 1 - decay)
+        self.step += 1
+        return float(loss.detach()), float(gnorm)
+
+    def lr_at(self, step: int, elapsed_s: float = 0.0) -> float:
+        """Linear warm-up, then cosine decay to lr * min_lr_ratio over whichever budget (steps, minutes) ends first."""
+        c = self.cfg
+        if step < c.warmup_steps:
+            return c.lr * (step + 1) / c.warmup_steps
+        frac = (step - c.warmup_steps) / max(1, c.steps - c.warmup_steps)
+        if c.max_minutes:
+            frac = max(frac, elapsed_s / (60 * c.max_minutes))
+        frac = min(1.0, frac)
+        return c.lr * (c.min_lr_ratio + (1 - c.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+    # ----------------------------------------------------------------------------------- checkpoints
+    def student_config(self) -> dict[str, Any]:
+        """The student's checkpoint config: the teacher's, with one-call sampling defaults (c, s = 1, no CFG)."""
+        config = {k: v for k, v in self.teacher_config.items() if k not in ("format", "version")}
+        config["sampling"] = {"K": 0, "c": self.scheme.c, "s": 1, "guidance_scale": 1.0,
+                              "distilled_from": dict(self.teacher_id)}
+        options = {k: v for k, v in dataclasses.asdict(self.cfg).items() if k not in ("teacher", "out", "data")}
+        config["distillation"] = {"step": self.step, "data": self.data, "options": options}
+        return config
+
+    def save(self) -> Path:
+        """Write OUT/checkpoint atomically: the EMA student (bf16), the teacher's autoencoder, the resume state."""
+        state = {"step": self.step, "model": self.student.state_dict(), "ema": self.ema.state_dict(),
+                 "optimizer": self.opt.state_dict(), "teacher": dict(self.teacher_id)}
+        weights = {"model": self.ema.state_dict()}
+        ae_state = self.autoencoder.state_dict()
+        if ae_state:  # a learned autoencoder travels inside the checkpoint, as in the teacher's
+            weights["autoencoder"] = ae_state
+        return save_checkpoint(self.ckpt_dir, self.student_config(), weights, train_state=state,
+                               dtype={"model": torch.bfloat16, "autoencoder": torch.float32})
+
+    def _resume(self) -> None:
+        """Continue from OUT/checkpoint when it exists, after checking it fully; refuse rather than overwrite."""
+        d = self.ckpt_dir
+        if not d.exists():
+            return
+        if not (d / "config.json").exists():
+            raise CheckpointError(f"{d} exists but holds no config.json, so it is not a student checkpoint to "
+                                  f"resume; delete it or choose another --out")
+        config = read_config(d)  # CheckpointError when unreadable
+        prev = config.get("sampling", {}).get("distilled_from")
+        if not isinstance(prev, dict):
+            raise CheckpointError(f"{d} is not a distilled student (its config has no sampling.distilled_from); "
+                                  f"choose another --out")
+        diffs = [f"{k}: checkpoint {prev.get(k)!r}, now {v!r}" for k, v in self.teacher_id.items()
+                 if k != "teacher" and prev.get(k) != v]
+        if diffs:
+            raise CheckpointError(f"{d} was distilled from another teacher or target ({'; '.join(diffs)}); "
+                                  f"resume with the same --teacher, --chunk, --micro-steps and --guidance as "
+                                  f"{prev.get('teacher')!r}, or choose another --out")
+        state = load_train_state(d)
+        if state is None:
+            raise CheckpointError(f"{d} has no train_state.pt, so distillation cannot resume from it; "
+                                  f"choose another --out or delete it")
+        shapes = {k: v.shape for k, v in self.student.state_dict().items()}
+        for key in ("model", "ema"):
+            if {k: v.shape for k, v in state[key].items()} != shapes:
+                raise CheckpointError(f"{d}: the saved {key} weights do not match the teacher's architecture; "
+                                      f"choose another --out")
+        read_weights(d / MODEL_FILE, shapes)  # refuses a damaged weights file
+        ae_state = self.autoencoder.state_dict()
+        if ae_state:
+            read_weights(d / "autoencoder.safetensors", {k: v.shape for k, v in ae_state.items()})
+        self.student.load_state_dict(state["model"])
+        self.ema.load_state_dict(state["ema"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.step = int(state["step"])
+
+    # ----------------------------------------------------------------------------------- the loop
+    def run(self, progress: bool = True) -> DistillResult:
+        """Distil until cfg.steps (or cfg.max_minutes); checkpoint every few minutes or steps and at the end."""
+        c = self.cfg
+        self.out.mkdir(parents=True, exist_ok=True)
+        t0 = last_ckpt = time.time()
+        loss, start = float("nan"), self.step
+        bar = tqdm(total=c.steps, initial=self.step, disable=not progress, desc="distill", unit="step",
+                   dynamic_ncols=True)
+        try:
+            with open(self.out / "log.jsonl", "a") as log:
+                while self.step < c.steps:
+                    if c.max_minutes is not None and time.time() - t0 > 60 * c.max_minutes:
+                        break
+                    g = torch.Generator().manual_seed(c.seed * 1_000_003 + self.step * 1009)
+                    lr = self.lr_at(self.step, time.time() - t0)
+                    for group in self.opt.param_groups:
+                        group["lr"] = lr
+                    loss, gnorm = self.train_step(self.make_batch(g))
+                    bar.update(1)
+                    if self.step % c.log_every == 0 or self.step == c.steps:
+                        elapsed = time.time() - t0
+                        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
+                        log.write(json.dumps({"step": self.step, "loss": round(loss, 6), "lr": lr,
+                                              "grad_norm": round(gnorm, 4), "seconds": round(elapsed, 2),
+                                              "seconds_per_step": round(elapsed / (self.step - start), 3)}) + "\n")
+                        log.flush()
+                    if (self.step % c.checkpoint_every_steps == 0
+                            or time.time() - last_ckpt > 60 * c.checkpoint_every_minutes):
+                        self.save()
+                        last_ckpt = time.time()
+                path = self.save()
+        finally:
+            bar.close()
+        seconds = time.time() - t0
+        return DistillResult(self.step, loss, seconds, seconds / max(1, self.step - start), path)
