@@ -26,7 +26,7 @@ def evaluate(
     frames: int = typer.Option(32, min=16, help="Frames per evaluated clip (a multiple of 8 windows them fully)."),
     reference: int = typer.Option(96, min=8, help="Held-out clips in the Frechet reference set."),
     rows: str = typer.Option(",".join(ROWS), help=f"Rows to run, comma separated, from {', '.join(ROWS)}."),
-    chunked_k: int = typer.Option(8, "--chunked-k", help="Reference frames K of the chunked-extension row (N = 1, c = B - K)."),
+    chunked_k: Optional[int] = typer.Option(None, "--chunked-k", help="Reference frames K of the chunked-extension row (N = 1, c = B - K); default B / 2."),
     directions: bool = typer.Option(True, help="Also measure which way each walking prompt scrolls the view."),
     direction_frames: int = typer.Option(96, help="Frames per walking-prompt clip."),
     out: Path = typer.Option(Path("out/eval"), help="Directory for eval.json, table.md and contact sheets (PNG)."),
@@ -85,6 +85,9 @@ def evaluate(
     pipe = StreamDiTPipeline.from_checkpoint(resolve(checkpoint))
     tf = pipe.temporal_factor
     B = pipe.buffer_frames
+    chunked_k = B // 2 if chunked_k is None else chunked_k
+    if not 0 < chunked_k < B:
+        raise ConfigError(f"--chunked-k must be in [1, {B - 1}] for a buffer of B = {B} latent frames, got {chunked_k}")
     teacher = pipe.scheme()
     budget = ev.calls_per_frame(teacher, tf)  # equal model calls per frame in every generated row
     schemes = {

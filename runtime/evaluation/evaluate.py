@@ -62,7 +62,7 @@ class Row:
     frechet: float
     adherence: float
     dynamic_degree: float
-    seam_ratio: float
+    seam_ratio: float | None  # None for one-frame chunks (no within-chunk pairs to compare with)
     flicker: float
     calls_per_frame: float | None = None
     seconds: float = 0.0
@@ -164,7 +164,8 @@ def measure(name: str, scheme: str, videos: Sequence[np.ndarray], labels: Sequen
         frechet=round(frechet_distance(feats, reference_features), 2),
         adherence=round(float((pred == labels_a).mean()), 3),
         dynamic_degree=round(float(np.mean([mean_flow(v).magnitude for v in videos])), 3),
-        seam_ratio=round(float(np.mean([seam_ratio(v, chunk_frames) for v in videos])), 3),
+        seam_ratio=(round(float(np.mean([seam_ratio(v, chunk_frames) for v in videos])), 3)
+                    if chunk_frames >= 2 else None),  # c = 1: every pair crosses a boundary, no ratio
         flicker=round(float(np.mean([flicker(v) for v in videos])), 2),
         calls_per_frame=calls_per_frame, seconds=round(seconds, 1), per_class=per_class)
 
@@ -257,7 +258,8 @@ def markdown_table(rows: Sequence[Row], chance: float) -> str:
             f"{chance:.3f}) | dynamic degree (px/frame) | seam ratio | flicker (levels) | model calls per frame |\n"
             "|---|---|---|---|---|---|---|---|---|\n")
     body = "".join(f"| {r.name} | {r.scheme} | {r.clips} | {r.frechet:.2f} | {r.adherence:.3f} | "
-                   f"{r.dynamic_degree:.3f} | {r.seam_ratio:.3f} | {r.flicker:.2f} | "
+                   f"{r.dynamic_degree:.3f} | {'n/a (c = 1)' if r.seam_ratio is None else f'{r.seam_ratio:.3f}'} | "
+                   f"{r.flicker:.2f} | "
                    f"{'-' if r.calls_per_frame is None else f'{r.calls_per_frame:g}'} |\n" for r in rows)
     return head + body
 
