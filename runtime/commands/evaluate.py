@@ -18,7 +18,7 @@ ROWS = ("real", "teacher", "diagonal", "chunked", "untrained")
 def evaluate(
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Checkpoint directory or shipped name (default: the shipped default model)."),
     data: Path = typer.Option(Path("data/crafter64"), help="Crafter capture (held-out episodes are used; the classifier trains on the rest)."),
-    classifier: Path = typer.Option(Path("runtime/checkpoints/crafter_classifier"), help="Clip classifier directory: loaded when it exists, else trained on DATA and written there."),
+    classifier: Optional[Path] = typer.Option(None, help="Clip classifier directory: loaded when it exists, else trained on DATA and written there (default: the shipped runtime/checkpoints/crafter_classifier)."),
     retrain_classifier: bool = typer.Option(False, "--retrain-classifier", help="Train the classifier again even if CLASSIFIER exists."),
     classifier_steps: int = typer.Option(1500, help="Training steps of a new classifier (batches of 64 windows)."),
     min_class_windows: int = typer.Option(150, help="A new classifier's classes: actor event types with at least this many training windows."),
@@ -57,6 +57,10 @@ def evaluate(
     out.mkdir(parents=True, exist_ok=True)
 
     # ---- the classifier
+    if classifier is None:
+        from runtime.checkpoints import ROOT
+
+        classifier = ROOT / "crafter_classifier"
     if classifier.exists() and not retrain_classifier:
         model_c = clf.load_classifier(classifier)
         typer.echo(f"classifier {classifier}: classes {', '.join(model_c.classes)}")
