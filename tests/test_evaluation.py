@@ -106,3 +106,34 @@ def test_calls_per_frame_are_equal_across_the_table_schemes():
     diagonal = PartitionScheme.for_buffer(16, 1, 4)
     chunked = PartitionScheme.for_buffer(16, 8, 32, K=8)
     assert {ev.calls_per_frame(s) for s in (teacher, diagonal, chunked)} == {4.0}
+
+
+def test_eval_command_end_to_end_on_a_tiny_capture(tmp_path: Path):
+    """`streamdit eval` trains a classifier on a tiny capture, generates rows with the toy model, and writes
+    the table, the JSON report and the contact sheet; an unknown row is refused with the allowed names."""
+    pytest.importorskip("crafter")
+    from typer.testing import CliRunner
+
+    from runtime.cli import app
+    from runtime.training.data.capture import capture_crafter
+
+    data = tmp_path / "capture"
+    capture_crafter(5, 64, data, seed=7, max_steps=128, window=16, progress=False)
+    out = tmp_path / "eval"
+    args = ["eval", "--checkpoint", "toy", "--data", str(data), "--classifier", str(tmp_path / "clf"),
+            "--classifier-steps", "3", "--min-class-windows", "1", "--per-class", "1", "--frames", "16",
+            "--reference", "8", "--rows", "real,teacher,chunked", "--no-directions", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "eval.json").read_text())
+    names = [r["name"] for r in report["rows"]]
+    assert names[0] == "real held-out clips" and names[1].startswith("teacher") and names[2].startswith("chunked")
+    teacher = report["rows"][1]
+    assert teacher["calls_per_frame"] == 4.0 and teacher["clips"] == report["rows"][0]["clips"] >= 2
+    assert 0.0 <= teacher["adherence"] <= 1.0 and teacher["frechet"] >= 0.0
+    assert "| real held-out clips |" in (out / "table.md").read_text()
+    assert (out / "contact_sheet.png").stat().st_size > 1000 and (tmp_path / "clf" / "config.json").exists()
+    bad_args = list(args)
+    bad_args[bad_args.index("--rows") + 1] = "real,bogus"
+    bad = CliRunner().invoke(app, bad_args)
+    assert bad.exit_code != 0 and "bogus" in str(bad.exception or bad.output)
