@@ -180,6 +180,7 @@ def run_demo(*, seconds: float = 20.0, out: str | Path = "out/demo.mp4", checkpo
     pending: queue.Queue = queue.Queue()
     skipped = [0]
     stop = threading.Event()
+    streaming = threading.Event()  # set by the first frame: the stream's warm-up (the buffer filling) is over
 
     session = sdk.Session(url, prompt_map=prompt_map, seed=seed)
     rate = max(0.5, 0.8 * session.info.limits.max_events_per_second)  # stay under the runtime's limit
@@ -187,6 +188,7 @@ def run_demo(*, seconds: float = 20.0, out: str | Path = "out/demo.mp4", checkpo
     def read_frames() -> None:
         try:
             for frame in session.frames(timeout=30.0):
+                streaming.set()
                 tracker.frame(frame)
                 game, game_caption = game_view[0]
                 records.append((game, game_caption, frame.pixels, frame.event_id))
@@ -197,6 +199,10 @@ def run_demo(*, seconds: float = 20.0, out: str | Path = "out/demo.mp4", checkpo
                 raise
 
     def push_events() -> None:
+        # Events are acknowledged at chunk boundaries, and the first boundary comes only after the warm-up,
+        # which takes longer than an ack timeout with a large model on a CPU: push once frames flow.
+        while not stop.is_set() and not streaming.wait(0.1):
+            pass
         next_at = 0.0
         while not stop.is_set():
             try:
@@ -209,7 +215,7 @@ def run_demo(*, seconds: float = 20.0, out: str | Path = "out/demo.mp4", checkpo
             time.sleep(max(0.0, next_at - time.monotonic()))
             next_at = time.monotonic() + 1.0 / rate
             try:
-                ack = session.push_event(event_type, payload)
+                ack = session.push_event(event_type, payload, timeout=30.0)
             except RateLimitError:
                 skipped[0] += 1
                 continue
