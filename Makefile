@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
-	$(BIN)/streamdit demo --seconds 20 --out out/demo.mp4
+	$(BIN)/streamdit demo --seconds 60 --out out/demo.mp4  # the default model warms up for ~20 s on a 2-core CPU
 
 demo-toy: $(STAMP)
 	$(BIN)/streamdit generate --checkpoint toy --prompt "a red square moves right" --frames 96 \

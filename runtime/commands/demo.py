@@ -43,7 +43,7 @@ def load_sample(path: Path = SAMPLE) -> Any:
 
 @app.command()
 def demo(
-    seconds: float = typer.Option(20.0, "--seconds", min=0.1, help="Seconds of wall clock to play."),
+    seconds: float = typer.Option(60.0, "--seconds", min=0.1, help="Seconds of wall clock to play."),
     out: Path = typer.Option(Path("out/demo.mp4"), "--out", help="MP4 to write: game left, stream right."),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Checkpoint directory or shipped name for the in-process runtime (default: the shipped default model)."),
     url: Optional[str] = typer.Option(None, "--url", help="zmq://HOST:PORT or grpc://HOST:PORT of a running `streamdit serve` (default: in-process local://)."),
