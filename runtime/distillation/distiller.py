@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
 import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +25,11 @@ from tqdm import tqdm
 
 from runtime.distillation.target import DistillBatch, distillation_loss, make_pair, student_scheme, teacher_scheme
 from runtime.model.autoencoder import build_autoencoder
-from runtime.model.checkpoint import (MODEL_FILE, load_model, load_train_state, read_config, read_weights,
-                                      save_checkpoint)
+from runtime.model.checkpoint import (MODEL_FILE, file_sha256, load_model, load_train_state, read_config,
+                                      read_weights, save_checkpoint)
 from runtime.model.text_encoder import build_text_encoder
 from runtime.training.sources import build_source
+from runtime.training.trainer import warmup_cosine_lr
 from sdk.errors import CheckpointError, ConfigError, DataError, StreamDiTError
 
 
@@ -84,14 +83,6 @@ class DistillResult:
     seconds: float
     seconds_per_step: float
     checkpoint: Path
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def data_section(teacher_config: dict[str, Any], teacher_dir: Path,
@@ -199,13 +190,8 @@ class Distiller:
     def lr_at(self, step: int, elapsed_s: float = 0.0) -> float:
         """Linear warm-up, then cosine decay to lr * min_lr_ratio over whichever budget (steps, minutes) ends first."""
         c = self.cfg
-        if step < c.warmup_steps:
-            return c.lr * (step + 1) / c.warmup_steps
-        frac = (step - c.warmup_steps) / max(1, c.steps - c.warmup_steps)
-        if c.max_minutes:
-            frac = max(frac, elapsed_s / (60 * c.max_minutes))
-        frac = min(1.0, frac)
-        return c.lr * (c.min_lr_ratio + (1 - c.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
+        return warmup_cosine_lr(step, elapsed_s, lr=c.lr, warmup_steps=c.warmup_steps, steps=c.steps,
+                                max_minutes=c.max_minutes, min_lr_ratio=c.min_lr_ratio)
 
     # ----------------------------------------------------------------------------------- checkpoints
     def student_config(self) -> dict[str, Any]:

@@ -17,7 +17,6 @@ source (kind "crafter_latents"): it keeps the same held-out episodes out as `Cra
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 
 from runtime.model.autoencoder import video_to_unit
+from runtime.model.checkpoint import file_sha256
 from runtime.model.conv_autoencoder import AE_WEIGHTS, load_autoencoder
 from runtime.training.data.captioner import Event, caption_window, dominant_events
 from runtime.training.data.capture import read_shard_meta
@@ -70,14 +70,6 @@ def latent_captions(events: list[list[Event]], latent_frames: int, temporal_fact
     return captions, types
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 @torch.no_grad()
 def encode_latents(ae_dir: str | Path, data: str | Path, out: str | Path, *, clip_frames: int = 16,
                    bf16: bool = True, batch_frames: int = 64, progress: bool = True) -> dict[str, Any]:
@@ -110,7 +102,7 @@ def encode_latents(ae_dir: str | Path, data: str | Path, out: str | Path, *, cli
         raise DataError(f"no Crafter shards in {data}; capture with `streamdit data crafter --episodes 200 "
                         f"--size {size} --out {data}`")
     manifest = {"format": FORMAT, "autoencoder": ae.spec(), "ae_dir": str(ae_dir),
-                "ae_sha256": _sha256(ae_dir / AE_WEIGHTS), "data": str(data), "capture_episodes": names,
+                "ae_sha256": file_sha256(ae_dir / AE_WEIGHTS), "data": str(data), "capture_episodes": names,
                 "clip_frames": clip_frames, "temporal_factor": tf, "latent_channels": ae.latent_channels,
                 "latent_size": [size // ae.spatial_factor] * 2, "size": size, "dtype": "float16"}
     out.mkdir(parents=True, exist_ok=True)

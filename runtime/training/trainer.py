@@ -62,6 +62,23 @@ def checkpoint_config(cfg: TrainConfig, step: int, latent_hw: tuple[int, int]) -
     }
 
 
+def warmup_cosine_lr(step: int, elapsed_s: float, *, lr: float, warmup_steps: int, steps: int,
+                     max_minutes: float | None, min_lr_ratio: float) -> float:
+    """Linear warm-up over warmup_steps, then cosine decay from lr to lr * min_lr_ratio.
+
+    The decay follows whichever budget runs out first, `steps` or `max_minutes` (elapsed_s, seconds), so a
+    run cut by its time budget still ends annealed (its EMA weights then come from a low learning rate).
+    Used by the trainer and the distiller.
+    """
+    if step < warmup_steps:
+        return lr * (step + 1) / warmup_steps
+    frac = (step - warmup_steps) / max(1, steps - warmup_steps)
+    if max_minutes:
+        frac = max(frac, elapsed_s / (60 * max_minutes))
+    frac = min(1.0, frac)
+    return lr * (min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
 class Trainer:
     """Owns the model, EMA, optimizer, data and the loop. Construct, then `run()`."""
 
@@ -145,18 +162,10 @@ class Trainer:
         self.step = int(state["step"])
 
     def lr_at(self, step: int, elapsed_s: float = 0.0) -> float:
-        """Linear warm-up, then cosine decay to lr * min_lr_ratio.
-
-        The decay follows whichever budget runs out first, steps or max_minutes, so a run cut by its time
-        budget still ends annealed (its EMA weights then come from a low learning rate)."""
+        """Learning rate at `step` after `elapsed_s` seconds: `warmup_cosine_lr` over [optim]."""
         o = self.cfg.optim
-        if step < o.warmup_steps:
-            return o.lr * (step + 1) / o.warmup_steps
-        frac = (step - o.warmup_steps) / max(1, o.steps - o.warmup_steps)
-        if o.max_minutes:
-            frac = max(frac, elapsed_s / (60 * o.max_minutes))
-        frac = min(1.0, frac)
-        return o.lr * (o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
+        return warmup_cosine_lr(step, elapsed_s, lr=o.lr, warmup_steps=o.warmup_steps, steps=o.steps,
+                                max_minutes=o.max_minutes, min_lr_ratio=o.min_lr_ratio)
 
     def save(self) -> Path:
         if self.rank != 0:
