@@ -37,7 +37,6 @@ def evaluate(
     prompt adherence, dynamic degree, seam ratio and flicker, for the real clips, the teacher (default scheme),
     diagonal c = 1, chunked extension and an untrained model; every generated row spends the same model calls
     per frame."""
-    import numpy as np
     from tqdm import tqdm
 
     from runtime.checkpoints import resolve
@@ -150,4 +149,3 @@ def evaluate(
 
     write_bytes_atomic(out / "table.md", table.encode())
     typer.echo(f"wrote {out / 'eval.json'}, {out / 'table.md'}, {sheet_path}")
-    _ = np  # numpy is used by the modules above

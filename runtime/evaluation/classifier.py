@@ -182,10 +182,7 @@ def collect_windows(root: str | Path, split: str, min_clips: int = 150, classes:
     ds = CrafterClips(root, WINDOW, split=split, stride=stride, cache_episodes=2)  # type: ignore[arg-type]
     by_type: dict[str, list[int]] = {}
     for i in range(len(ds)):
-        number, start = ds._index[i]
-        from runtime.training.data.captioner import dominant_events
-
-        t = actor_type([e.type for e in dominant_events(ds._episodes[number][1][start: start + WINDOW])])
+        t = actor_type(ds.caption(i)[1])
         if t is not None:
             by_type.setdefault(t, []).append(i)
     if classes is None:

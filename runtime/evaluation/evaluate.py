@@ -31,7 +31,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from runtime.evaluation.classifier import WINDOW, ClipClassifier, actor_type, clip_scores
+from runtime.evaluation.classifier import ClipClassifier, actor_type, clip_scores
 from runtime.pipeline import StreamDiTPipeline
 from runtime.sampling.partition import PartitionScheme
 from runtime.training.metrics import flicker, frechet_distance, mean_flow, mean_shift, seam_ratio
@@ -85,14 +85,11 @@ def pick_prompts(root: str | Path, classes: Sequence[str], per_class: int, frame
     by_class: dict[int, list[int]] = {}
     captions: dict[int, str] = {}
     for i in range(len(ds)):
-        number, start = ds._index[i]
-        from runtime.training.data.captioner import dominant_events
-
-        dom = dominant_events(ds._episodes[number][1][start: start + frames])
-        t = actor_type([e.type for e in dom])
+        caption, types = ds.caption(i)
+        t = actor_type(types)
         if t in classes:
             by_class.setdefault(classes.index(t), []).append(i)
-            captions[i] = ", ".join(e.caption for e in dom)
+            captions[i] = caption
     chosen: list[tuple[int, int]] = []
     short = []
     for k, t in enumerate(classes):
@@ -108,11 +105,11 @@ def pick_prompts(root: str | Path, classes: Sequence[str], per_class: int, frame
     if len({k for _, k in chosen}) < 2:
         raise DataError(f"held-out data in {root} has prompts for fewer than two classes at --per-class "
                         f"{per_class} and --frames {frames}; lower them or capture more episodes")
-    used = {ds._index[i] for i, _ in chosen}
+    used = {ds.location(i) for i, _ in chosen}
 
     def overlaps(i: int) -> bool:
-        n, s = ds._index[i]
-        return any(n == m and abs(s - t) < frames for m, t in used)
+        name, start = ds.location(i)
+        return any(name == other and abs(start - t) < frames for other, t in used)
 
     rest = [i for i in range(len(ds)) if not overlaps(i)]
     rest = list(rng.choice(rest, min(n_reference, len(rest)), replace=False)) if rest else []
@@ -184,41 +181,48 @@ def calls_per_frame(scheme: PartitionScheme, temporal_factor: int = 1) -> float:
     return scheme.s / (scheme.c * temporal_factor)
 
 
+SCROLL_KEYS = ("shift_dx", "shift_dy", "flow_dx", "flow_dy")
+
+
+def scroll_measure(video: np.ndarray) -> dict[str, float]:
+    """Which way a clip's view scrolls, pixels per frame (+x: content moves right, +y: down).
+
+    shift_*: mean whole-frame integer shift (`mean_shift`); flow_*: mean Farneback flow. At 64x64 (Crafter)
+    the inventory bar and the player sprite, which stay put on screen, are left out.
+    """
+    crafter = video.shape[1] == 64
+    view = video[:, :VIEW_ROWS_64] if crafter else video
+    dx, dy = mean_shift(view, ignore=PLAYER_BOX_64 if crafter else None)
+    f = mean_flow(view)
+    return dict(zip(SCROLL_KEYS, (dx, dy, f.dx, f.dy)))
+
+
 def direction_table(pipe: StreamDiTPipeline, frames: int = 96, seeds: Sequence[int] = (0,),
                     terrain: str = "grass", on_step: Callable[[int, int], None] | None = None) -> list[dict]:
-    """Does "the player walks left" scroll the view right? Mean whole-frame shift and Farneback flow per
-    walking prompt, over `frames` generated frames (the scroll search leaves out the player sprite and the
-    inventory bar). Returns one dict per (direction, seed)."""
+    """Does "the player walks left" scroll the view right? `scroll_measure` of each walking prompt's clip of
+    `frames` generated frames. Returns one dict per (direction, seed)."""
     dirs = ["left", "right", "up", "down"]
     prompts = [f"the player walks {d} across the {terrain}" for d in dirs for _ in seeds]
     seed_list = [s for _ in dirs for s in seeds]
     vids = generate_batch(pipe, prompts, frames, pipe.scheme(), seeds=seed_list, on_step=on_step)
-    rows = []
-    for p, s, v in zip(prompts, seed_list, vids):
-        view = v[:, :VIEW_ROWS_64] if v.shape[1] == 64 else v
-        dx, dy = mean_shift(view, ignore=PLAYER_BOX_64 if v.shape[1] == 64 else None)
-        f = mean_flow(view)
-        rows.append({"prompt": p, "seed": s, "frames": len(v), "shift_dx": round(dx, 3), "shift_dy": round(dy, 3),
-                     "flow_dx": round(f.dx, 3), "flow_dy": round(f.dy, 3)})
-    return rows
+    return [{"prompt": p, "seed": s, "frames": len(v), **{k: round(x, 3) for k, x in scroll_measure(v).items()}}
+            for p, s, v in zip(prompts, seed_list, vids)]
 
 
 def real_direction_table(root: str | Path, frames: int = 32, max_clips: int = 40) -> list[dict]:
-    """The same measure on held-out real clips captioned with each walking direction (the reference)."""
+    """The same measure on held-out real clips captioned with each walking direction (the reference):
+    the mean of `scroll_measure` over up to max_clips clips per direction."""
     from runtime.training.data.dataset import CrafterClips
 
     ds = CrafterClips(root, frames, split="heldout", stride=frames // 2, cache_episodes=2)
-    acc: dict[str, list[tuple[float, float, float, float]]] = {}
-    for clip, caption, types in ds:
-        t = actor_type(types)
+    acc: dict[str, list[dict[str, float]]] = {}
+    for i in range(len(ds)):
+        t = actor_type(ds.caption(i)[1])
         if t is None or not t.startswith("player_moves_") or len(acc.get(t, [])) >= max_clips:
-            continue
-        view = clip[:, :VIEW_ROWS_64] if clip.shape[1] == 64 else clip
-        dx, dy = mean_shift(view, ignore=PLAYER_BOX_64 if clip.shape[1] == 64 else None)
-        f = mean_flow(view)
-        acc.setdefault(t, []).append((dx, dy, f.dx, f.dy))
-    return [{"event": t, "clips": len(v), **{k: round(float(np.mean([r[j] for r in v])), 3)
-             for j, k in enumerate(("shift_dx", "shift_dy", "flow_dx", "flow_dy"))}} for t, v in sorted(acc.items())]
+            continue  # decided from the caption alone: only walking clips' frames are read
+        acc.setdefault(t, []).append(scroll_measure(ds[i][0]))
+    return [{"event": t, "clips": len(v), **{k: round(float(np.mean([r[k] for r in v])), 3) for k in SCROLL_KEYS}}
+            for t, v in sorted(acc.items())]
 
 
 def contact_sheet(rows: Sequence[tuple[str, Sequence[np.ndarray]]], path: str | Path, frames_shown: int = 8,

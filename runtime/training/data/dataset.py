@@ -141,15 +141,25 @@ class CrafterClips:
             self._cache.popitem(last=False)
         return frames
 
-    def __getitem__(self, i: int) -> Clip:
+    def _locate(self, i: int) -> tuple[int, int]:
         if not -len(self) <= i < len(self):
             raise IndexError(f"clip {i} out of range for {len(self)} clips")
-        number, start = self._index[i]
-        name, events = self._episodes[number]
-        window = events[start: start + self.clip_frames]
-        clip = self._frames(name)[start: start + self.clip_frames]
-        dominant = dominant_events(window)  # what caption_window joins
-        return clip.copy(), ", ".join(e.caption for e in dominant), [e.type for e in dominant]
+        return self._index[i]
+
+    def location(self, i: int) -> tuple[str, int]:
+        """(episode shard name, first frame) of clip i. Raises IndexError out of range."""
+        number, start = self._locate(i)
+        return self._episodes[number][0], start
+
+    def caption(self, i: int) -> tuple[str, list[str]]:
+        """(caption, event types) of clip i, as `self[i]` gives them, without reading any frames."""
+        number, start = self._locate(i)
+        dominant = dominant_events(self._episodes[number][1][start: start + self.clip_frames])  # what caption_window joins
+        return ", ".join(e.caption for e in dominant), [e.type for e in dominant]
+
+    def __getitem__(self, i: int) -> Clip:
+        name, start = self.location(i)
+        return (self._frames(name)[start: start + self.clip_frames].copy(), *self.caption(i))
 
     def __iter__(self) -> Iterator[Clip]:
         for i in range(len(self)):
