@@ -15,7 +15,6 @@ dropped frames (frame-index gaps, or the runtime's count when larger).
 
 from __future__ import annotations
 
-import bisect
 import queue
 import threading
 import time
@@ -25,6 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from sdk.latency import LatencyTracker
 from sdk.errors import ConfigError, RateLimitError, SessionClosedError, StreamDiTError
 
 PANEL = 256  # pixels: each panel (game, stream) is PANEL x PANEL
@@ -100,39 +100,6 @@ def compose(game: np.ndarray, game_prompt: str, generated: np.ndarray, generated
                           axis=1)
 
 
-class _Tracker:
-    """Frames received, latency and drops; shared by the frame reader, the event pusher and the reporter."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.first_at: list[tuple[int, int]] = []  # (event_id, received_us) each time the max event_id rises
-        self.acks: list[tuple[int, int]] = []  # (event_id, client_time_us) of acknowledged events
-        self.received = 0
-        self.gaps = 0
-        self.last_index = -1
-
-    def frame(self, frame: Any) -> None:
-        with self.lock:
-            self.received += 1
-            if self.last_index >= 0 and frame.index > self.last_index + 1:
-                self.gaps += frame.index - self.last_index - 1
-            self.last_index = max(self.last_index, frame.index)
-            if not self.first_at or frame.event_id > self.first_at[-1][0]:
-                self.first_at.append((frame.event_id, frame.received_us))
-
-    def latencies_ms(self) -> list[float]:
-        """Milliseconds from each push to the first frame whose event_id >= its id (events still unseen are
-        left out)."""
-        with self.lock:
-            ids = [e for e, _ in self.first_at]
-            out = []
-            for eid, t_us in self.acks:
-                i = bisect.bisect_left(ids, eid)
-                if i < len(ids):
-                    out.append((self.first_at[i][1] - t_us) / 1000.0)
-            return out
-
-
 def run_demo(*, seconds: float = 20.0, out: str | Path = "out/demo.mp4", checkpoint: str | None = None,
              url: str | None = None, seed: int = 0, steps_per_second: float = 8.0,
              report: Callable[[str], None] = print) -> DemoResult:
@@ -173,7 +140,7 @@ def run_demo(*, seconds: float = 20.0, out: str | Path = "out/demo.mp4", checkpo
     obs = env.reset()
     agent, captioner = ScriptedAgent(seed), Captioner.for_env(env)
 
-    tracker = _Tracker()
+    tracker = LatencyTracker()
     captions: dict[int, str] = {0: base}  # event_id -> prompt text it put in effect
     game_view = [(obs, base)]  # latest game frame and the caption of its strongest event (swapped whole)
     records: list[tuple[np.ndarray, str, np.ndarray, int]] = []  # (game, game caption, generated, event_id)
@@ -225,7 +192,7 @@ def run_demo(*, seconds: float = 20.0, out: str | Path = "out/demo.mp4", checkpo
                 raise
             with tracker.lock:
                 captions[ack.event_id] = text
-                tracker.acks.append((ack.event_id, ack.client_time_us))
+            tracker.ack(ack)
 
     reader = threading.Thread(target=read_frames, name="demo-frames", daemon=True)
     pusher = threading.Thread(target=push_events, name="demo-events", daemon=True)

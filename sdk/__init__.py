@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Session", "AsyncSession", "Frame", "EventAck", "Recording", "PROTOCOL_VERSION", "errors"]
+__all__ = ["Session", "AsyncSession", "Frame", "EventAck", "Recording", "LatencyTracker", "PROTOCOL_VERSION", "errors"]
 
 _LAZY = {
     "Session": ("sdk.session", "Session"),
     "AsyncSession": ("sdk.aio", "AsyncSession"),
     "Frame": ("sdk.frames", "Frame"),
     "Recording": ("sdk.frames", "Recording"),
+    "LatencyTracker": ("sdk.latency", "LatencyTracker"),
     "EventAck": ("sdk.protocol.messages", "EventAck"),
     "PROTOCOL_VERSION": ("sdk.protocol.messages", "PROTOCOL_VERSION"),
 }

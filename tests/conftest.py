@@ -5,6 +5,8 @@ from pathlib import Path
 # Before torch loads OpenMP: spinning OpenMP workers make small CPU steps many times slower when the
 # two cores are shared with other processes.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# "auto" compile settings run eagerly in tests (a compile costs tens of seconds); test_compiled.py asks for it.
+os.environ["STREAMDIT_COMPILE"] = "off"
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

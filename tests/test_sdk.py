@@ -146,3 +146,20 @@ def test_grpc_info_health_and_reflection():
         resp = next(reflection_pb2_grpc.ServerReflectionStub(ch).ServerReflectionInfo(iter([req]), timeout=5))
         assert "streamdit.v1.Runtime" in [sv.name for sv in resp.list_services_response.service]
         ch.close()
+
+
+def test_latency_tracker_pairs_events_with_their_first_frame():
+    from types import SimpleNamespace as NS
+
+    from sdk.latency import LatencyTracker
+
+    tr = LatencyTracker()
+    assert tr.percentile_ms(50) is None
+    tr.ack(NS(event_id=1, client_time_us=1_000))
+    tr.ack(NS(event_id=2, client_time_us=5_000))
+    tr.ack(NS(event_id=3, client_time_us=9_000))  # its frame never arrives: left out
+    for index, eid, t in [(0, 0, 500), (1, 0, 2_000), (2, 1, 11_000), (3, 1, 12_000), (6, 2, 25_000)]:
+        tr.frame(NS(index=index, event_id=eid, received_us=t))
+    assert tr.latencies_ms() == [10.0, 20.0]
+    assert tr.percentile_ms(50) == pytest.approx(15.0)
+    assert tr.received == 5 and tr.gaps == 2  # frames 4 and 5 never came

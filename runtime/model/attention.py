@@ -132,8 +132,14 @@ class WindowSelfAttention(nn.Module):
             q, k, v = (torch.roll(t, neg, dims) for t in (q, k, v))
             mask = shifted_window_mask(grid, win, shift).to(x.device)  # (nW, 1, n, n)
         qw, kw, vw = (partition_windows(t, win) for t in (q, k, v))  # (B, nW, heads, n, head_dim)
-        out = F_.scaled_dot_product_attention(qw, kw, vw, attn_mask=mask)  # (B, nW, heads, n, head_dim)
-        out = merge_windows(out, grid, win)  # (B, F, H, W, heads, head_dim)
+        nW, n = qw.shape[1], qw.shape[3]
+        # SDPA's fused CPU (flash) kernel takes 4-D inputs only; a 5-D call falls back to the unfused math
+        # path (bmm + softmax + copies), which was 35 % of a streaming step. Fold windows into the batch.
+        qw, kw, vw = (t.reshape(B * nW, self.num_heads, n, self.head_dim) for t in (qw, kw, vw))
+        if mask is not None:
+            mask = mask.expand(B, nW, 1, n, n).reshape(B * nW, 1, n, n)
+        out = F_.scaled_dot_product_attention(qw, kw, vw, attn_mask=mask)  # (B*nW, heads, n, head_dim)
+        out = merge_windows(out.view(B, nW, self.num_heads, n, self.head_dim), grid, win)  # (B, F, H, W, heads, d)
         if any(shift):
             out = torch.roll(out, shift, (1, 2, 3))
         return self.proj(out.reshape(B, F, H, W, D))

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from runtime.model.compiled import CompiledForward
 from runtime.model.dit import StreamDiT
 from runtime.sampling.euler import guided_velocity
 from runtime.sampling.partition import PartitionScheme
@@ -68,11 +69,16 @@ class StreamingSampler:
         autocast_dtype: torch.bfloat16 to run the model under autocast (fast on CPUs with AMX/AVX-512 bf16
             and on GPUs), or None for float32.
         max_streams: refuse add_stream beyond this many streams (None = no limit).
+        compile: run the model through runtime.model.compiled.CompiledForward (torch.compile with frozen
+            weights; ~1.8x faster per step on a 2-core CPU, but the first step compiles for tens of seconds
+            and later weight changes are not seen). Callers decide with runtime.model.compiled.resolve_compile.
+        text_tokens: pad every batch of prompts to at least this many tokens (the text encoder's limit), so a
+            compiled model sees one text shape whatever the prompts; None = pad to the longest prompt.
     """
 
     def __init__(self, model: StreamDiT, scheme: PartitionScheme, latent_shape: tuple[int, int, int], *,
                  guidance_scale: float = 1.0, autocast_dtype: torch.dtype | None = torch.bfloat16,
-                 max_streams: int | None = None) -> None:
+                 max_streams: int | None = None, compile: bool = False, text_tokens: int | None = None) -> None:
         if len(latent_shape) != 3 or latent_shape[0] != model.cfg.in_channels:
             raise ShapeError(f"latent_shape must be (C={model.cfg.in_channels}, H, W), got {tuple(latent_shape)}")
         if guidance_scale < 0:
@@ -83,6 +89,9 @@ class StreamingSampler:
         self.guidance_scale = float(guidance_scale)
         self.autocast_dtype = autocast_dtype
         self.max_streams = max_streams
+        self.text_tokens = text_tokens
+        self.compiled = bool(compile)
+        self.forward = CompiledForward(self.model) if compile else self.model  # what step() calls
         self.device = next(model.parameters()).device
         self.model_calls = 0  # forward passes so far (a CFG pass counts once: one batched call)
         self._streams: dict[int, _Stream] = {}
@@ -153,7 +162,7 @@ class StreamingSampler:
         text, mask = self._batch_prompts(streams)  # (S, L, D_text), (S, L)
         with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.bfloat16,
                             enabled=self.autocast_dtype is not None):
-            v = guided_velocity(self.model, x, t, text, mask, self.guidance_scale)  # (S, C, B, H, W)
+            v = guided_velocity(self.forward, x, t, text, mask, self.guidance_scale)  # (S, C, B, H, W)
         self.model_calls += 1
         x = x + v * dt.float()[:, None, :, None, None]
         emitted: list[EmittedChunk] = []
@@ -217,7 +226,7 @@ class StreamingSampler:
         return chunk
 
     def _batch_prompts(self, streams: list[_Stream]) -> tuple[torch.Tensor, torch.Tensor]:
-        L = max(st.text.shape[0] for st in streams)
+        L = max([st.text.shape[0] for st in streams] + [self.text_tokens or 0])
         text = torch.zeros(len(streams), L, self.model.cfg.text_dim, device=self.device)
         mask = torch.zeros(len(streams), L, dtype=torch.bool, device=self.device)
         for i, st in enumerate(streams):

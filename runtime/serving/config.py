@@ -27,6 +27,7 @@ class ServeConfig:
     stats_interval_s: float = 1.0  # seconds between Stats messages
     decode_queue_chunks: int = 32  # chunks waiting for the decoder (all sessions); beyond: drop oldest
     pace: bool = True  # step no faster than the model's frame rate (real time); False = as fast as possible
+    compile: str = "auto"  # torch.compile the DiT: "auto" (when a C++ compiler is there), "on", "off"; see runtime.model.compiled
     warm_up: bool = True  # run a throwaway stream at start so the first client does not pay for kernel set-up
     auth_token: str | None = None  # when set, every handshake must carry it
     model_name: str = "default"

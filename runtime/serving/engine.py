@@ -55,15 +55,17 @@ class Engine:
     def __init__(self, pipeline: Any, config: ServeConfig) -> None:
         self.pipeline, self.config = pipeline, config
         self.scheme = pipeline.scheme(config.chunk_size, config.micro_steps)
-        self.sampler = pipeline.sampler(self.scheme, max_streams=config.max_sessions)
+        self.sampler = pipeline.sampler(self.scheme, max_streams=config.max_sessions, compile=config.compile)
         self.frames_per_chunk = self.scheme.c * pipeline.temporal_factor
         self.fps = float(pipeline.fps)
         self.step_period_s = self.frames_per_chunk / self.fps / self.scheme.s  # real-time pacing, per step
         self.on_failure: Callable[[BaseException], None] | None = None
-        self.step_ms = 0.0
+        self.step_ms = 0.0  # the last DiT step, milliseconds
         self.steps = 0
+        self.step_seconds = 0.0  # all DiT steps since start (warm-up excluded), seconds
         self.chunks = 0
         self.frames_decoded = 0
+        self.decode_seconds = 0.0  # all decoder calls since start (warm-up excluded), seconds
         self.decode_dropped = 0  # chunks dropped because the decoder fell behind
         self._live: dict[str, _Live] = {}  # by session id (DiT thread only)
         self._commands: collections.deque[tuple[str, Session]] = collections.deque()
@@ -71,6 +73,7 @@ class Engine:
         self._decode_q: collections.deque[tuple[Session, int, int, torch.Tensor, int]] = collections.deque()
         self._decode_cv = threading.Condition()
         self._stop = threading.Event()
+        self.warmed_up = threading.Event()  # set once the warm-up (and any compile) is done
         self._threads: list[threading.Thread] = []
         self._next_stats = 0.0
 
@@ -111,13 +114,24 @@ class Engine:
     def _warm_up(self) -> None:
         """One throwaway stream through its startup pass and first chunk: the first steps of a fresh process
         are slow (kernel selection), so they run before any client waits on them."""
-        sid = self.sampler.add_stream(*self.pipeline.text_encoder.encode_one("warm up"), seed=0)
+        t0 = time.monotonic()
+        if self.sampler.compiled:
+            log.info("warming up: compiling the model for this machine (about a minute the first time, "
+                     "seconds once Inductor's cache has it)")
+        prompt = self.pipeline.text_encoder.encode_one("warm up")
+        sid = self.sampler.add_stream(*prompt, seed=0)
         for _ in range(self.scheme.steps_to_fill + self.scheme.s):
             if self._stop.is_set():
                 break
             for ch in self.sampler.step():
                 self.pipeline.decode(ch.latent)
+        if self.sampler.compiled and self.config.max_sessions > 1 and not self._stop.is_set():
+            # A second batch size makes the compiled batch dimension dynamic, so later sessions never compile.
+            sid2 = self.sampler.add_stream(*prompt, seed=1)
+            self.sampler.step()
+            self.sampler.remove_stream(sid2)
         self.sampler.remove_stream(sid)
+        log.info("warm-up done in %.1f s", time.monotonic() - t0)
 
     def _run_dit(self) -> None:
         if self.config.warm_up:
@@ -125,6 +139,7 @@ class Engine:
                 self._warm_up()
             except Exception:  # pragma: no cover - a broken model shows up again on the first real step
                 log.exception("engine warm-up failed")
+        self.warmed_up.set()
         deadline = time.monotonic()
         while not self._stop.is_set():
             try:
@@ -209,8 +224,10 @@ class Engine:
                 self._boundary(live, live.chunk_base)
         t0 = time.perf_counter()
         emitted = self.sampler.step()
-        self.step_ms = (time.perf_counter() - t0) * 1e3
+        dt = time.perf_counter() - t0
+        self.step_ms = dt * 1e3
         self.steps += 1
+        self.step_seconds += dt
         by_stream = {lv.stream_id: lv for lv in self._live.values()}
         for ch in emitted:
             live = by_stream[ch.stream_id]
@@ -257,7 +274,9 @@ class Engine:
             if sess.state != "active" or sess.generation != gen:
                 continue
             try:
+                t0 = time.perf_counter()
                 video = self.pipeline.decode(latent)  # (frames_per_chunk, H, W, 3) uint8
+                self.decode_seconds += time.perf_counter() - t0
             except Exception:  # pragma: no cover - a decoder bug must not kill the thread
                 log.exception("decoding chunk %d of session %s failed", k, sess.id)
                 continue

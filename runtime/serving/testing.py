@@ -42,8 +42,9 @@ def tiny_pipeline(*, size: int = 32, factor: int = 4, buffer_frames: int = 8, ch
     pipe = StreamDiTPipeline(model, SpaceToDepthAutoencoder(factor), HashTextEncoder(), config, torch.device("cpu"))
     if not bf16:
         _sampler = pipe.sampler
-        pipe.sampler = lambda scheme=None, guidance_scale=None, autocast_dtype=None, max_streams=None: _sampler(  # type: ignore[method-assign]
-            scheme, guidance_scale, autocast_dtype=None, max_streams=max_streams)
+        pipe.sampler = lambda scheme=None, guidance_scale=None, autocast_dtype=None, max_streams=None, compile="off": _sampler(  # type: ignore[method-assign]
+            scheme, guidance_scale, autocast_dtype=None, max_streams=max_streams, compile=compile)
+        pipe.decode_autocast = None
     return pipe
 
 
