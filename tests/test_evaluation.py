@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from runtime.checkpoints import resolve
 from runtime.evaluation import classifier as clf
 from runtime.evaluation import evaluate as ev
 from runtime.training.metrics import frechet_distance
@@ -75,7 +77,6 @@ def test_frechet_distance_matches_gaussians():
 
 
 def test_generate_batch_streams_every_prompt_like_a_lone_stream():
-    from runtime.checkpoints import resolve
     from runtime.pipeline import StreamDiTPipeline
 
     pipe = StreamDiTPipeline.from_checkpoint(resolve("toy"), device="cpu")
@@ -120,14 +121,23 @@ def test_eval_command_end_to_end_on_a_tiny_capture(tmp_path: Path):
     data = tmp_path / "capture"
     capture_crafter(5, 64, data, seed=7, max_steps=128, window=16, progress=False)
     out = tmp_path / "eval"
-    args = ["eval", "--checkpoint", "toy", "--data", str(data), "--classifier", str(tmp_path / "clf"),
-            "--classifier-steps", "3", "--min-class-windows", "1", "--per-class", "1", "--frames", "16",
-            "--reference", "8", "--rows", "real,teacher,chunked", "--no-directions", "--out", str(out)]
+    # A stand-in student: the toy weights under a distilled config (one call per chunk, no CFG); the row's
+    # plumbing is what is tested here, distillation itself in test_distillation.py.
+    student = tmp_path / "student"
+    shutil.copytree(resolve("toy"), student)
+    cfg = json.loads((student / "config.json").read_text())
+    cfg["sampling"].update(s=1, guidance_scale=1.0, distilled_from={"teacher": "toy"})
+    (student / "config.json").write_text(json.dumps(cfg))
+    args = ["eval", "--checkpoint", "toy", "--student", str(student), "--data", str(data), "--classifier",
+            str(tmp_path / "clf"), "--classifier-steps", "3", "--min-class-windows", "1", "--per-class", "1",
+            "--frames", "16", "--reference", "8", "--rows", "real,teacher,distilled,chunked", "--no-directions",
+            "--out", str(out)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     report = json.loads((out / "eval.json").read_text())
     names = [r["name"] for r in report["rows"]]
-    assert names[0] == "real held-out clips" and names[1].startswith("teacher") and names[2].startswith("chunked")
+    assert names[0] == "real held-out clips" and names[1].startswith("teacher") and names[3].startswith("chunked")
+    assert names[2].startswith("distilled") and report["rows"][2]["calls_per_frame"] == 1 / cfg["sampling"]["c"]
     teacher = report["rows"][1]
     assert teacher["calls_per_frame"] == 4.0 and teacher["clips"] == report["rows"][0]["clips"] >= 2
     assert 0.0 <= teacher["adherence"] <= 1.0 and teacher["frechet"] >= 0.0
@@ -137,3 +147,7 @@ def test_eval_command_end_to_end_on_a_tiny_capture(tmp_path: Path):
     bad_args[bad_args.index("--rows") + 1] = "real,bogus"
     bad = CliRunner().invoke(app, bad_args)
     assert bad.exit_code != 0 and "bogus" in str(bad.exception or bad.output)
+    not_distilled = list(args)
+    not_distilled[not_distilled.index("--student") + 1] = "toy"
+    refused = CliRunner().invoke(app, not_distilled)
+    assert refused.exit_code != 0 and "not a distilled checkpoint" in str(refused.exception or refused.output)

@@ -11,12 +11,13 @@ import typer
 
 from runtime.cli import app
 
-ROWS = ("real", "teacher", "diagonal", "chunked", "untrained")
+ROWS = ("real", "teacher", "distilled", "diagonal", "chunked", "untrained")
 
 
 @app.command("eval")
 def evaluate(
-    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Checkpoint directory or shipped name (default: the shipped default model)."),
+    checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Teacher checkpoint directory or shipped name (default: the shipped teacher, else the default model)."),
+    student: Optional[str] = typer.Option(None, "--student", help="Distilled checkpoint of the 'distilled' row (default: the shipped default model when it is distilled)."),
     data: Path = typer.Option(Path("data/crafter64"), help="Crafter capture (held-out episodes are used; the classifier trains on the rest)."),
     classifier: Optional[Path] = typer.Option(None, help="Clip classifier directory: loaded when it exists, else trained on DATA and written there (default: the shipped runtime/checkpoints/crafter_classifier)."),
     retrain_classifier: bool = typer.Option(False, "--retrain-classifier", help="Train the classifier again even if CLASSIFIER exists."),
@@ -85,7 +86,22 @@ def evaluate(
     typer.echo(f"{len(prompts)} prompts ({per_class} per class x {len(set(labels))} classes; chance "
                f"{chance:.3f}), {len(ref_clips)} reference clips ({len(ref_feats)} windows)")
 
+    from runtime.checkpoints import available
+
+    if checkpoint is None and "teacher" in available():
+        checkpoint = "teacher"
     pipe = StreamDiTPipeline.from_checkpoint(resolve(checkpoint))
+    student_pipe = None
+    if "distilled" in wanted:
+        student_dir = resolve(student if student is not None else "default")
+        student_pipe = StreamDiTPipeline.from_checkpoint(student_dir)
+        if "distilled_from" not in student_pipe.config.get("sampling", {}):
+            if student is not None:
+                raise ConfigError(f"--student {student_dir} is not a distilled checkpoint (its config has no "
+                                  f"sampling.distilled_from); pass the output of `streamdit distill`")
+            typer.echo(f"no distilled row: {student_dir} is not distilled (pass --student DIR)")
+            wanted.remove("distilled")
+            student_pipe = None
     tf = pipe.temporal_factor
     B = pipe.buffer_frames
     chunked_k = B // 2 if chunked_k is None else chunked_k
@@ -98,8 +114,11 @@ def evaluate(
         "diagonal": (pipe, pipe.scheme(1, max(1, round(budget * tf)))),
         "chunked": (pipe, pipe.scheme(B - chunked_k, max(1, round(budget * (B - chunked_k) * tf)), chunked_k)),
     }
+    if student_pipe is not None:
+        schemes["distilled"] = (student_pipe, student_pipe.scheme())
     names = {"teacher": f"teacher (c = {teacher.c})", "diagonal": "diagonal c = 1 (FIFO-style sampling)",
-             "chunked": f"chunked extension (N = 1, K = {chunked_k})", "untrained": "untrained model, same size"}
+             "chunked": f"chunked extension (N = 1, K = {chunked_k})", "untrained": "untrained model, same size",
+             "distilled": "distilled student (1 call per chunk, no CFG)"}
     results: list[ev.Row] = []
     sheets: list[tuple[str, list]] = []
     show = [i for i in range(len(prompts)) if i == 0 or labels[i] != labels[i - 1]][:6]  # first clip of six classes
@@ -138,6 +157,12 @@ def evaluate(
             gen_dir = ev.direction_table(pipe, direction_frames, seeds=(seed,),
                                          on_step=lambda n, total: bar.update(n - bar.n))
         extra["directions_real"], extra["directions_generated"] = real_dir, gen_dir
+        if student_pipe is not None:
+            with tqdm(total=direction_frames, desc="directions (distilled)", unit="frame") as bar:
+                extra["directions_distilled"] = ev.direction_table(student_pipe, direction_frames, seeds=(seed,),
+                                                                   on_step=lambda n, total: bar.update(n - bar.n))
+            for r in extra["directions_distilled"]:
+                typer.echo(f"  distilled {r['prompt']!r}: shift ({r['shift_dx']:+.2f}, {r['shift_dy']:+.2f})")
         typer.echo("walking prompts, mean whole-frame shift (px/frame; +x = content moves right):")
         for r in gen_dir:
             typer.echo(f"  {r['prompt']!r}: shift ({r['shift_dx']:+.2f}, {r['shift_dy']:+.2f}), "
