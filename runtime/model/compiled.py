@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import warnings
 from typing import Callable
 
 import torch
@@ -79,6 +80,10 @@ class CompiledForward:
     """
 
     def __init__(self, model: nn.Module) -> None:
+        # Dynamo warns when it traces through functools.lru_cache; ours (RoPE tables, shifted-window masks) are
+        # pure functions of shapes, so tracing through them is exact. Keep the warning out of users' logs.
+        warnings.filterwarnings("ignore", message=r"Dynamo detected a call to a `functools.lru_cache`",
+                                category=UserWarning)
         self.model = model.eval()
         self._compiled: Callable[..., torch.Tensor] = torch.compile(model, dynamic=None)
 
