@@ -16,7 +16,7 @@ from runtime.distillation import (DistillConfig, Distiller, distillation_loss, s
 from runtime.model.checkpoint import load_model, save_checkpoint
 from runtime.pipeline import StreamDiTPipeline
 from runtime.sampling.streaming import StreamingSampler
-from sdk.errors import CheckpointError
+from sdk.errors import CheckpointError, ConfigError
 
 TOY = resolve("toy")
 
@@ -97,6 +97,8 @@ def test_student_checkpoint_streams_with_one_call_per_chunk(tmp_path):
         assert len(smp.step()) == 1 and smp.model_calls == calls + 1
     frames = pipe.decode(smp.step()[0].latent)
     assert frames.shape == (2, 32, 32, 3)
+    with pytest.raises(ConfigError, match="already a distilled student"):  # a student is no teacher
+        Distiller(tiny(tmp_path / "again", teacher=str(result.checkpoint)))
 
 
 def test_resume_continues_and_refuses_a_damaged_or_foreign_checkpoint(tmp_path):

@@ -12,7 +12,7 @@ from runtime.cli import app
 
 @app.command()
 def distill(
-    teacher: Optional[str] = typer.Option(None, "--teacher", help="Teacher checkpoint directory or shipped name (default: the shipped default model)."),
+    teacher: Optional[str] = typer.Option(None, "--teacher", help="Teacher checkpoint directory or shipped name (default: the shipped teacher)."),
     out: Path = typer.Option(..., "--out", help="Run directory (checkpoint/, log.jsonl); a rerun resumes from OUT/checkpoint."),
     steps: int = typer.Option(2000, "--steps", min=1, help="Total optimizer steps (a resumed run continues up to this)."),
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", min=0.0, help="Stop after this many minutes (then checkpoint)."),
@@ -29,12 +29,14 @@ def distill(
 
     The student streams with the same c and N, s = 1 and no guidance; see runtime/distillation for the loss.
     """
-    from runtime.checkpoints import resolve
+    from runtime.checkpoints import available, resolve
     from runtime.distillation import DistillConfig, Distiller
     from sdk.errors import StreamDiTError
 
     if lr <= 0:
         raise typer.BadParameter(f"must be > 0, got {lr}", param_hint="--lr")
+    if teacher is None and "teacher" in available():
+        teacher = "teacher"
     try:
         cfg = DistillConfig(teacher=str(resolve(teacher)), out=str(out), data=str(data) if data else None,
                             chunk=chunk, micro_steps=micro_steps, guidance_scale=guidance, steps=steps,

@@ -118,6 +118,9 @@ class Distiller:
         loaded = load_model(self.teacher_dir, self.device)
         self.teacher = loaded.model.eval().requires_grad_(False)
         self.teacher_config = loaded.config
+        if "distilled_from" in self.teacher_config.get("sampling", {}):
+            raise ConfigError(f"{self.teacher_dir} is already a distilled student (one call per chunk, no CFG); "
+                              f"distil from its teacher instead (the shipped one is `--teacher teacher`)")
         B = int(self.teacher_config["buffer_frames"])
         self.scheme = teacher_scheme(B, cfg.chunk, cfg.micro_steps)
         self.student_scheme = student_scheme(self.scheme)
