@@ -102,8 +102,9 @@ def compose(game: np.ndarray, game_prompt: str, generated: np.ndarray, generated
 
 def run_demo(*, seconds: float = 20.0, out: str | Path = "out/demo.mp4", checkpoint: str | None = None,
              url: str | None = None, seed: int = 0, steps_per_second: float = 8.0,
-             report: Callable[[str], None] = print) -> DemoResult:
-    """Play Crafter for `seconds` (wall clock) against the runtime at `url`, write the side-by-side MP4 to `out`.
+             report: Callable[[str], None] = print, warm_up_timeout: float = 600.0) -> DemoResult:
+    """Play Crafter for `seconds` (wall clock, from the first generated frame) against the runtime at `url`,
+    write the side-by-side MP4 to `out`. Waits up to `warm_up_timeout` seconds for the first frame.
 
     Args:
         url: runtime URL; None = in-process `local://` (from `checkpoint`, or the shipped default model).
@@ -154,7 +155,7 @@ def run_demo(*, seconds: float = 20.0, out: str | Path = "out/demo.mp4", checkpo
 
     def read_frames() -> None:
         try:
-            for frame in session.frames(timeout=30.0):
+            for frame in session.frames(timeout=warm_up_timeout):
                 streaming.set()
                 tracker.frame(frame)
                 game, game_caption = game_view[0]
@@ -198,6 +199,21 @@ def run_demo(*, seconds: float = 20.0, out: str | Path = "out/demo.mp4", checkpo
     pusher = threading.Thread(target=push_events, name="demo-events", daemon=True)
     reader.start()
     pusher.start()
+    # The clock starts with the first frame: a fresh runtime first warms up (and, on its first start on this
+    # machine, compiles the model for this CPU, about a minute), then fills the stream's buffer.
+    t_wait = time.monotonic()
+    next_note = t_wait + 10.0
+    while not streaming.wait(0.2):
+        if not reader.is_alive():
+            raise StreamDiTError(f"the demo's frame reader stopped before the first frame; see the error above "
+                                 f"(runtime {url})")
+        if time.monotonic() - t_wait > warm_up_timeout:
+            raise StreamDiTError(f"no frame from {url} within {warm_up_timeout:g} s of connecting; is the runtime "
+                                 f"overloaded? (stats: {session.stats})")
+        if time.monotonic() >= next_note:
+            report(f"waiting for the first frame: the runtime is warming up ({time.monotonic() - t_wait:.0f} s)")
+            next_note += 10.0
+    report(f"first frame after {time.monotonic() - t_wait:.1f} s; playing for {seconds:g} s")
     reports: list[str] = []
     previous: list = []
     held_since: dict[tuple, float] = {}
