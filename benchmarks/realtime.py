@@ -17,6 +17,8 @@ Prints one JSON line; everything is measured side by side in this one run, on th
   - dropped: frame-index gaps the client saw;
 - eager_step_ms and compile_speedup: the student's step without torch.compile, timed in this process after
   the served runs (median of 20 steps), over the served compiled step;
+- batched_vs_sequential: the student's step for 4 streams in one batch against 4 x its one-stream step (in
+  this process, same compile setting): how much batching sessions saves per session;
 - speedup: student fps over teacher fps; realtime_target_fps: the model's frame rate (16); meets_target.
 
     python benchmarks/realtime.py [--seconds 60] [--teacher-seconds 30] [--student DIR] [--teacher DIR]
@@ -160,6 +162,34 @@ def eager_step_ms(pipe: object, steps: int = 20) -> float:
     return 1e3 * statistics.median(times)
 
 
+def batched_speedup(pipe: object, compile_mode: str, streams: int = 4, steps: int = 10) -> dict:
+    """Sessions batched into one step against the same sessions stepped one at a time, in this process.
+
+    Times `steps` steps of one warm stream, then of `streams` streams in one batch; speed-up =
+    streams x (one-stream step) / (batched step): above 1 when batching shares per-step costs."""
+    smp = pipe.sampler(compile=compile_mode, max_streams=streams)  # type: ignore[attr-defined]
+    prompt = pipe.text_encoder.encode_one("the player walks left across the grass")  # type: ignore[attr-defined]
+    ids = [smp.add_stream(*prompt, seed=0)]
+
+    def timed() -> float:
+        while not all(smp.is_streaming(i) for i in ids):
+            smp.step()
+        for _ in range(2):
+            smp.step()
+        times = []
+        for _ in range(steps):
+            t0 = time.perf_counter()
+            smp.step()
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times)
+
+    one = timed()
+    ids += [smp.add_stream(*prompt, seed=i) for i in range(1, streams)]
+    many = timed()
+    return {"streams": streams, "one_stream_step_ms": round(1e3 * one, 2), "batched_step_ms": round(1e3 * many, 2),
+            "speedup": round(streams * one / many, 2)}
+
+
 def _r(v: float | None) -> float | None:
     return None if v is None else round(v, 1)
 
@@ -186,6 +216,7 @@ def main() -> None:
     student, pipe = serve_and_measure(args.student, args.seconds, args.event_every, args.compile, matmul)
     teacher, _ = serve_and_measure(args.teacher, args.teacher_seconds, args.event_every, args.compile, matmul)
     eager = eager_step_ms(pipe)
+    batched = batched_speedup(pipe, args.compile)
     target = float(pipe.fps)  # type: ignore[attr-defined]
     print(json.dumps({
         "benchmark": "realtime", "transport": "zmq", "torch": torch.__version__, "threads": torch.get_num_threads(),
@@ -193,6 +224,7 @@ def main() -> None:
         "student": student, "teacher": teacher,
         "eager_step_ms": round(eager, 2), "compile_speedup": round(eager / student["step_ms"], 2),
         "speedup": round(student["fps"] / max(teacher["fps"], 1e-9), 2),
+        "batched_vs_sequential": batched,
         "realtime_target_fps": target, "meets_target": student["fps"] >= target and student["nfe_per_chunk"] == 1,
     }))
 
