@@ -34,3 +34,19 @@ def matmul_flops_per_s(dtype: torch.dtype = torch.bfloat16, n: int = 1024, devic
             torch.cuda.synchronize()
 
     return 2 * n ** 3 * inner / median_time(run, reps=reps)
+
+
+def forward_flops(model: torch.nn.Module, *inputs: torch.Tensor) -> float:
+    """FLOPs of one bf16-autocast forward `model(*inputs)`, counted by torch.utils.flop_counter.
+
+    Attention runs on SDPA's math backend while counting: the flop counter has no formula for the fused CPU
+    kernel (`_scaled_dot_product_flash_attention_for_cpu`) and would count attention as zero.
+    """
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    device = next(model.parameters()).device
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16), sdpa_kernel(SDPBackend.MATH), \
+            FlopCounterMode(display=False) as fc:
+        model(*inputs)
+    return float(fc.get_total_flops())

@@ -78,6 +78,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10, help="Profiled steps per mode.")
     ap.add_argument("--modes", default="eager,compiled", help="Comma-separated: eager, compiled.")
     args = ap.parse_args()
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if not modes or set(modes) - {"eager", "compiled"}:
+        ap.error(f"--modes takes eager and/or compiled, got {args.modes!r}")
 
     import torch
 
@@ -87,7 +90,7 @@ def main() -> None:
     pipe = StreamDiTPipeline.from_checkpoint(resolve(args.checkpoint))
     out = {"benchmark": "profile_step", "checkpoint": args.checkpoint, "torch": torch.__version__,
            "threads": torch.get_num_threads(), "scheme": pipe.scheme().describe()}
-    for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
+    for mode in modes:
         res = profile(pipe, {"eager": "off", "compiled": "on"}[mode], args.steps)
         out[mode] = res
         print(f"\n{mode}: {res['wall_ms_per_step']:.1f} ms per step (wall, unprofiled)")

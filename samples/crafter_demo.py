@@ -199,28 +199,29 @@ def run_demo(*, seconds: float = 20.0, out: str | Path = "out/demo.mp4", checkpo
     pusher = threading.Thread(target=push_events, name="demo-events", daemon=True)
     reader.start()
     pusher.start()
-    # The clock starts with the first frame: a fresh runtime first warms up (and, on its first start on this
-    # machine, compiles the model for this CPU, about a minute), then fills the stream's buffer.
-    t_wait = time.monotonic()
-    next_note = t_wait + 10.0
-    while not streaming.wait(0.2):
-        if not reader.is_alive():
-            raise StreamDiTError(f"the demo's frame reader stopped before the first frame; see the error above "
-                                 f"(runtime {url})")
-        if time.monotonic() - t_wait > warm_up_timeout:
-            raise StreamDiTError(f"no frame from {url} within {warm_up_timeout:g} s of connecting; is the runtime "
-                                 f"overloaded? (stats: {session.stats})")
-        if time.monotonic() >= next_note:
-            report(f"waiting for the first frame: the runtime is warming up ({time.monotonic() - t_wait:.0f} s)")
-            next_note += 10.0
-    report(f"first frame after {time.monotonic() - t_wait:.1f} s; playing for {seconds:g} s")
     reports: list[str] = []
     previous: list = []
     held_since: dict[tuple, float] = {}
     start = time.monotonic()
-    next_step = next_report = start
-    last_frames = 0
     try:
+        # The clock starts with the first frame: a fresh runtime first warms up (and, on its first start on this
+        # machine, compiles the model for this CPU, about a minute), then fills the stream's buffer.
+        t_wait = time.monotonic()
+        next_note = t_wait + 10.0
+        while not streaming.wait(0.2):
+            if not reader.is_alive():
+                raise StreamDiTError(f"the demo's frame reader stopped before the first frame; see the error above "
+                                     f"(runtime {url})")
+            if time.monotonic() - t_wait > warm_up_timeout:
+                raise StreamDiTError(f"no frame from {url} within {warm_up_timeout:g} s of connecting; is the runtime "
+                                     f"overloaded? (stats: {session.stats})")
+            if time.monotonic() >= next_note:
+                report(f"waiting for the first frame: the runtime is warming up ({time.monotonic() - t_wait:.0f} s)")
+                next_note += 10.0
+        report(f"first frame after {time.monotonic() - t_wait:.1f} s; playing for {seconds:g} s")
+        start = time.monotonic()
+        next_step = next_report = start
+        last_frames = 0
         while (now := time.monotonic()) - start < seconds:
             if now >= next_step:
                 next_step += 1.0 / steps_per_second

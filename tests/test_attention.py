@@ -63,3 +63,17 @@ def test_window_must_tile_the_grid():
     with pytest.raises(ShapeError, match="not a multiple"):
         effective_window((6, 4, 4), (4, 4, 4))
     assert effective_window((2, 4, 4), (4, 8, 8)) == (2, 4, 4)  # clamped to the grid
+
+
+@pytest.mark.parametrize("shifted", [False, True])
+def test_batch_elements_attend_only_within_themselves(shifted):
+    """Windows of every batch element are folded into one SDPA batch (with the shift mask repeated per
+    element): each element's output must equal running it alone."""
+    torch.manual_seed(1)
+    attn = WindowSelfAttention(16, 2, WIN, shifted=shifted).eval()
+    x = torch.randn(3, *GRID, 16)
+    with torch.no_grad():
+        together = attn(x)
+        alone = torch.cat([attn(x[i: i + 1]) for i in range(3)])
+    torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(together[0], together[1])  # the elements differ, so a mix-up would show

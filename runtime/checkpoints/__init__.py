@@ -29,3 +29,8 @@ def resolve(name_or_path: str | Path | None) -> Path:
         return ROOT / str(name_or_path)
     raise CheckpointError(f"checkpoint {name_or_path!s} is neither a directory nor a shipped name "
                           f"(shipped: {available()})")
+
+
+def default_teacher() -> str | None:
+    """The shipped teacher's name ("teacher") when it is shipped, else None (then callers use the default)."""
+    return "teacher" if "teacher" in available() else None

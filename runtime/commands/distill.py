@@ -29,14 +29,13 @@ def distill(
 
     The student streams with the same c and N, s = 1 and no guidance; see runtime/distillation for the loss.
     """
-    from runtime.checkpoints import available, resolve
+    from runtime.checkpoints import default_teacher, resolve
     from runtime.distillation import DistillConfig, Distiller
     from sdk.errors import StreamDiTError
 
     if lr <= 0:
         raise typer.BadParameter(f"must be > 0, got {lr}", param_hint="--lr")
-    if teacher is None and "teacher" in available():
-        teacher = "teacher"
+    teacher = teacher if teacher is not None else default_teacher()
     try:
         cfg = DistillConfig(teacher=str(resolve(teacher)), out=str(out), data=str(data) if data else None,
                             chunk=chunk, micro_steps=micro_steps, guidance_scale=guidance, steps=steps,

@@ -54,6 +54,30 @@ def evaluate(
     bad = [r for r in wanted if r not in ROWS]
     if bad:
         raise ConfigError(f"unknown --rows {bad}; choose from {', '.join(ROWS)}")
+    # ---- the checkpoints, checked before anything slow runs
+    from runtime.checkpoints import default_teacher
+    from runtime.model.checkpoint import is_distilled, read_config
+    from sdk.errors import CheckpointError
+
+    teacher_dir = resolve(checkpoint if checkpoint is not None else default_teacher())
+    if is_distilled(read_config(teacher_dir)):
+        raise ConfigError(f"--checkpoint {teacher_dir} is a distilled student; the teacher rows need a teacher "
+                          f"(the shipped one is `--checkpoint teacher`); give the student as --student")
+    student_dir = None
+    if "distilled" in wanted:
+        try:
+            student_dir = resolve(student if student is not None else "default")
+        except CheckpointError:
+            if student is not None:
+                raise
+        if student_dir is not None and not is_distilled(read_config(student_dir)):
+            if student is not None:
+                raise ConfigError(f"--student {student_dir} is not a distilled checkpoint (its config has no "
+                                  f"sampling.distilled_from); pass the output of `streamdit distill`")
+            student_dir = None
+        if student_dir is None:
+            typer.echo("no distilled row: the default model is not distilled (pass --student DIR)")
+            wanted.remove("distilled")
     out.mkdir(parents=True, exist_ok=True)
 
     # ---- the classifier
@@ -86,22 +110,8 @@ def evaluate(
     typer.echo(f"{len(prompts)} prompts ({per_class} per class x {len(set(labels))} classes; chance "
                f"{chance:.3f}), {len(ref_clips)} reference clips ({len(ref_feats)} windows)")
 
-    from runtime.checkpoints import available
-
-    if checkpoint is None and "teacher" in available():
-        checkpoint = "teacher"
-    pipe = StreamDiTPipeline.from_checkpoint(resolve(checkpoint))
-    student_pipe = None
-    if "distilled" in wanted:
-        student_dir = resolve(student if student is not None else "default")
-        student_pipe = StreamDiTPipeline.from_checkpoint(student_dir)
-        if "distilled_from" not in student_pipe.config.get("sampling", {}):
-            if student is not None:
-                raise ConfigError(f"--student {student_dir} is not a distilled checkpoint (its config has no "
-                                  f"sampling.distilled_from); pass the output of `streamdit distill`")
-            typer.echo(f"no distilled row: {student_dir} is not distilled (pass --student DIR)")
-            wanted.remove("distilled")
-            student_pipe = None
+    pipe = StreamDiTPipeline.from_checkpoint(teacher_dir)
+    student_pipe = StreamDiTPipeline.from_checkpoint(student_dir) if student_dir is not None else None
     tf = pipe.temporal_factor
     B = pipe.buffer_frames
     chunked_k = B // 2 if chunked_k is None else chunked_k
@@ -117,8 +127,12 @@ def evaluate(
     if student_pipe is not None:
         schemes["distilled"] = (student_pipe, student_pipe.scheme())
     names = {"teacher": f"teacher (c = {teacher.c})", "diagonal": "diagonal c = 1 (FIFO-style sampling)",
-             "chunked": f"chunked extension (N = 1, K = {chunked_k})", "untrained": "untrained model, same size",
-             "distilled": "distilled student (1 call per chunk, no CFG)"}
+             "chunked": f"chunked extension (N = 1, K = {chunked_k})", "untrained": "untrained model, same size"}
+    if student_pipe is not None:
+        st = schemes["distilled"][1]
+        g = float(student_pipe.config.get("sampling", {}).get("guidance_scale", 1.0))
+        names["distilled"] = (f"distilled student ({st.s} call{'s' if st.s > 1 else ''} per chunk, "
+                              f"{'no CFG' if g == 1.0 else f'CFG {g:g}'})")
     results: list[ev.Row] = []
     sheets: list[tuple[str, list]] = []
     show = [i for i in range(len(prompts)) if i == 0 or labels[i] != labels[i - 1]][:6]  # first clip of six classes
@@ -147,7 +161,7 @@ def evaluate(
     typer.echo("\n" + table)
     captions = [prompts[i].caption for i in show]
     sheet_path = ev.contact_sheet(sheets, out / "contact_sheet.png")
-    extra = {"checkpoint": str(resolve(checkpoint)), "chance": chance, "classes": model_c.classes,
+    extra = {"checkpoint": str(teacher_dir), "student": str(student_dir) if student_dir else None, "chance": chance, "classes": model_c.classes,
              "prompts_per_class": per_class, "frames": frames, "reference_clips": len(ref_clips),
              "contact_sheet": str(sheet_path), "contact_sheet_prompts": captions}
 

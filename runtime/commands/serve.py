@@ -22,7 +22,7 @@ def serve(
     auth_token: Optional[str] = typer.Option(None, "--auth-token", envvar="STREAMDIT_AUTH_TOKEN", help="Token every client must send in its handshake."),
     max_sessions: int = typer.Option(8, "--max-sessions", min=1, help="Sessions served at once (one batched DiT step for all)."),
     pace: bool = typer.Option(True, help="Stream at the model's frame rate (--no-pace: as fast as the machine goes)."),
-    compile: str = typer.Option("auto", "--compile", help="torch.compile the DiT: auto (when a C++ compiler is found), on, off. About 1.8x faster steps; the first start compiles for about a minute."),
+    compile_mode: str = typer.Option("auto", "--compile", help="torch.compile the DiT: auto (when a C++ compiler is found), on, off. Faster steps (docs/performance.md); the first start on a machine compiles for about a minute."),
     log_level: str = typer.Option("info", help="Logging level: debug, info, warning, error."),
 ) -> None:
     """Serve a StreamDiT checkpoint to game engines until SIGINT or SIGTERM, which close every session with a reason."""
@@ -43,7 +43,7 @@ def serve(
     directory = resolve(checkpoint)
     pipe = StreamDiTPipeline.from_checkpoint(directory)
     cfg = ServeConfig(auth_token=auth_token, max_sessions=max_sessions, pace=pace, model_name=directory.name,
-                      compile=compile)
+                      compile=compile_mode)
     runtime = ServingRuntime(pipe, cfg).start()
     stop = threading.Event()
     why = ["the runtime is shutting down"]

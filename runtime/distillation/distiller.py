@@ -25,8 +25,8 @@ from tqdm import tqdm
 
 from runtime.distillation.target import DistillBatch, distillation_loss, make_pair, student_scheme, teacher_scheme
 from runtime.model.autoencoder import build_autoencoder
-from runtime.model.checkpoint import (MODEL_FILE, file_sha256, load_model, load_train_state, read_config,
-                                      read_weights, save_checkpoint)
+from runtime.model.checkpoint import (MODEL_FILE, file_sha256, is_distilled, load_model, load_train_state,
+                                      read_config, read_weights, save_checkpoint)
 from runtime.model.text_encoder import build_text_encoder
 from runtime.training.sources import build_source
 from runtime.training.trainer import warmup_cosine_lr
@@ -118,7 +118,7 @@ class Distiller:
         loaded = load_model(self.teacher_dir, self.device)
         self.teacher = loaded.model.eval().requires_grad_(False)
         self.teacher_config = loaded.config
-        if "distilled_from" in self.teacher_config.get("sampling", {}):
+        if is_distilled(self.teacher_config):
             raise ConfigError(f"{self.teacher_dir} is already a distilled student (one call per chunk, no CFG); "
                               f"distil from its teacher instead (the shipped one is `--teacher teacher`)")
         B = int(self.teacher_config["buffer_frames"])

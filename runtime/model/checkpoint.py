@@ -168,6 +168,11 @@ def read_config(directory: str | Path) -> dict[str, Any]:
     return config
 
 
+
+def is_distilled(config: dict[str, Any]) -> bool:
+    """True for the config of a distilled student (`streamdit distill` writes sampling.distilled_from)."""
+    return "distilled_from" in config.get("sampling", {})
+
 def read_weights(path: Path, expected: dict[str, torch.Size] | None = None) -> dict[str, torch.Tensor]:
     """Load a safetensors file as float32/int tensors, checking names and shapes against `expected` first."""
     try:

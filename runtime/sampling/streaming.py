@@ -70,7 +70,7 @@ class StreamingSampler:
             and on GPUs), or None for float32.
         max_streams: refuse add_stream beyond this many streams (None = no limit).
         compile: run the model through runtime.model.compiled.CompiledForward (torch.compile with frozen
-            weights; ~1.8x faster per step on a 2-core CPU, but the first step compiles for tens of seconds
+            weights: faster steps, see docs/performance.md, but the first step compiles for tens of seconds
             and later weight changes are not seen). Callers decide with runtime.model.compiled.resolve_compile.
         text_tokens: pad every batch of prompts to at least this many tokens (the text encoder's limit), so a
             compiled model sees one text shape whatever the prompts; None = pad to the longest prompt.
@@ -90,7 +90,6 @@ class StreamingSampler:
         self.autocast_dtype = autocast_dtype
         self.max_streams = max_streams
         self.text_tokens = text_tokens
-        self.compiled = bool(compile)
         self.forward = CompiledForward(self.model) if compile else self.model  # what step() calls
         self.device = next(model.parameters()).device
         self.model_calls = 0  # forward passes so far (a CFG pass counts once: one batched call)
@@ -99,6 +98,11 @@ class StreamingSampler:
         self._dtau = scheme.step_sizes().to(self.device)  # (B,) float64
 
     # ----------------------------------------------------------------------------------- stream control
+    @property
+    def compiled(self) -> bool:
+        """True while steps run the compiled model (False when built eager, or after a compile failure)."""
+        return isinstance(self.forward, CompiledForward) and self.forward.active
+
     @property
     def stream_ids(self) -> list[int]:
         return list(self._streams)

@@ -61,7 +61,9 @@ class Engine:
         self.step_period_s = self.frames_per_chunk / self.fps / self.scheme.s  # real-time pacing, per step
         self.on_failure: Callable[[BaseException], None] | None = None
         self.step_ms = 0.0  # the last DiT step, milliseconds
+        self._count_lock = threading.Lock()  # guards the totals below (see counters())
         self.steps = 0
+        self.model_calls = 0  # batched forward passes of served steps (a CFG pass counts once)
         self.step_seconds = 0.0  # all DiT steps since start (warm-up excluded), seconds
         self.chunks = 0
         self.frames_decoded = 0
@@ -112,26 +114,39 @@ class Engine:
 
     # ------------------------------------------------------------------------------ DiT thread
     def _warm_up(self) -> None:
-        """One throwaway stream through its startup pass and first chunk: the first steps of a fresh process
-        are slow (kernel selection), so they run before any client waits on them."""
+        """Throwaway streams through a startup pass and a first chunk: the first steps of a fresh process are
+        slow (kernel selection, and compiling when the sampler is compiled), so they run before any client
+        waits on them. With a compiled sampler serving more than one session, a second stream joins for one
+        step so that the batch dimension is compiled as dynamic now rather than when a second client joins."""
         t0 = time.monotonic()
         if self.sampler.compiled:
             log.info("warming up: compiling the model for this machine (about a minute the first time, "
                      "seconds once Inductor's cache has it)")
         prompt = self.pipeline.text_encoder.encode_one("warm up")
-        sid = self.sampler.add_stream(*prompt, seed=0)
-        for _ in range(self.scheme.steps_to_fill + self.scheme.s):
-            if self._stop.is_set():
-                break
-            for ch in self.sampler.step():
-                self.pipeline.decode(ch.latent)
-        if self.sampler.compiled and self.config.max_sessions > 1 and not self._stop.is_set():
-            # A second batch size makes the compiled batch dimension dynamic, so later sessions never compile.
-            sid2 = self.sampler.add_stream(*prompt, seed=1)
-            self.sampler.step()
-            self.sampler.remove_stream(sid2)
-        self.sampler.remove_stream(sid)
-        log.info("warm-up done in %.1f s", time.monotonic() - t0)
+        ids = [self.sampler.add_stream(*prompt, seed=0)]
+        try:
+            for _ in range(self.scheme.steps_to_fill + self.scheme.s):
+                if self._stop.is_set():
+                    break
+                for ch in self.sampler.step():
+                    self.pipeline.decode(ch.latent)
+            if self.sampler.compiled and self.config.max_sessions > 1 and not self._stop.is_set():
+                ids.append(self.sampler.add_stream(*prompt, seed=1))
+                self.sampler.step()
+        finally:  # never leave a warm-up stream behind: its chunks would belong to no session
+            for sid in ids:
+                self.sampler.remove_stream(sid)
+        log.info("warm-up done in %.1f s%s", time.monotonic() - t0,
+                 "" if self.sampler.compiled else " (eager model)")
+
+    def counters(self) -> dict[str, float]:
+        """A consistent snapshot of the engine's totals since start, warm-up excluded: steps, model_calls
+        (batched forward passes; a CFG pass counts once), chunks emitted, step_seconds (DiT), frames_decoded,
+        decode_seconds (decoder). Any thread may call it."""
+        with self._count_lock:
+            return {"steps": self.steps, "model_calls": self.model_calls, "chunks": self.chunks,
+                    "step_seconds": self.step_seconds, "frames_decoded": self.frames_decoded,
+                    "decode_seconds": self.decode_seconds}
 
     def _run_dit(self) -> None:
         if self.config.warm_up:
@@ -222,17 +237,20 @@ class Engine:
         for live in self._live.values():  # warming up: changes apply to chunk 0 as they come
             if not self.sampler.is_streaming(live.stream_id) and live.session.has_changes:
                 self._boundary(live, live.chunk_base)
+        calls0 = self.sampler.model_calls
         t0 = time.perf_counter()
         emitted = self.sampler.step()
         dt = time.perf_counter() - t0
-        self.step_ms = dt * 1e3
-        self.steps += 1
-        self.step_seconds += dt
+        with self._count_lock:
+            self.step_ms = dt * 1e3
+            self.steps += 1
+            self.step_seconds += dt
+            self.model_calls += self.sampler.model_calls - calls0
+            self.chunks += len(emitted)
         by_stream = {lv.stream_id: lv for lv in self._live.values()}
         for ch in emitted:
             live = by_stream[ch.stream_id]
             k = live.chunk_base + ch.chunk_index
-            self.chunks += 1
             self._enqueue_decode((live.session, live.generation, k, ch.latent, live.event_id))
             live.session.next_chunk = k + 1
             self._boundary(live, k + 1)
@@ -276,7 +294,7 @@ class Engine:
             try:
                 t0 = time.perf_counter()
                 video = self.pipeline.decode(latent)  # (frames_per_chunk, H, W, 3) uint8
-                self.decode_seconds += time.perf_counter() - t0
+                dt = time.perf_counter() - t0
             except Exception:  # pragma: no cover - a decoder bug must not kill the thread
                 log.exception("decoding chunk %d of session %s failed", k, sess.id)
                 continue
@@ -289,4 +307,6 @@ class Engine:
                 outbox.put_frame(m.Frame(frame_index=fi, chunk_index=k, pts_us=round(fi * 1e6 / self.fps),
                                          event_id=event_id, width=W, height=H, pixel_format=m.PIXEL_FORMAT,
                                          pixels=video[i].tobytes()))
-            self.frames_decoded += video.shape[0]
+            with self._count_lock:
+                self.frames_decoded += video.shape[0]
+                self.decode_seconds += dt
