@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
-	$(BIN)/streamdit demo --seconds 60 --out out/demo.mp4  # the default model warms up for ~20 s on a 2-core CPU
+	$(BIN)/streamdit demo --seconds 60 --out out/demo.mp4  # 60 s from the first frame (a first start compiles ~1 min)
 
 demo-toy: $(STAMP)
 	$(BIN)/streamdit generate --checkpoint toy --prompt "a red square moves right" --frames 96 \
