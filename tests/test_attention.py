@@ -77,3 +77,26 @@ def test_batch_elements_attend_only_within_themselves(shifted):
         alone = torch.cat([attn(x[i: i + 1]) for i in range(3)])
     torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-5)
     assert not torch.allclose(together[0], together[1])  # the elements differ, so a mix-up would show
+
+
+def test_configured_shift_moves_the_windows_and_round_trips():
+    """window_shift overrides the half-window shift of the odd blocks (and is validated and saved)."""
+    from runtime.model.config import DiTConfig
+    from runtime.model.dit import StreamDiT
+    from sdk.errors import ConfigError
+
+    assert shift_sizes((16, 8, 8), (4, 8, 8)) == (2, 0, 0)
+    assert shift_sizes((16, 8, 8), (4, 8, 8), (1, 0, 0)) == (1, 0, 0)
+    grid, win = (8, 4, 4), (4, 2, 2)
+    attn = WindowSelfAttention(16, 2, win, shifted=True, shift=(1, 1, 1))
+    torch.manual_seed(0)
+    x = torch.randn(1, *grid, 16, requires_grad=True)
+    attn(x)[0, 1, 0, 0].sum().backward()  # frame 1 after a 1-frame roll shares a window with frames 1..4
+    support = x.grad[0].abs().sum((-1, -2, -3)) > 0
+    assert support.tolist() == [False, True, True, True, True, False, False, False]
+
+    cfg = DiTConfig(in_channels=4, hidden_size=32, depth=2, num_heads=2, window=(4, 4, 4), window_shift=(1, 2, 2))
+    assert DiTConfig.from_dict(cfg.to_dict()) == cfg and "window_shift" not in DiTConfig().to_dict()
+    assert StreamDiT(cfg).blocks[1].attn.shift == (1, 2, 2)
+    with pytest.raises(ConfigError, match="window_shift"):
+        DiTConfig(window=(4, 4, 4), window_shift=(4, 0, 0))

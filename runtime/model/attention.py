@@ -34,9 +34,12 @@ def effective_window(grid: tuple[int, int, int], window: tuple[int, int, int]) -
     return eff  # type: ignore[return-value]
 
 
-def shift_sizes(grid: tuple[int, int, int], window: tuple[int, int, int]) -> tuple[int, int, int]:
-    """Half-window cyclic shift per axis; no shift along an axis that one window already covers."""
-    return tuple(0 if w >= g else w // 2 for w, g in zip(window, grid))  # type: ignore[return-value]
+def shift_sizes(grid: tuple[int, int, int], window: tuple[int, int, int],
+                shift: tuple[int, int, int] | None = None) -> tuple[int, int, int]:
+    """Cyclic shift per axis: `shift` (tokens, each below its window side), or half a window when None; no
+    shift along an axis that one window already covers."""
+    want = shift if shift is not None else tuple(w // 2 for w in window)
+    return tuple(0 if w >= g else int(s) % w for w, g, s in zip(window, grid, want))  # type: ignore[return-value]
 
 
 @functools.lru_cache(maxsize=32)
@@ -99,16 +102,19 @@ class WindowSelfAttention(nn.Module):
     """Multi-head self-attention inside [Fw, Hw, Ww] windows, optionally cyclically shifted by half a window.
 
     Input and output: [B, F, H, W, D] tokens. Positions enter through 3D RoPE applied before the roll,
-    so the rotation matches each token's true grid coordinate.
+    so the rotation matches each token's true grid coordinate. shift: tokens per axis to roll a shifted
+    layer's windows by (None = half a window).
     """
 
     def __init__(self, dim: int, num_heads: int, window: tuple[int, int, int], shifted: bool,
-                 rope_theta: float = 10000.0, qk_norm: bool = True) -> None:
+                 rope_theta: float = 10000.0, qk_norm: bool = True,
+                 shift: tuple[int, int, int] | None = None) -> None:
         super().__init__()
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
         self.window = tuple(window)
         self.shifted = shifted
+        self.shift = tuple(shift) if shift is not None else None  # None = half a window
         self.rope_theta = rope_theta
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
@@ -119,7 +125,7 @@ class WindowSelfAttention(nn.Module):
         B, F, H, W, D = x.shape
         grid = (F, H, W)
         win = effective_window(grid, self.window)
-        shift = shift_sizes(grid, win) if self.shifted else (0, 0, 0)
+        shift = shift_sizes(grid, win, self.shift) if self.shifted else (0, 0, 0)
         qkv = self.qkv(x).view(B, F, H, W, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.unbind(dim=4)  # each (B, F, H, W, heads, head_dim)
         q, k = self.q_norm(q), self.k_norm(k)

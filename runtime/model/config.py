@@ -26,6 +26,10 @@ class DiTConfig:
     mlp_ratio: float = 4.0  # MLP hidden width = mlp_ratio * D
     text_dim: int = 384  # width of the prompt token embeddings (384 = all-MiniLM-L6-v2)
     window: tuple[int, int, int] = (4, 4, 4)  # [Fw, Hw, Ww] self-attention window, in tokens
+    # Cyclic shift of the odd blocks' windows per axis, in tokens; None = half a window (Swin). With chunks of
+    # c = 2 frames and Fw = 4, the half-window shift puts every chunk boundary on a window edge in half the
+    # blocks while a chunk's own frames always share a window; a temporal shift of 1 does not (docs/results.md).
+    window_shift: tuple[int, int, int] | None = None
     rope_theta: float = 10000.0  # base of the 3D rotary position embedding (extends to any frame count)
     qk_norm: bool = True  # RMS-normalise queries and keys per head: keeps bf16 attention logits tame
     pooled_text: bool = True  # add the masked-mean prompt embedding to every frame's adaLN conditioning
@@ -35,6 +39,11 @@ class DiTConfig:
         self.window = tuple(int(w) for w in self.window)  # JSON gives lists
         if len(self.window) != 3 or min(self.window) < 1:
             raise ConfigError(f"window must be three positive token counts [Fw, Hw, Ww], got {self.window}")
+        if self.window_shift is not None:
+            self.window_shift = tuple(int(v) for v in self.window_shift)
+            if len(self.window_shift) != 3 or any(not 0 <= v < w for v, w in zip(self.window_shift, self.window)):
+                raise ConfigError(f"window_shift must be three shifts [sF, sH, sW] with 0 <= s < the window side "
+                                  f"{list(self.window)}, got {list(self.window_shift)}; or leave it out (half a window)")
         for name in ("in_channels", "patch_size", "hidden_size", "depth", "num_heads", "text_dim"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -55,6 +64,10 @@ class DiTConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["window"] = list(self.window)
+        if self.window_shift is None:
+            del d["window_shift"]  # checkpoints without it read the same in older versions
+        else:
+            d["window_shift"] = list(self.window_shift)
         return d
 
     @classmethod

@@ -44,7 +44,8 @@ class DiTBlock(nn.Module):
         super().__init__()
         D = cfg.hidden_size
         self.norm1 = nn.LayerNorm(D, elementwise_affine=False, eps=1e-6)
-        self.attn = WindowSelfAttention(D, cfg.num_heads, cfg.window, shifted, cfg.rope_theta, cfg.qk_norm)
+        self.attn = WindowSelfAttention(D, cfg.num_heads, cfg.window, shifted, cfg.rope_theta, cfg.qk_norm,
+                                        cfg.window_shift)
         self.norm2 = nn.LayerNorm(D, eps=1e-6)
         self.cross = CrossAttention(D, cfg.text_dim, cfg.num_heads, cfg.qk_norm)
         self.norm3 = nn.LayerNorm(D, elementwise_affine=False, eps=1e-6)
