@@ -1,5 +1,6 @@
 """Buffered flow matching with mixed partitioning: loss, draws, the loop, resume, and DDP on 2 processes."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -146,3 +147,8 @@ def test_warm_start_from_another_checkpoint(tmp_path):
     other.model = DiTConfig(hidden_size=64, depth=2, num_heads=2, window=(4, 4, 4))
     with pytest.raises(CheckpointError, match="differs"):
         Trainer(other, init_from=tmp_path / "a/checkpoint")
+    shifted = tiny_config(tmp_path / "d", steps=3)  # only the window shift changes: no weights do
+    shifted.model = dataclasses.replace(shifted.model, window_shift=(1, 0, 0))
+    refit = Trainer(shifted, init_from=tmp_path / "a/checkpoint")
+    assert refit.model.blocks[1].attn.shift == (1, 0, 0)
+    torch.testing.assert_close(refit.model.state_dict(), warm.model.state_dict())
