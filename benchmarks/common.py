@@ -50,3 +50,14 @@ def forward_flops(model: torch.nn.Module, *inputs: torch.Tensor) -> float:
             FlopCounterMode(display=False) as fc:
         model(*inputs)
     return float(fc.get_total_flops())
+
+
+def warm_sampler(pipe: object, compile_mode: str, streams: int = 1) -> object:
+    """A StreamingSampler of `pipe` (a StreamDiTPipeline; compile "auto" | "on" | "off") holding `streams`
+    streams of one prompt, stepped until every stream is past its start-up pass and emits chunks."""
+    smp = pipe.sampler(compile=compile_mode, max_streams=max(streams, 1))  # type: ignore[attr-defined]
+    prompt = pipe.text_encoder.encode_one("the player walks left across the grass")  # type: ignore[attr-defined]
+    ids = [smp.add_stream(*prompt, seed=i) for i in range(streams)]
+    while not all(smp.is_streaming(i) for i in ids):
+        smp.step()
+    return smp

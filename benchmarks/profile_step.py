@@ -47,10 +47,9 @@ def profile(pipe: object, compile_mode: str, steps: int) -> dict:
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
-    smp = pipe.sampler(compile=compile_mode)  # type: ignore[attr-defined]
-    sid = smp.add_stream(*pipe.text_encoder.encode_one("the player walks left across the grass"), seed=0)  # type: ignore[attr-defined]
-    while not smp.is_streaming(sid):
-        smp.step()
+    from benchmarks.common import warm_sampler
+
+    smp = warm_sampler(pipe, compile_mode)
     for _ in range(3):
         smp.step()
     t0 = time.perf_counter()

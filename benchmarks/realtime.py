@@ -164,27 +164,17 @@ def serve_and_measure(directory: Path, seconds: float, event_every: float, compi
     }, pipe
 
 
-def _warm_sampler(pipe: object, compile_mode: str, streams: int = 1) -> object:
-    """A sampler of `pipe` with `streams` streams past their start-up pass (and two more steps)."""
-    smp = pipe.sampler(compile=compile_mode, max_streams=max(streams, 1))  # type: ignore[attr-defined]
-    prompt = pipe.text_encoder.encode_one("the player walks left across the grass")  # type: ignore[attr-defined]
-    ids = [smp.add_stream(*prompt, seed=i) for i in range(streams)]
-    while not all(smp.is_streaming(i) for i in ids):
-        smp.step()
-    return smp
-
-
 def in_process_steps(pipe: object, compile_mode: str, streams: int = 4, reps: int = 10) -> dict:
     """Step times in this process, side by side: eager one stream, compiled one stream, compiled `streams`
     streams in one batch (median of `reps` steps each, milliseconds). compile_speedup = eager / compiled
     (None when nothing compiled here); batched_speedup = streams x one-stream step / batched step, above 1
     when batching sessions shares per-step costs."""
-    from benchmarks.common import median_time
+    from benchmarks.common import median_time, warm_sampler
 
-    eager = median_time(_warm_sampler(pipe, "off").step, reps=reps)  # type: ignore[attr-defined]
-    one_smp = _warm_sampler(pipe, compile_mode)
+    eager = median_time(warm_sampler(pipe, "off").step, reps=reps)  # type: ignore[attr-defined]
+    one_smp = warm_sampler(pipe, compile_mode)
     one = median_time(one_smp.step, reps=reps)  # type: ignore[attr-defined]
-    many = median_time(_warm_sampler(pipe, compile_mode, streams).step, reps=reps)  # type: ignore[attr-defined]
+    many = median_time(warm_sampler(pipe, compile_mode, streams).step, reps=reps)  # type: ignore[attr-defined]
     compiled = bool(one_smp.compiled)  # type: ignore[attr-defined]
     return {"eager_step_ms": round(1e3 * eager, 2), "step_ms": round(1e3 * one, 2), "compiled": compiled,
             "compile_speedup": round(eager / one, 2) if compiled else None,

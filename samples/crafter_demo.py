@@ -24,8 +24,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from sdk.latency import LatencyTracker
 from sdk.errors import ConfigError, RateLimitError, SessionClosedError, StreamDiTError
+from sdk.latency import LatencyTracker, percentile
 
 PANEL = 256  # pixels: each panel (game, stream) is PANEL x PANEL
 STRIP = 48  # pixels: caption strip under each panel
@@ -50,15 +50,11 @@ class DemoResult:
 
     @property
     def latency_p50_ms(self) -> float | None:
-        return _pct(self.latencies_ms, 50)
+        return percentile(self.latencies_ms, 50)
 
     @property
     def latency_p99_ms(self) -> float | None:
-        return _pct(self.latencies_ms, 99)
-
-
-def _pct(values: list[float], q: float) -> float | None:
-    return float(np.percentile(values, q)) if values else None
+        return percentile(self.latencies_ms, 99)
 
 
 def _ms(v: float | None) -> str:
@@ -251,7 +247,8 @@ def run_demo(*, seconds: float = 20.0, out: str | Path = "out/demo.mp4", checkpo
                     got, gaps = tracker.received, tracker.gaps
                 dropped = max(gaps, session.stats.frames_dropped if session.stats else 0)
                 line = (f"t={now - start:4.1f}s  fps {(got - last_frames) / elapsed:5.1f}  latency p50 "
-                        f"{_ms(_pct(lat, 50))} p99 {_ms(_pct(lat, 99))}  dropped {dropped}  events {len(lat)}")
+                        f"{_ms(percentile(lat, 50))} p99 {_ms(percentile(lat, 99))}  dropped {dropped}  "
+                        f"events {len(lat)}")
                 last_frames = got
                 reports.append(line)
                 report(line)

@@ -21,6 +21,11 @@ from typing import Any
 import numpy as np
 
 
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-th percentile (0-100) of `values`, or None for an empty list."""
+    return float(np.percentile(values, q)) if values else None
+
+
 class LatencyTracker:
     """Frames received, frame-index gaps (dropped frames) and event-to-frame latencies (milliseconds)."""
 
@@ -61,5 +66,4 @@ class LatencyTracker:
 
     def percentile_ms(self, q: float) -> float | None:
         """The q-th percentile (0-100) of latencies_ms(), or None before any event's frame arrived."""
-        lat = self.latencies_ms()
-        return float(np.percentile(lat, q)) if lat else None
+        return percentile(self.latencies_ms(), q)

@@ -10,18 +10,14 @@ from runtime.model.config import DiTConfig
 from runtime.model.dit import StreamDiT
 from runtime.sampling.partition import PartitionScheme
 from runtime.sampling.streaming import StreamingSampler
+from runtime.serving.testing import tiny_model
 from sdk.errors import ConfigError
 
 LATENT = (4, 8, 8)
 
 
 def _model() -> StreamDiT:
-    torch.manual_seed(0)
-    model = StreamDiT(DiTConfig(in_channels=4, hidden_size=32, depth=2, num_heads=2, window=(2, 4, 4))).eval()
-    for blk in model.blocks:
-        torch.nn.init.normal_(blk.adaLN_modulation[-1].weight, std=0.05)
-    torch.nn.init.normal_(model.final.linear.weight, std=0.05)
-    return model
+    return tiny_model(DiTConfig(in_channels=4, hidden_size=32, depth=2, num_heads=2, window=(2, 4, 4)))
 
 
 def _stream(model: StreamDiT, steps: int = 6, join_at: int | None = None, **kw) -> torch.Tensor:

@@ -8,6 +8,7 @@ from runtime.model.dit import StreamDiT
 from runtime.sampling.euler import euler_sample
 from runtime.sampling.partition import PartitionScheme
 from runtime.sampling.streaming import StreamingSampler
+from runtime.serving.testing import tiny_model
 from sdk.errors import ConfigError, ShapeError
 
 LATENT = (4, 8, 8)
@@ -15,12 +16,7 @@ LATENT = (4, 8, 8)
 
 @pytest.fixture(scope="module")
 def model() -> StreamDiT:
-    torch.manual_seed(0)
-    m = StreamDiT(DiTConfig(in_channels=4, hidden_size=32, depth=2, num_heads=2, window=(2, 4, 4))).eval()
-    for blk in m.blocks:
-        torch.nn.init.normal_(blk.adaLN_modulation[-1].weight, std=0.05)
-    torch.nn.init.normal_(m.final.linear.weight, std=0.05)
-    return m
+    return tiny_model(DiTConfig(in_channels=4, hidden_size=32, depth=2, num_heads=2, window=(2, 4, 4)))
 
 
 def prompt(seed: int, n: int = 5):

@@ -15,6 +15,18 @@ from runtime.model.text_encoder import HashTextEncoder
 from runtime.pipeline import StreamDiTPipeline
 
 
+def tiny_model(cfg: DiTConfig, seed: int = 0) -> StreamDiT:
+    """A random-weight StreamDiT in eval mode (seeded with `seed`) whose adaLN-Zero gates and output layer are
+    perturbed away from zero, so that the prompt and the noise level change its output (a fresh adaLN-Zero
+    model is the identity)."""
+    torch.manual_seed(seed)
+    model = StreamDiT(cfg).eval()
+    for blk in model.blocks:
+        torch.nn.init.normal_(blk.adaLN_modulation[-1].weight, std=0.05)
+    torch.nn.init.normal_(model.final.linear.weight, std=0.05)
+    return model
+
+
 def tiny_pipeline(*, size: int = 32, factor: int = 4, buffer_frames: int = 8, chunk: int = 2, micro_steps: int = 2,
                   fps: float = 16.0, hidden: int = 32, seed: int = 0, bf16: bool = False) -> StreamDiTPipeline:
     """A random-weight pipeline streaming size x size RGB frames.
@@ -27,13 +39,9 @@ def tiny_pipeline(*, size: int = 32, factor: int = 4, buffer_frames: int = 8, ch
         hidden: DiT width D.
         bf16: run the DiT under bf16 autocast (the serving default); False keeps float32 (deterministic tests).
     """
-    torch.manual_seed(seed)
     cfg = DiTConfig(in_channels=3 * factor * factor, patch_size=1, hidden_size=hidden, depth=2, num_heads=2,
                     window=(2, 4, 4))
-    model = StreamDiT(cfg).eval()
-    for blk in model.blocks:  # adaLN-Zero starts as the identity: perturb so the prompt changes the output
-        torch.nn.init.normal_(blk.adaLN_modulation[-1].weight, std=0.05)
-    torch.nn.init.normal_(model.final.linear.weight, std=0.05)
+    model = tiny_model(cfg, seed)
     lat = size // factor
     config = {"buffer_frames": buffer_frames, "latent_size": [lat, lat],
               "sampling": {"c": chunk, "s": micro_steps, "guidance_scale": 1.0}, "video": {"fps": fps},
