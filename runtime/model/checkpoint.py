@@ -17,6 +17,7 @@ mismatch with a CheckpointError that lists the differences.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -168,10 +169,27 @@ def read_config(directory: str | Path) -> dict[str, Any]:
     return config
 
 
-
 def is_distilled(config: dict[str, Any]) -> bool:
     """True for the config of a distilled student (`streamdit distill` writes sampling.distilled_from)."""
     return "distilled_from" in config.get("sampling", {})
+
+
+# DiTConfig fields that hold no weights: the attention layout. A warm start may change them.
+_LAYOUT_FREE = {"window": (1, 1, 1), "window_shift": None, "extra": {}}
+
+
+def check_warm_start(source: DiTConfig, target: DiTConfig, what: str) -> None:
+    """Refuse to load weights of a model built with `source` into one built with `target` unless they fit.
+
+    Every DiTConfig field must match except the attention layout (window, window_shift), which holds no
+    weights, so that e.g. a teacher can be fine-tuned, or a student warm-started, under a new window shift.
+    what: how the caller names the source in the message (e.g. "--init-from teacher").
+    Raises CheckpointError naming both configs.
+    """
+    if dataclasses.replace(source, **_LAYOUT_FREE) != dataclasses.replace(target, **_LAYOUT_FREE):
+        raise CheckpointError(f"{what}: its model config {source} differs from the configured one {target} in "
+                              f"more than the attention windows (window, window_shift); its weights would not fit")
+
 
 def read_weights(path: Path, expected: dict[str, torch.Size] | None = None) -> dict[str, torch.Tensor]:
     """Load a safetensors file as float32/int tensors, checking names and shapes against `expected` first."""

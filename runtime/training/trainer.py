@@ -9,7 +9,6 @@ steps one JSON line (step, loss, lr, ...) is appended to OUT/log.jsonl.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import math
 import os
@@ -137,17 +136,10 @@ class Trainer:
         refused before anything is written."""
         if not (self.ckpt_dir / "config.json").exists():
             if init_from is not None:
-                from runtime.model.checkpoint import load_model
+                from runtime.model.checkpoint import check_warm_start, load_model
 
                 loaded = load_model(init_from)
-                # The attention layout (window, window_shift) holds no weights: a warm start may change it,
-                # e.g. to fine-tune a teacher to a new window shift. Every other field must match.
-                layout_free = {"window": (1, 1, 1), "window_shift": None, "extra": {}}
-                if dataclasses.replace(loaded.model.cfg, **layout_free) != dataclasses.replace(self.cfg.model,
-                                                                                               **layout_free):
-                    raise CheckpointError(f"--init-from {init_from}: its model config {loaded.model.cfg} differs "
-                                          f"from the configured one {self.cfg.model} in more than the attention "
-                                          f"windows (window, window_shift); its weights would not fit")
+                check_warm_start(loaded.model.cfg, self.cfg.model, f"--init-from {init_from}")
                 self.model.load_state_dict(loaded.model.state_dict())
                 self.ema.load_state_dict(loaded.model.state_dict())
             return
