@@ -51,6 +51,10 @@ s = 1
 
 def test_generate_errors_are_clear(tmp_path):
     r = runner.invoke(app, ["generate", "--checkpoint", str(tmp_path / "nope"), "--prompt", "x"])
-    assert r.exit_code != 0 and "neither a directory nor a shipped name" in str(r.exception)
+    # one line on stderr and exit status 2 (runtime.cli's command group), not a traceback
+    assert r.exit_code == 2 and "error: checkpoint" in r.output and "neither a directory nor a shipped name" in r.output
+    assert "Traceback" not in r.output and isinstance(r.exception, SystemExit)
     r = runner.invoke(app, ["train", "--config", str(tmp_path / "missing.toml")])
-    assert r.exit_code != 0 and "not found" in str(r.exception)
+    assert r.exit_code == 2 and "error: training config" in r.output and "not found" in r.output
+    r = runner.invoke(app, ["data", "crafter", "--episodes", "1", "--max-steps", "4", "--window", "16", "--out", str(tmp_path / "d")])
+    assert r.exit_code == 2 and "error: need episodes >= 1" in r.output, r.output  # a sub-group's command too

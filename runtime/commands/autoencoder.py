@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from runtime.cli import app
-from sdk.errors import ConfigError, StreamDiTError
+from sdk.errors import ConfigError
 
 
 def _threads(n: int) -> None:
@@ -46,19 +46,15 @@ def train_ae(
     from runtime.training.ae_trainer import AETrainConfig, AETrainer
 
     _threads(threads)
-    try:
-        cfg = AETrainConfig(data=str(data), out=str(out), size=size, temporal_factor=temporal_factor,
-                            latent_channels=latent_channels, widths=_widths(widths), latent_noise=latent_noise,
-                            steps=steps, max_minutes=max_minutes, batch_frames=batch_frames, lr=lr, seed=seed)
-        trainer = AETrainer(cfg)
-        n = sum(p.numel() for p in trainer.ae.parameters())
-        typer.echo(f"autoencoder: {n / 1e6:.2f} M parameters, temporal factor {temporal_factor}; "
-                   f"{trainer.train.frames} train frames, {trainer.heldout.frames} held-out frames; "
-                   f"starting at step {trainer.step}")
-        result = trainer.run(progress=progress)
-    except StreamDiTError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from e
+    cfg = AETrainConfig(data=str(data), out=str(out), size=size, temporal_factor=temporal_factor,
+                        latent_channels=latent_channels, widths=_widths(widths), latent_noise=latent_noise,
+                        steps=steps, max_minutes=max_minutes, batch_frames=batch_frames, lr=lr, seed=seed)
+    trainer = AETrainer(cfg)
+    n = sum(p.numel() for p in trainer.ae.parameters())
+    typer.echo(f"autoencoder: {n / 1e6:.2f} M parameters, temporal factor {temporal_factor}; "
+               f"{trainer.train.frames} train frames, {trainer.heldout.frames} held-out frames; "
+               f"starting at step {trainer.step}")
+    result = trainer.run(progress=progress)
     _print_scores(result["heldout"], result["decode_ms_per_frame"])
     typer.echo(f"step {result['step']}, {result['minutes']:.1f} min; checkpoint {out}")
 
@@ -83,15 +79,11 @@ def eval_ae(
     from runtime.training.ae_trainer import FrameBank, decode_ms_per_frame, evaluate
 
     _threads(threads)
-    try:
-        model = load_autoencoder(ae)
-        run = read_autoencoder_config(ae).get("training", {}).get("run", {})
-        size = model.cfg.image_size
-        bank = FrameBank(data, size, model.temporal_factor, "heldout", float(run.get("heldout_fraction", 0.1)))
-        scores = evaluate(model, bank.evenly(frames), bf16)
-    except StreamDiTError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from e
+    model = load_autoencoder(ae)
+    run = read_autoencoder_config(ae).get("training", {}).get("run", {})
+    size = model.cfg.image_size
+    bank = FrameBank(data, size, model.temporal_factor, "heldout", float(run.get("heldout_fraction", 0.1)))
+    scores = evaluate(model, bank.evenly(frames), bf16)
     _print_scores(scores, decode_ms_per_frame(model, size))
 
 
@@ -111,11 +103,7 @@ def encode_latents_cmd(
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     _threads(threads)
-    try:
-        m = encode_latents(ae, data, out, clip_frames=clip_frames, bf16=bf16, progress=progress)
-    except StreamDiTError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from e
+    m = encode_latents(ae, data, out, clip_frames=clip_frames, bf16=bf16, progress=progress)
     typer.echo(f"{out}: {m['episodes']} episodes, {m['latent_frames']} latent frames of "
                f"[{m['latent_channels']}, {m['latent_size'][0]}, {m['latent_size'][1]}] (temporal factor "
                f"{m['temporal_factor']}); encoded {m['encoded_now']} episodes now")

@@ -32,27 +32,22 @@ def distill(
     """
     from runtime.checkpoints import default_teacher, resolve
     from runtime.distillation import DistillConfig, Distiller
-    from sdk.errors import StreamDiTError
 
     if lr <= 0:
         raise typer.BadParameter(f"must be > 0, got {lr}", param_hint="--lr")
     teacher = teacher if teacher is not None else default_teacher()
-    try:
-        cfg = DistillConfig(teacher=str(resolve(teacher)), out=str(out), data=str(data) if data else None,
-                            init_student=str(resolve(init_student)) if init_student else None,
-                            chunk=chunk, micro_steps=micro_steps, guidance_scale=guidance, steps=steps,
-                            max_minutes=max_minutes, batch_size=batch_size, lr=lr, seed=seed)
-        d = Distiller(cfg)
-        n = sum(p.numel() for p in d.student.parameters())
-        cfg_note = " (CFG: conditional and unconditional in one batch)" if d.guidance_scale != 1.0 else ""
-        typer.echo(f"teacher {cfg.teacher}: {d.scheme.describe()}, guidance {d.guidance_scale:g}, "
-                   f"{d.scheme.s} calls per segment{cfg_note}; "
-                   f"student {d.student_scheme.describe()}, 1 call per chunk; {n / 1e6:.2f} M parameters; "
-                   f"out {out}; starting at step {d.step}"
-                   + (f" from the weights of {cfg.init_student}" if init_student and d.step == 0 else ""))
-        result = d.run(progress=progress)
-    except StreamDiTError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from e
+    cfg = DistillConfig(teacher=str(resolve(teacher)), out=str(out), data=str(data) if data else None,
+                        init_student=str(resolve(init_student)) if init_student else None,
+                        chunk=chunk, micro_steps=micro_steps, guidance_scale=guidance, steps=steps,
+                        max_minutes=max_minutes, batch_size=batch_size, lr=lr, seed=seed)
+    d = Distiller(cfg)
+    n = sum(p.numel() for p in d.student.parameters())
+    cfg_note = " (CFG: conditional and unconditional in one batch)" if d.guidance_scale != 1.0 else ""
+    typer.echo(f"teacher {cfg.teacher}: {d.scheme.describe()}, guidance {d.guidance_scale:g}, "
+               f"{d.scheme.s} calls per segment{cfg_note}; "
+               f"student {d.student_scheme.describe()}, 1 call per chunk; {n / 1e6:.2f} M parameters; "
+               f"out {out}; starting at step {d.step}"
+               + (f" from the weights of {cfg.init_student}" if init_student and d.step == 0 else ""))
+    result = d.run(progress=progress)
     typer.echo(f"done: step {result.step}, loss {result.loss:.4f}, {result.seconds / 60:.1f} min "
                f"({result.seconds_per_step:.2f} s/step), checkpoint {result.checkpoint}")

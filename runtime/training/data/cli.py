@@ -7,8 +7,6 @@ from pathlib import Path
 
 import typer
 
-from sdk.errors import StreamDiTError
-
 data_app = typer.Typer(help="Make training data: record captioned gameplay of a real game.",
                        no_args_is_help=True, add_completion=False)
 
@@ -35,12 +33,8 @@ def crafter(
     from runtime.training.data.capture import capture_crafter
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        summary = capture_crafter(episodes, size, out, seed=seed, max_steps=max_steps, window=window,
-                                  progress=progress)
-    except StreamDiTError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from e
+    summary = capture_crafter(episodes, size, out, seed=seed, max_steps=max_steps, window=window,
+                              progress=progress)
     windows = sum(summary.caption_histogram.values())
     typer.echo(f"{summary.root}: {summary.episodes} episodes, {summary.frames} frames of {size}x{size}, "
                f"{windows} windows, {len(summary.caption_histogram)} distinct captions")
