@@ -36,20 +36,26 @@ def matmul_flops_per_s(dtype: torch.dtype = torch.bfloat16, n: int = 1024, devic
     return 2 * n ** 3 * inner / median_time(run, reps=reps)
 
 
-def forward_flops(model: torch.nn.Module, *inputs: torch.Tensor) -> float:
-    """FLOPs of one bf16-autocast forward `model(*inputs)`, counted by torch.utils.flop_counter.
+def count_flops(fn: Callable[[], object]) -> float:
+    """FLOPs of one call `fn()`, counted by torch.utils.flop_counter under no_grad.
 
     Attention runs on SDPA's math backend while counting: the flop counter has no formula for the fused CPU
-    kernel (`_scaled_dot_product_flash_attention_for_cpu`) and would count attention as zero.
+    kernel (`_scaled_dot_product_flash_attention_for_cpu`) and would count attention as zero. The math
+    backend does the same FLOPs.
     """
     from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.utils.flop_counter import FlopCounterMode
 
-    device = next(model.parameters()).device
-    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16), sdpa_kernel(SDPBackend.MATH), \
-            FlopCounterMode(display=False) as fc:
-        model(*inputs)
+    with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as fc:
+        fn()
     return float(fc.get_total_flops())
+
+
+def forward_flops(model: torch.nn.Module, *inputs: torch.Tensor) -> float:
+    """FLOPs of one bf16-autocast forward `model(*inputs)` (see count_flops)."""
+    device = next(model.parameters()).device
+    with torch.autocast(device.type, dtype=torch.bfloat16):
+        return count_flops(lambda: model(*inputs))
 
 
 def warm_sampler(pipe: object, compile_mode: str, streams: int = 1) -> object:

@@ -17,11 +17,9 @@ import sys
 from pathlib import Path
 
 import torch
-from torch.nn.attention import SDPBackend, sdpa_kernel
-from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import matmul_flops_per_s, median_time  # noqa: E402
+from benchmarks.common import count_flops, matmul_flops_per_s, median_time  # noqa: E402
 from runtime.model.config import PRESETS, DiTConfig  # noqa: E402
 from runtime.model.dit import StreamDiT  # noqa: E402
 from runtime.sampling.partition import PartitionScheme  # noqa: E402
@@ -43,9 +41,7 @@ def bench_case(cfg: DiTConfig, latent: tuple[int, int, int], B: int, reps: int) 
     smp.add_stream(torch.randn(8, cfg.text_dim), torch.ones(8, dtype=torch.bool), seed=0)
     for _ in range(sch.steps_to_fill + 1):
         smp.step()
-    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as fc:  # the CPU flash kernel has no
-        smp.step()  # flop formula: count attention on the math backend (same FLOPs)
-    flops = fc.get_total_flops()
+    flops = count_flops(smp.step)
     t = median_time(smp.step, reps=reps)
     return {"params_m": round(sum(p.numel() for p in model.parameters()) / 1e6, 3), "latent": list(latent),
             "buffer_frames": B, "tokens": B * latent[1] * latent[2] // cfg.patch_size ** 2,
