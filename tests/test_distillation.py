@@ -14,8 +14,6 @@ from runtime.cli import app
 from runtime.distillation import (DistillConfig, Distiller, distillation_loss, segment_start, student_scheme,
                                   target_velocity, teacher_scheme, teacher_segment)
 from runtime.model.checkpoint import load_model, save_checkpoint
-from runtime.model.config import DiTConfig
-from runtime.model.dit import StreamDiT
 from runtime.pipeline import StreamDiTPipeline
 from runtime.sampling.streaming import StreamingSampler
 from sdk.errors import CheckpointError, ConfigError
@@ -142,25 +140,3 @@ def test_cli_teacher_without_training_data_needs_data(tmp_path):
                                    "--no-progress"])
     assert res.exit_code == 2 and "cannot be cut into chunks of c = 3" in res.output, res.output
     assert not (tmp_path / "run").exists()
-
-
-def test_init_student_warm_starts_from_an_earlier_student_and_refuses_one_that_does_not_fit(tmp_path):
-    first = Distiller(tiny(tmp_path / "a", steps=2)).run(progress=False).checkpoint
-    earlier = load_model(first).model.state_dict()
-    teacher = load_model(TOY).model.state_dict()
-    assert any(not torch.equal(earlier[k], teacher[k]) for k in teacher)  # the run moved the weights
-
-    warm = Distiller(tiny(tmp_path / "b", init_student=str(first)))
-    for k, v in earlier.items():  # student and EMA start from the earlier student, not from the teacher
-        assert torch.equal(warm.student.state_dict()[k], v) and torch.equal(warm.ema.state_dict()[k], v), k
-    cold = Distiller(tiny(tmp_path / "c")).student.state_dict()  # without it: a copy of the teacher
-    assert cold.keys() == teacher.keys() and all(torch.equal(cold[k], v) for k, v in teacher.items())
-
-    loaded = load_model(TOY)  # another width: the weights cannot fit, and nothing is written
-    cfg = {k: v for k, v in loaded.config.items() if k not in ("format", "version")}
-    cfg["model"] = {**cfg["model"], "hidden_size": cfg["model"]["hidden_size"] * 2}
-    wide = StreamDiT(DiTConfig.from_dict(dict(cfg["model"])))
-    save_checkpoint(tmp_path / "wide", cfg, {"model": wide.state_dict()})
-    with pytest.raises(CheckpointError, match="in more than the attention windows"):
-        Distiller(tiny(tmp_path / "d", init_student=str(tmp_path / "wide")))
-    assert not (tmp_path / "d").exists()

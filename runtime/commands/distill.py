@@ -22,7 +22,6 @@ def distill(
     chunk: int = typer.Option(2, "--chunk", "-c", min=1, help="Frames per chunk c (teacher and student); must divide the buffer."),
     guidance: Optional[float] = typer.Option(None, "--guidance", min=0.0, help="Teacher CFG scale (default: the teacher's sampling.guidance_scale)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Latent directory from `streamdit encode-latents` (default: the teacher's training data)."),
-    init_student: Optional[str] = typer.Option(None, "--init-student", help="Start the student from this checkpoint's weights (directory or shipped name, e.g. an earlier student) instead of the teacher's, when OUT has no checkpoint yet; only the attention windows may differ."),
     seed: int = typer.Option(0, "--seed", help="Seed of the data and noise draws."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
@@ -37,7 +36,6 @@ def distill(
         raise typer.BadParameter(f"must be > 0, got {lr}", param_hint="--lr")
     teacher = teacher if teacher is not None else default_teacher()
     cfg = DistillConfig(teacher=str(resolve(teacher)), out=str(out), data=str(data) if data else None,
-                        init_student=str(resolve(init_student)) if init_student else None,
                         chunk=chunk, micro_steps=micro_steps, guidance_scale=guidance, steps=steps,
                         max_minutes=max_minutes, batch_size=batch_size, lr=lr, seed=seed)
     d = Distiller(cfg)
@@ -46,8 +44,7 @@ def distill(
     typer.echo(f"teacher {cfg.teacher}: {d.scheme.describe()}, guidance {d.guidance_scale:g}, "
                f"{d.scheme.s} calls per segment{cfg_note}; "
                f"student {d.student_scheme.describe()}, 1 call per chunk; {n / 1e6:.2f} M parameters; "
-               f"out {out}; starting at step {d.step}"
-               + (f" from the weights of {cfg.init_student}" if init_student and d.step == 0 else ""))
+               f"out {out}; starting at step {d.step}")
     result = d.run(progress=progress)
     typer.echo(f"done: step {result.step}, loss {result.loss:.4f}, {result.seconds / 60:.1f} min "
                f"({result.seconds_per_step:.2f} s/step), checkpoint {result.checkpoint}")

@@ -25,8 +25,8 @@ from tqdm import tqdm
 
 from runtime.distillation.target import DistillBatch, distillation_loss, make_pair, student_scheme, teacher_scheme
 from runtime.model.autoencoder import build_autoencoder
-from runtime.model.checkpoint import (MODEL_FILE, check_warm_start, file_sha256, is_distilled, load_model,
-                                      load_train_state, read_config, read_weights, save_checkpoint)
+from runtime.model.checkpoint import (MODEL_FILE, file_sha256, is_distilled, load_model, load_train_state,
+                                      read_config, read_weights, save_checkpoint)
 from runtime.model.text_encoder import build_text_encoder
 from runtime.training.sources import build_source
 from runtime.training.trainer import warmup_cosine_lr
@@ -39,10 +39,6 @@ class DistillConfig:
     must stay the same across resumes; the others may change.
 
     teacher: teacher checkpoint directory. out: run directory (checkpoint/, log.jsonl).
-    init_student: None = the student starts as a copy of the teacher (the paper's choice); a checkpoint
-        directory (typically an earlier student) = the student and its EMA start from its weights instead,
-        when OUT has no checkpoint yet. Its model config must match the teacher's except the attention
-        windows (window, window_shift), e.g. to re-distil after fine-tuning the teacher to a new window shift.
     data: None = the teacher's training data (config "training.data"); a directory = pre-encoded latents
         from `streamdit encode-latents` (kind "crafter_latents"); a dict = a full data section.
     """
@@ -50,7 +46,6 @@ class DistillConfig:
     teacher: str
     out: str
     data: str | dict[str, Any] | None = None
-    init_student: str | None = None  # warm start: a checkpoint whose weights start the student (default: the teacher's)
     chunk: int = 2  # c: frames per chunk (N = B / c chunks)
     micro_steps: int = 16  # s of the teacher; the student has s = 1
     guidance_scale: float | None = None  # teacher CFG; None = the teacher's sampling.guidance_scale
@@ -149,11 +144,6 @@ class Distiller:
         torch.manual_seed(cfg.seed)
         self.student = copy.deepcopy(self.teacher).train().requires_grad_(True)
         self.ema = copy.deepcopy(self.teacher).eval()
-        if cfg.init_student is not None and not (Path(cfg.out) / "checkpoint").exists():
-            start = load_model(cfg.init_student, self.device)  # CheckpointError when damaged
-            check_warm_start(start.model.cfg, self.teacher.cfg, f"--init-student {cfg.init_student}")
-            self.student.load_state_dict(start.model.state_dict())
-            self.ema.load_state_dict(start.model.state_dict())
         self.opt = torch.optim.AdamW(self.student.parameters(), lr=cfg.lr, betas=(0.9, 0.99),
                                      weight_decay=cfg.weight_decay)
         self.step = 0
