@@ -49,8 +49,9 @@ def test_serve_streams_and_sigterm_closes_sessions_with_a_reason(tmp_path):
                 for _ in s.frames(timeout=10):
                     pass
             s.close()
-        out, _ = proc.communicate(timeout=20)
+        out, err = proc.communicate(timeout=20)
         assert proc.returncode == 0 and "stopped" in out
+        assert "warming up" in err  # the ports opened after the warm-up, which said so on stderr
     finally:
         if proc.poll() is None:
             proc.kill()

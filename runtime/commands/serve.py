@@ -55,11 +55,21 @@ def serve(
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        g = runtime.serve_grpc(host, grpc_port)
-        z = runtime.serve_zmq(host, zmq_port)
-        info = runtime.model_info
-        typer.echo(f"serving {info.name} ({info.width}x{info.height} px, {info.fps:g} FPS, {info.frames_per_chunk} "
-                   f"frames per chunk) at grpc://{host}:{g} and zmq://{host}:{z}; Ctrl-C stops", err=False)
+        # Open the ports only once the warm-up (and any compile) is done: a compile holds the interpreter for
+        # long stretches, and a client served during it could wait past its own timeouts. "serving ..." on
+        # stdout means ready.
+        if not runtime.engine.warmed_up.is_set():
+            typer.echo("warming up (compiling the model for this machine takes about a minute the first time; "
+                       "--compile off skips it) ...", err=True)
+        while not stop.is_set() and not runtime.engine.warmed_up.wait(0.5):
+            pass
+        if not stop.is_set():  # a signal during the warm-up stops the runtime before any port opens
+            g = runtime.serve_grpc(host, grpc_port)
+            z = runtime.serve_zmq(host, zmq_port)
+            info = runtime.model_info
+            typer.echo(f"serving {info.name} ({info.width}x{info.height} px, {info.fps:g} FPS, "
+                       f"{info.frames_per_chunk} frames per chunk) at grpc://{host}:{g} and zmq://{host}:{z}; "
+                       f"Ctrl-C stops", err=False)
         while not stop.wait(0.5):
             pass
     finally:
