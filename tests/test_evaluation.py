@@ -13,8 +13,8 @@ import torch
 from runtime.checkpoints import resolve
 from runtime.evaluation import classifier as clf
 from runtime.evaluation import evaluate as ev
-from runtime.training.metrics import frechet_distance
-from sdk.errors import CheckpointError, ShapeError
+from runtime.training.metrics import frechet_distance, global_shift
+from sdk.errors import CheckpointError, ConfigError, ShapeError
 
 
 def _scroll_windows(n: int, direction: int, rng: np.random.Generator, size: int = 32) -> np.ndarray:
@@ -153,3 +153,30 @@ def test_eval_command_end_to_end_on_a_tiny_capture(tmp_path: Path):
     not_distilled[not_distilled.index("--student") + 1] = "toy"
     refused = CliRunner().invoke(app, not_distilled)
     assert refused.exit_code != 0 and "not a distilled checkpoint" in str(refused.exception or refused.output)
+
+
+@pytest.mark.parametrize("size", [64, 72])
+def test_scroll_measure_reads_a_real_crafter_walk_tile_for_tile(size):
+    """Real Crafter frames of a scripted walk: each step's measured scroll is minus the player's move times
+    the tile size (the world moves against the player), blocked steps included. Over plain grass, which
+    repeats every tile, a step can be misread (documented in docs/results.md), so 17 of 20 must agree."""
+    crafter = pytest.importorskip("crafter")
+    env = crafter.Env(size=size, seed=3)
+    frames = [env.reset()]
+    pos = [env._player.pos.copy()]
+    for action in [1] * 6 + [2] * 6 + [3] * 4 + [4] * 4:  # left, right, up, down (some moves are blocked)
+        obs, _, _, info = env.step(action)
+        frames.append(obs)
+        pos.append(info["player_pos"].copy())
+    moves = np.diff(np.array(pos), axis=0)  # (20, 2): the player's (x, y) change in tiles
+    assert (moves != 0).any(axis=1).sum() >= 12  # the walk really moved
+    unit = size // 9
+    video = np.stack(frames)
+    rows, player = ev.crafter_view(size)
+    measured = global_shift(video[:, :rows], ignore=player)  # what scroll_measure averages
+    assert (measured == -moves * unit).all(axis=1).sum() >= 17, np.c_[moves, measured]
+    left = ev.scroll_measure(video[:5])  # the first four steps walk left over varied ground
+    assert moves[:4, 0].tolist() == [-1] * 4 and left["shift_dx"] == unit and left["shift_dy"] == 0
+    assert rows == 7 * unit + (size - 9 * unit) // 2 and player[1] - player[0] == player[3] - player[2] == unit + 2
+    with pytest.raises(ConfigError, match="too small"):
+        ev.crafter_view(16)

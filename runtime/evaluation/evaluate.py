@@ -37,10 +37,24 @@ from runtime.sampling.partition import PartitionScheme
 from runtime.training.metrics import flicker, frechet_distance, mean_flow, mean_shift, seam_ratio
 from sdk.errors import ConfigError, DataError
 
-#: The Crafter player sprite at 64x64 (rows, columns): fixed on screen, so left out of the scroll search.
-PLAYER_BOX_64 = (21, 36, 21, 36)
-#: Rows of the 64x64 frame that show the world (the inventory bar is below).
-VIEW_ROWS_64 = 56
+
+def crafter_view(size: int) -> tuple[int, tuple[int, int, int, int]]:
+    """Where a Crafter frame of size x size pixels shows the world: (world rows, player box).
+
+    Crafter (`crafter.Env.render`) draws a 9 x 9 grid of `unit = size // 9` pixel tiles, centred with a
+    border of (size - 9 * unit) // 2 pixels: the world in the top 7 tile rows, the inventory in the 2 below,
+    and the player on tile (column 4, row 3), fixed on screen. The player box (y0, y1, x0, x1) is that tile
+    with a 1-pixel margin. Both stay put while the view scrolls, so the scroll search leaves them out.
+    At 64x64: 7-pixel tiles, world rows 0-48, player box (20, 29, 27, 36).
+
+    Raises ConfigError for frames smaller than 18 pixels (2-pixel tiles).
+    """
+    if size < 18:
+        raise ConfigError(f"a Crafter frame of {size} px is too small for its 9 x 9 tile grid (need >= 18 px)")
+    unit = size // 9
+    border = (size - 9 * unit) // 2
+    y0, x0 = border + 3 * unit, border + 4 * unit
+    return border + 7 * unit, (y0 - 1, y0 + unit + 1, x0 - 1, x0 + unit + 1)
 
 
 @dataclass
@@ -185,14 +199,16 @@ SCROLL_KEYS = ("shift_dx", "shift_dy", "flow_dx", "flow_dy")
 
 
 def scroll_measure(video: np.ndarray) -> dict[str, float]:
-    """Which way a clip's view scrolls, pixels per frame (+x: content moves right, +y: down).
+    """Which way a Crafter clip's view scrolls, uint8 [F, S, S, 3] -> pixels per frame (+x: content moves
+    right, +y: down).
 
-    shift_*: mean whole-frame integer shift (`mean_shift`); flow_*: mean Farneback flow. At 64x64 (Crafter)
-    the inventory bar and the player sprite, which stay put on screen, are left out.
+    shift_*: mean whole-frame integer shift (`mean_shift`); flow_*: mean Farneback flow. Both read only the
+    world rows, without the player sprite (`crafter_view`): the inventory bar and the player stay put on
+    screen and would pin the estimate to zero.
     """
-    crafter = video.shape[1] == 64
-    view = video[:, :VIEW_ROWS_64] if crafter else video
-    dx, dy = mean_shift(view, ignore=PLAYER_BOX_64 if crafter else None)
+    rows, player = crafter_view(int(video.shape[1]))
+    view = video[:, :rows]
+    dx, dy = mean_shift(view, ignore=player)
     f = mean_flow(view)
     return dict(zip(SCROLL_KEYS, (dx, dy, f.dx, f.dy)))
 
