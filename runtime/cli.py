@@ -9,25 +9,11 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import typer  # noqa: E402
-from typer.core import TyperGroup  # noqa: E402
 
-from sdk.errors import StreamDiTError  # noqa: E402
-
-
-class _Commands(TyperGroup):
-    """The command group: a StreamDiTError (bad config, data, checkpoint, ...) from any sub-command ends it
-    with `error: <message>` on stderr and exit status 2, not a traceback. The messages name the fix."""
-
-    def invoke(self, ctx):  # noqa: ANN001, ANN201 - click's signature
-        try:
-            return super().invoke(ctx)
-        except StreamDiTError as e:
-            typer.echo(f"error: {e}", err=True)
-            raise typer.Exit(2) from e
-
+from runtime.command_group import CommandGroup  # noqa: E402
 
 app = typer.Typer(
-    cls=_Commands,
+    cls=CommandGroup,  # a StreamDiTError ends any command with `error: ...` and exit status 2
     name="streamdit",
     help="StreamDiT engine SDK: train, sample and serve a streaming text-to-video diffusion transformer.",
     no_args_is_help=True,

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import typer
 
+from runtime.command_group import CommandGroup
+
 data_app = typer.Typer(help="Make training data: record captioned gameplay of a real game.",
-                       no_args_is_help=True, add_completion=False)
+                       no_args_is_help=True, add_completion=False, cls=CommandGroup)
 
 
 @data_app.callback()
