@@ -176,3 +176,18 @@ def test_prompt_changes_land_only_at_chunk_boundaries():
             rt.shutdown()
         assert len(calls) >= 3  # the 3-chunk transitions set intermediate embeddings chunk by chunk
         assert all(streaming and micro == 0 for streaming, micro in calls), calls  # just after a pop
+
+
+def test_wait_warm_returns_once_warm_or_false_when_stopped_first():
+    import threading
+
+    from runtime.serving.server import ServingRuntime
+    from runtime.serving.testing import tiny_pipeline
+
+    rt = ServingRuntime(tiny_pipeline(), ServeConfig())  # not started: its engine never warms up by itself
+    stop = threading.Event()
+    threading.Timer(0.2, stop.set).start()
+    t0 = time.monotonic()
+    assert rt.wait_warm(stop) is False and time.monotonic() - t0 < 5  # `streamdit serve` on SIGINT mid-warm-up
+    rt.engine.warmed_up.set()
+    assert rt.wait_warm() is True and rt.wait_warm(stop) is True  # warm wins over a set stop

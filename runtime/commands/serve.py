@@ -61,9 +61,7 @@ def serve(
         if not runtime.engine.warmed_up.is_set():
             typer.echo("warming up (compiling the model for this machine takes about a minute the first time; "
                        "--compile off skips it) ...", err=True)
-        while not stop.is_set() and not runtime.engine.warmed_up.wait(0.5):
-            pass
-        if not stop.is_set():  # a signal during the warm-up stops the runtime before any port opens
+        if runtime.wait_warm(stop):  # a signal during the warm-up stops the runtime before any port opens
             g = runtime.serve_grpc(host, grpc_port)
             z = runtime.serve_zmq(host, zmq_port)
             info = runtime.model_info

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
 
 from runtime.serving.config import ServeConfig
 from runtime.serving.server import ServingRuntime
 
-log = logging.getLogger("streamdit.serving")
 _lock = threading.Lock()
 _installed: ServingRuntime | None = None
 _by_checkpoint: dict[str, ServingRuntime] = {}
@@ -37,14 +34,5 @@ def runtime_for(checkpoint: str | None = None) -> ServingRuntime:
 
             rt = ServingRuntime(StreamDiTPipeline.from_checkpoint(key), ServeConfig()).start()
             _by_checkpoint[key] = rt
-        wait_warm(rt)
+        rt.wait_warm()
         return rt
-
-
-def wait_warm(rt: ServingRuntime, note_every_s: float = 15.0) -> None:
-    """Block until `rt` finished its warm-up (a compile can take a minute on a fresh machine), logging while
-    it waits, so that the caller's own timeouts (handshake, first frame, acks) start after it."""
-    t0 = time.monotonic()
-    while not rt.engine.warmed_up.wait(note_every_s):
-        log.info("local runtime: still warming up (%.0f s; compiling the model for this machine)",
-                 time.monotonic() - t0)

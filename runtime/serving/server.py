@@ -73,6 +73,19 @@ class ServingRuntime:
             self.engine.start()
         return self
 
+    def wait_warm(self, stop: threading.Event | None = None, note_every_s: float = 15.0) -> bool:
+        """Block until the engine's warm-up (and any compile: about a minute on a fresh machine) is done, so
+        that clients' timeouts (handshake, first frame, acks) start after it; logs every note_every_s
+        seconds while it waits. Returns True once warm, False as soon as `stop` is set first."""
+        t0 = next_note = time.monotonic()
+        while not self.engine.warmed_up.wait(0.5):
+            if stop is not None and stop.is_set():
+                return False
+            if time.monotonic() - next_note >= note_every_s:
+                next_note = time.monotonic()
+                log.info("still warming up (%.0f s; compiling the model for this machine)", next_note - t0)
+        return True
+
     def __enter__(self) -> "ServingRuntime":
         return self.start()
 
