@@ -175,3 +175,23 @@ def test_train_ae_cli_resumes_and_reports(capture: Path, tmp_path: Path):
     assert [rec["step"] for rec in lines if rec.get("event") == "end"] == [2, 4]
     r = CliRunner().invoke(app, args[:8] + ["8,8,8,16"] + args[9:])
     assert r.exit_code == 2 and "another --out" in r.output
+
+
+def test_train_ae_init_from_fine_tunes_another_size_and_refuses_other_shapes(capture: Path, tmp_path: Path):
+    from runtime.training.ae_trainer import AETrainConfig, AETrainer
+
+    source = small_ae(seed=5)
+    src = save_autoencoder(tmp_path / "src", source, dtype=torch.float32)
+    # the capture is 64 px; training at 32 px stands in for "another size" (the weights do not depend on it)
+    cfg = AETrainConfig(data=str(capture), out=str(tmp_path / "run"), size=32, widths=SMALL, steps=1,
+                        batch_frames=4, init_from=str(src))
+    trainer = AETrainer(cfg)
+    assert trainer.step == 0 and trainer.ae.cfg.image_size == 32
+    for k, v in source.state_dict().items():
+        assert torch.equal(trainer.ae.state_dict()[k], v), k
+    fresh = AETrainer(AETrainConfig(data=str(capture), out=str(tmp_path / "run2"), size=32, widths=SMALL, steps=1,
+                                    batch_frames=4))
+    assert not torch.equal(fresh.ae.state_dict()["encoder.stem.weight"], source.state_dict()["encoder.stem.weight"])
+    with pytest.raises(CheckpointError, match="--widths"):
+        AETrainer(AETrainConfig(data=str(capture), out=str(tmp_path / "run3"), size=32, widths=[8, 8, 8, 8],
+                                steps=1, batch_frames=4, init_from=str(src)))

@@ -40,6 +40,9 @@ def train_ae(
     lr: float = typer.Option(1e-3, "--lr", help="Peak learning rate (AdamW, warmup then cosine)."),
     threads: int = typer.Option(1, "--threads", min=1, help="torch threads (the machine is shared: keep 1)."),
     seed: int = typer.Option(0, "--seed"),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Autoencoder checkpoint to start a new run "
+                                             "from (e.g. runtime/checkpoints/crafter_ae to fine-tune at another "
+                                             "--size); same widths and channels. Ignored when --out resumes."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Train the convolutional autoencoder on Crafter clips; print held-out PSNR and decode ms per frame."""
@@ -48,7 +51,8 @@ def train_ae(
     _threads(threads)
     cfg = AETrainConfig(data=str(data), out=str(out), size=size, temporal_factor=temporal_factor,
                         latent_channels=latent_channels, widths=_widths(widths), latent_noise=latent_noise,
-                        steps=steps, max_minutes=max_minutes, batch_frames=batch_frames, lr=lr, seed=seed)
+                        steps=steps, max_minutes=max_minutes, batch_frames=batch_frames, lr=lr, seed=seed,
+                        init_from=str(init_from) if init_from else None)
     trainer = AETrainer(cfg)
     n = sum(p.numel() for p in trainer.ae.parameters())
     typer.echo(f"autoencoder: {n / 1e6:.2f} M parameters, temporal factor {temporal_factor}; "

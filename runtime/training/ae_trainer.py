@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from runtime.model.autoencoder import video_to_unit
 from runtime.model.conv_autoencoder import (AE_TRAIN_STATE, AutoencoderConfig, ConvAutoencoder,
-                                            save_autoencoder)
+                                            load_conv_weights, read_autoencoder_config, save_autoencoder)
 from runtime.training.data.dataset import CrafterClips
 from sdk.errors import CheckpointError, ConfigError, DataError
 
@@ -53,6 +53,7 @@ class AETrainConfig:
     log_every: int = 25
     checkpoint_every_minutes: float = 5.0
     eval_frames: int = 512  # held-out frames scored at each checkpoint and at the end
+    init_from: str | None = None  # autoencoder checkpoint whose weights a fresh run starts from (e.g. another size)
 
     def ae_config(self) -> AutoencoderConfig:
         return AutoencoderConfig(latent_channels=self.latent_channels, temporal_factor=self.temporal_factor,
@@ -194,6 +195,8 @@ class AETrainer:
         self.step = 0
         self.seconds = 0.0  # training wall time over all resumes
         self._resume()
+        if self.step == 0 and cfg.init_from:
+            self._init_from(Path(cfg.init_from))
         tf = cfg.temporal_factor
         self.train = FrameBank(cfg.data, cfg.size, tf, "train", cfg.heldout_fraction)
         self.heldout = FrameBank(cfg.data, cfg.size, tf, "heldout", cfg.heldout_fraction)
@@ -216,6 +219,25 @@ class AETrainer:
         self.opt.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
         self.seconds = float(state.get("seconds", 0.0))
+
+    def _init_from(self, directory: Path) -> None:
+        """Start a fresh run from the weights of the autoencoder checkpoint `directory` (fine-tuning).
+
+        Every shape setting must match this run's (latent channels, widths, spatial and temporal factors,
+        temporal stage); image_size and latent_noise may differ, since the convolutions run at any multiple
+        of the spatial factor. The optimizer starts fresh. Raises CheckpointError on a mismatch or a damaged
+        checkpoint, before anything is written.
+        """
+        spec = read_autoencoder_config(directory)["autoencoder"]
+        source = spec.get("config", {})
+        free = {"image_size", "latent_noise"}
+        mine = {k: v for k, v in dataclasses.asdict(self.ae.cfg).items() if k not in free}
+        theirs = {k: v for k, v in source.items() if k not in free}
+        if spec.get("kind") != "conv" or mine != theirs:
+            raise CheckpointError(f"--init-from {directory}: its autoencoder {spec.get('kind')} {theirs} differs "
+                                  f"from this run's {mine}; pass the same --widths, --latent-channels and "
+                                  "--temporal-factor, or start from scratch")
+        self.ae.load_state_dict(load_conv_weights(spec, directory).state_dict())
 
     def progress(self) -> float:
         """Fraction of the run done: steps or minutes, whichever budget is nearer its end."""
