@@ -195,3 +195,20 @@ def test_train_ae_init_from_fine_tunes_another_size_and_refuses_other_shapes(cap
     with pytest.raises(CheckpointError, match="--widths"):
         AETrainer(AETrainConfig(data=str(capture), out=str(tmp_path / "run3"), size=32, widths=[8, 8, 8, 8],
                                 steps=1, batch_frames=4, init_from=str(src)))
+
+
+def test_shift_residual_sees_whole_cell_scrolls_only_when_tiles_match_cells(tmp_path: Path):
+    """A space-to-depth encoder with 8-px cells is exactly equivariant to 8-px shifts: at 72x72 (8-px tiles)
+    a walk is a one-cell latent shift; at 64x64 (7-px tiles) it is not."""
+    from runtime.model.autoencoder import SpaceToDepthAutoencoder
+    from runtime.training.ae_trainer import shift_residual
+
+    ae = SpaceToDepthAutoencoder(factor=8)
+    ratios = {}
+    for size in (64, 72):
+        root = tmp_path / f"c{size}"
+        capture_crafter(4, size, root, seed=1, max_steps=60, window=16, progress=False)
+        r = shift_residual(ae, root, size, heldout_fraction=0.5)
+        assert r["moves"] >= 3 and r["tile_px"] == size // 9 and r["cell_px"] == 8, r
+        ratios[size] = r["ratio"]
+    assert ratios[72] < 0.05 and ratios[64] > 0.5, ratios

@@ -13,6 +13,7 @@ import torch
 from runtime.checkpoints import resolve
 from runtime.evaluation import classifier as clf
 from runtime.evaluation import evaluate as ev
+from runtime.training.data.capture import crafter_view
 from runtime.training.metrics import frechet_distance, global_shift
 from sdk.errors import CheckpointError, ConfigError, ShapeError
 
@@ -172,11 +173,11 @@ def test_scroll_measure_reads_a_real_crafter_walk_tile_for_tile(size):
     assert (moves != 0).any(axis=1).sum() >= 12  # the walk really moved
     unit = size // 9
     video = np.stack(frames)
-    rows, player = ev.crafter_view(size)
+    rows, player = crafter_view(size)
     measured = global_shift(video[:, :rows], ignore=player)  # what scroll_measure averages
     assert (measured == -moves * unit).all(axis=1).sum() >= 17, np.c_[moves, measured]
     left = ev.scroll_measure(video[:5])  # the first four steps walk left over varied ground
     assert moves[:4, 0].tolist() == [-1] * 4 and left["shift_dx"] == unit and left["shift_dy"] == 0
     assert rows == 7 * unit + (size - 9 * unit) // 2 and player[1] - player[0] == player[3] - player[2] == unit + 2
     with pytest.raises(ConfigError, match="too small"):
-        ev.crafter_view(16)
+        crafter_view(16)

@@ -80,7 +80,7 @@ def eval_ae(
 ) -> None:
     """Score an autoencoder: held-out PSNR (dB) and decode time per video frame (ms)."""
     from runtime.model.conv_autoencoder import load_autoencoder, read_autoencoder_config
-    from runtime.training.ae_trainer import FrameBank, decode_ms_per_frame, evaluate
+    from runtime.training.ae_trainer import FrameBank, decode_ms_per_frame, evaluate, shift_residual
 
     _threads(threads)
     model = load_autoencoder(ae)
@@ -89,6 +89,11 @@ def eval_ae(
     bank = FrameBank(data, size, model.temporal_factor, "heldout", float(run.get("heldout_fraction", 0.1)))
     scores = evaluate(model, bank.evenly(frames), bf16)
     _print_scores(scores, decode_ms_per_frame(model, size))
+    if model.temporal_factor == 1:
+        r = shift_residual(model, data, size, float(run.get("heldout_fraction", 0.1)))
+        typer.echo(f"scroll as a latent shift: residual ratio {r['ratio']:.3f} over {r['moves']} held-out one-tile "
+                   f"moves ({r['tile_px']} px tiles, {r['cell_px']} px latent cells; 0 = an exact one-cell shift, "
+                   "1 = shifting does not help)")
 
 
 @app.command("encode-latents")

@@ -32,29 +32,11 @@ import numpy as np
 import torch
 
 from runtime.evaluation.classifier import ClipClassifier, actor_type, clip_scores
+from runtime.training.data.capture import crafter_view
 from runtime.pipeline import StreamDiTPipeline
 from runtime.sampling.partition import PartitionScheme
 from runtime.training.metrics import flicker, frechet_distance, mean_flow, mean_shift, seam_ratio
 from sdk.errors import ConfigError, DataError
-
-
-def crafter_view(size: int) -> tuple[int, tuple[int, int, int, int]]:
-    """Where a Crafter frame of size x size pixels shows the world: (world rows, player box).
-
-    Crafter (`crafter.Env.render`) draws a 9 x 9 grid of `unit = size // 9` pixel tiles, centred with a
-    border of (size - 9 * unit) // 2 pixels: the world in the top 7 tile rows, the inventory in the 2 below,
-    and the player on tile (column 4, row 3), fixed on screen. The player box (y0, y1, x0, x1) is that tile
-    with a 1-pixel margin. Both stay put while the view scrolls, so the scroll search leaves them out.
-    At 64x64: 7-pixel tiles, world rows 0-48, player box (20, 29, 27, 36).
-
-    Raises ConfigError for frames smaller than 18 pixels (2-pixel tiles).
-    """
-    if size < 18:
-        raise ConfigError(f"a Crafter frame of {size} px is too small for its 9 x 9 tile grid (need >= 18 px)")
-    unit = size // 9
-    border = (size - 9 * unit) // 2
-    y0, x0 = border + 3 * unit, border + 4 * unit
-    return border + 7 * unit, (y0 - 1, y0 + unit + 1, x0 - 1, x0 + unit + 1)
 
 
 @dataclass

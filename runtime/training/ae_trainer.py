@@ -152,6 +152,74 @@ def evaluate(ae: ConvAutoencoder, clips: np.ndarray, bf16: bool) -> dict[str, fl
 
 
 @torch.no_grad()
+def shift_residual(ae: torch.nn.Module, root: str | Path, size: int, heldout_fraction: float = 0.1,
+                   max_moves: int = 400) -> dict[str, float]:
+    """How much of a one-tile scroll of real play the latent carries as a one-cell shift (issue 3).
+
+    Over held-out steps where the player walked and the world rows of the frame moved by one whole tile
+    (Crafter draws tiles of `unit = size // 9` px: 7 px at 64x64, 8 px at 72x72), the latent change of that
+    step is compared with the change left after shifting the previous latent by one cell against the walk:
+    ratio = mean squared residual after the shift / without it. 0: the scroll is an exact one-cell latent
+    shift (a DiT can copy tokens); 1: shifting does not help. Compared: latent cells of the world rows, not
+    on the latent's edge, and not under the player sprite (which stays on screen) before or after the shift.
+    Latents are the checkpoint's normalised ones ([1, C, F, h, w] from `ae.encode`, about unit variance).
+
+    ae: any autoencoder with `encode(video [1, 3, F, H, W] in [-1, 1]) -> [1, C, F, h, w]` and temporal
+    factor 1; root: a capture of `size` px frames or an integer multiple (area-downsampled). Returns
+    {"moves", "tile_px", "cell_px", "residual_still", "residual_shifted", "ratio"}. Raises DataError when
+    no held-out move scrolls the view, ConfigError for a temporal factor other than 1.
+    """
+    from runtime.training.data.captioner import MOVES
+    from runtime.training.data.capture import crafter_view
+
+    if getattr(ae, "temporal_factor", 1) != 1:
+        raise ConfigError("shift_residual compares single frames: it needs an autoencoder with temporal factor 1")
+    clips = CrafterClips(root, 2, split="heldout", heldout_fraction=heldout_fraction)
+    step_of = {name: (dx, dy) for (dx, dy), name in MOVES.items()}
+    rows, (y0, y1, x0, x1) = crafter_view(size)
+    y0, y1, x0, x1 = y0 + 1, y1 - 1, x0 + 1, x1 - 1  # the player tile itself
+    tile = size // 9
+    still = shifted = 0.0
+    moves = cell = 0
+    for k in range(len(clips.episodes)):
+        name, frames, events = clips.episode(k)
+        frames = _resize(frames, size, name)
+        z = None
+        for i in range(1, len(frames)):
+            walked = [step_of[e.type] for e in events[i] if e.type in step_of]
+            if not walked:
+                continue
+            dx, dy = walked[0]  # the view follows the player: the content moves by (-dx, -dy) tiles
+            keep = np.ones((rows, size), bool)
+            for oy, ox in ((0, 0), (-dy * tile, -dx * tile)):  # the sprite, and where the shift puts it
+                keep[max(y0 + oy, 0): y1 + oy, max(x0 + ox, 0): x1 + ox] = False
+            keep[:tile], keep[-tile:], keep[:, :tile], keep[:, -tile:] = False, False, False, False
+            a, b = frames[i - 1, :rows].astype(np.float32), frames[i, :rows].astype(np.float32)
+            moved = np.abs(np.roll(a, (-dy * tile, -dx * tile), (0, 1)) - b)[keep].mean()
+            if not moved < 0.25 * np.abs(a - b)[keep].mean():
+                continue  # blocked (the player turned but the view did not scroll), or plain ground
+            if z is None:
+                z = torch.cat([ae.encode(video_to_unit(torch.from_numpy(frames[None, j: j + 64])))
+                               for j in range(0, len(frames), 64)], dim=2)[0].float()  # [C, F, h, w]
+                cell = size // z.shape[-1]
+            # a latent cell is compared when every pixel it covers is
+            cells = torch.from_numpy(keep[: rows // cell * cell].reshape(rows // cell, cell, -1, cell)
+                                     .all(axis=(1, 3)))
+            za, zb = z[:, i - 1, : cells.shape[0]], z[:, i, : cells.shape[0]]
+            still += float((zb - za)[:, cells].pow(2).mean())
+            shifted += float((zb - torch.roll(za, shifts=(-dy, -dx), dims=(1, 2)))[:, cells].pow(2).mean())
+            moves += 1
+            if moves >= max_moves:
+                break
+        if moves >= max_moves:
+            break
+    if not moves:
+        raise DataError(f"no held-out step of {root} scrolls the view by a whole tile; capture more episodes")
+    return {"moves": moves, "tile_px": tile, "cell_px": cell, "residual_still": round(still / moves, 4),
+            "residual_shifted": round(shifted / moves, 4), "ratio": round(shifted / max(still, 1e-12), 4)}
+
+
+@torch.no_grad()
 def decode_ms_per_frame(ae: ConvAutoencoder, size: int, video_frames: int = 8, reps: int = 15) -> dict[str, float]:
     """Median wall time of `decode` per video frame (ms) for one chunk of `video_frames` frames, fp32 and
     bf16 autocast, at the current torch thread count; "best" is the faster of the two."""

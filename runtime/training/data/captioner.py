@@ -31,8 +31,8 @@ CRAFTER_SEMANTIC_NAMES: tuple[str | None, ...] = (
 VIEW_HALF = (4, 3)  # the view spans x - 4 .. x + 4 and y - 3 .. y + 3 around the player
 NIGHT_BELOW = 0.35  # daylight under this starts the night ...
 DAY_ABOVE = 0.5  # ... and only daylight over this ends it (hysteresis)
-_MOVES = {(-1, 0): "player_moves_left", (1, 0): "player_moves_right",
-          (0, -1): "player_moves_up", (0, 1): "player_moves_down"}
+MOVES = {  # player position change (dx, dy) in tiles -> its event type
+    (-1, 0): "player_moves_left", (1, 0): "player_moves_right", (0, -1): "player_moves_up", (0, 1): "player_moves_down"}
 _COLLECT_ITEMS = ("wood", "stone", "coal", "iron", "diamond", "sapling")
 _COUNTED = {  # achievement counters whose increments are events of their own
     "place_table": "place_table", "place_stone": "place_stone", "place_furnace": "place_furnace",
@@ -171,8 +171,8 @@ class Captioner:
         delta = tuple(int(v) for v in pos - np.asarray(prev["player_pos"], dtype=np.int64))
         if sleeping:
             emit("player_sleeps")
-        elif delta in _MOVES:
-            emit(_MOVES[delta], terrain=terrain)
+        elif delta in MOVES:
+            emit(MOVES[delta], terrain=terrain)
         else:
             emit("player_idle", terrain=terrain)
 
@@ -233,7 +233,7 @@ class Captioner:
         found["zombie_adjacent"] = zombie is not None and any(
             0 <= x + dx < semantic.shape[0] and 0 <= y + dy < semantic.shape[1]
             and semantic[x + dx, y + dy] == zombie
-            for dx, dy in _MOVES)
+            for dx, dy in MOVES)
         return found
 
     def _daylight(self, info: Mapping[str, Any], env: Any) -> float:

@@ -63,6 +63,25 @@ class CaptureSummary:
     event_histogram: dict[str, int] = field(default_factory=dict)
 
 
+def crafter_view(size: int) -> tuple[int, tuple[int, int, int, int]]:
+    """Where a Crafter frame of size x size pixels shows the world: (world rows, player box).
+
+    Crafter (`crafter.Env.render`) draws a 9 x 9 grid of `unit = size // 9` pixel tiles, centred with a
+    border of (size - 9 * unit) // 2 pixels: the world in the top 7 tile rows, the inventory in the 2 below,
+    and the player on tile (column 4, row 3), fixed on screen. The player box (y0, y1, x0, x1) is that tile
+    with a 1-pixel margin. Both stay put while the view scrolls, so the scroll search leaves them out.
+    At 64x64: 7-pixel tiles, world rows 0-48, player box (20, 29, 27, 36).
+
+    Raises ConfigError for frames smaller than 18 pixels (2-pixel tiles).
+    """
+    if size < 18:
+        raise ConfigError(f"a Crafter frame of {size} px is too small for its 9 x 9 tile grid (need >= 18 px)")
+    unit = size // 9
+    border = (size - 9 * unit) // 2
+    y0, x0 = border + 3 * unit, border + 4 * unit
+    return border + 7 * unit, (y0 - 1, y0 + unit + 1, x0 - 1, x0 + unit + 1)
+
+
 def shard_name(episode: int) -> str:
     """The stem of an episode's shard files, e.g. "episode_00007"."""
     return f"episode_{episode:05d}"

@@ -120,6 +120,15 @@ class CrafterClips:
         """Shard names in this split that were indexed."""
         return [name for name, _ in self._episodes]
 
+    def episode(self, number: int) -> tuple[str, np.ndarray, list[list[Event]]]:
+        """Episode `number` of this split whole: (shard name, frames uint8 [steps, H, W, 3], events per step).
+
+        frames[i] is the observation after step i + 1, so events[i] describe frames[i - 1] -> frames[i].
+        Raises DataError when the shard's frames cannot be read.
+        """
+        name, events = self._episodes[number]
+        return name, self._frames(name), events
+
     def __len__(self) -> int:
         return len(self._index)
 
