@@ -133,8 +133,8 @@ def test_eval_command_end_to_end_on_a_tiny_capture(tmp_path: Path):
     (student / "config.json").write_text(json.dumps(cfg))
     args = ["eval", "--checkpoint", "toy", "--student", str(student), "--data", str(data), "--classifier",
             str(tmp_path / "clf"), "--classifier-steps", "3", "--min-class-windows", "1", "--per-class", "1",
-            "--frames", "16", "--reference", "8", "--rows", "real,teacher,distilled,chunked", "--no-directions",
-            "--out", str(out)]
+            "--frames", "16", "--reference", "8", "--rows", "real,teacher,distilled,chunked", "--direction-frames", "8",
+            "--direction-seeds", "2", "--out", str(out)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     report = json.loads((out / "eval.json").read_text())
@@ -146,6 +146,14 @@ def test_eval_command_end_to_end_on_a_tiny_capture(tmp_path: Path):
     assert 0.0 <= teacher["adherence"] <= 1.0 and teacher["frechet"] >= 0.0
     assert "| real held-out clips |" in (out / "table.md").read_text()
     assert (out / "contact_sheet.png").stat().st_size > 1000 and (tmp_path / "clf" / "config.json").exists()
+    walks = report["directions_generated"]  # 4 walking prompts x seeds 0 and 1, for the teacher and the student
+    assert [(r["prompt"].split()[3], r["seed"], r["frames"]) for r in walks[:3]] == [("left", 0, 8), ("left", 1, 8),
+                                                                                     ("right", 0, 8)]
+    assert len(walks) == len(report["directions_distilled"]) == 8
+    assert [r["direction"] for r in report["directions_generated_summary"]] == ["left", "right", "up", "down"]
+    assert all(r["seeds"] == 2 for r in report["directions_distilled_summary"])
+    assert "walks left: " in result.output and ("follows the prompt" in result.output or "does not follow" in result.output)
+    assert Path(report["directions_contact_sheet"]).stat().st_size > 1000
     bad_args = list(args)
     bad_args[bad_args.index("--rows") + 1] = "real,bogus"
     bad = CliRunner().invoke(app, bad_args)
@@ -181,3 +189,16 @@ def test_scroll_measure_reads_a_real_crafter_walk_tile_for_tile(size):
     assert rows == 7 * unit + (size - 9 * unit) // 2 and player[1] - player[0] == player[3] - player[2] == unit + 2
     with pytest.raises(ConfigError, match="too small"):
         crafter_view(16)
+
+
+def test_direction_summary_averages_seeds_and_judges_sign_and_axis():
+    rows = [{"prompt": "the player walks left across the grass", "seed": 0, "shift_dx": 1.0, "shift_dy": 0.2},
+            {"prompt": "the player walks left across the grass", "seed": 1, "shift_dx": 0.4, "shift_dy": -0.2},
+            {"prompt": "the player walks right across the grass", "seed": 0, "shift_dx": 0.5, "shift_dy": 0.0},
+            {"prompt": "the player walks up across the grass", "seed": 0, "shift_dx": 0.9, "shift_dy": 0.5},
+            {"prompt": "the player walks down across the grass", "seed": 0, "shift_dx": 0.1, "shift_dy": -0.6}]
+    got = {r["direction"]: r for r in ev.direction_summary(rows)}
+    assert got["left"]["seeds"] == 2 and got["left"]["shift_dx"] == 0.7 and got["left"]["follows"]
+    assert got["right"]["along"] == -0.5 and not got["right"]["follows"]  # content moved the wrong way
+    assert got["up"]["along"] == 0.5 and got["up"]["across"] == 0.9 and not got["up"]["follows"]  # mostly sideways
+    assert got["down"]["follows"]

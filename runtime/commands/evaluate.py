@@ -30,6 +30,7 @@ def evaluate(
     chunked_k: Optional[int] = typer.Option(None, "--chunked-k", help="Reference frames K of the chunked-extension row (N = 1, c = B - K); default B / 2."),
     directions: bool = typer.Option(True, help="Also measure which way each walking prompt scrolls the view."),
     direction_frames: int = typer.Option(96, help="Frames per walking-prompt clip."),
+    direction_seeds: int = typer.Option(1, min=1, help="Seeds per walking prompt (SEED, SEED + 1, ...); the verdict uses their mean."),
     out: Path = typer.Option(Path("out/eval"), help="Directory for eval.json, table.md and contact sheets (PNG)."),
     seed: int = typer.Option(0, help="Seed for prompt choice and streams."),
     threads: Optional[int] = typer.Option(None, min=1, help="torch CPU threads (default: torch's choice)."),
@@ -167,22 +168,28 @@ def evaluate(
 
     if directions:
         real_dir = ev.real_direction_table(data)
-        with tqdm(total=direction_frames, desc="directions", unit="frame") as bar:
-            gen_dir = ev.direction_table(pipe, direction_frames, seeds=(seed,),
-                                         on_step=lambda n, total: bar.update(n - bar.n))
-        extra["directions_real"], extra["directions_generated"] = real_dir, gen_dir
-        if student_pipe is not None:
-            with tqdm(total=direction_frames, desc="directions (distilled)", unit="frame") as bar:
-                extra["directions_distilled"] = ev.direction_table(student_pipe, direction_frames, seeds=(seed,),
-                                                                   on_step=lambda n, total: bar.update(n - bar.n))
-            for r in extra["directions_distilled"]:
-                typer.echo(f"  distilled {r['prompt']!r}: shift ({r['shift_dx']:+.2f}, {r['shift_dy']:+.2f})")
-        typer.echo("walking prompts, mean whole-frame shift (px/frame; +x = content moves right):")
-        for r in gen_dir:
-            typer.echo(f"  {r['prompt']!r}: shift ({r['shift_dx']:+.2f}, {r['shift_dy']:+.2f}), "
-                       f"Farneback ({r['flow_dx']:+.2f}, {r['flow_dy']:+.2f})")
+        walk_seeds = tuple(seed + k for k in range(direction_seeds))
+        walkers = [("generated", pipe)] + ([("distilled", student_pipe)] if student_pipe is not None else [])
+        walk_sheet = []
+        for name, walker in walkers:
+            with tqdm(total=direction_frames, desc=f"directions ({name})", unit="frame") as bar:
+                clips = ev.direction_clips(walker, direction_frames, seeds=walk_seeds,
+                                           on_step=lambda n, total: bar.update(n - bar.n))
+            table_d = ev.direction_table(clips)
+            extra[f"directions_{name}"], extra[f"directions_{name}_summary"] = table_d, ev.direction_summary(table_d)
+            walk_sheet += [(f"{name}: {p} (seed {s})", [v]) for p, s, v in clips]
+            typer.echo(f"walking prompts, {name}: mean whole-frame shift (px/frame; +x = content moves right):")
+            for r in table_d:
+                typer.echo(f"  {r['prompt']!r} seed {r['seed']}: shift ({r['shift_dx']:+.2f}, {r['shift_dy']:+.2f}), "
+                           f"Farneback ({r['flow_dx']:+.2f}, {r['flow_dy']:+.2f})")
+            for r in extra[f"directions_{name}_summary"]:
+                typer.echo(f"  {name} walks {r['direction']}: {r['along']:+.2f} px/frame along the walk (real play's "
+                           f"sign positive), {r['across']:.2f} across, over {r['seeds']} seed(s): "
+                           f"{'follows the prompt' if r['follows'] else 'does not follow'}")
+        extra["directions_real"] = real_dir
         for r in real_dir:
             typer.echo(f"  real {r['event']} ({r['clips']} clips): shift ({r['shift_dx']:+.2f}, {r['shift_dy']:+.2f})")
+        extra["directions_contact_sheet"] = str(ev.contact_sheet(walk_sheet, out / "directions.png", frames_shown=12))
     ev.save_report(out, results, extra)
     from runtime.model.checkpoint import write_bytes_atomic
 

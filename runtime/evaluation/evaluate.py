@@ -195,16 +195,45 @@ def scroll_measure(video: np.ndarray) -> dict[str, float]:
     return dict(zip(SCROLL_KEYS, (dx, dy, f.dx, f.dy)))
 
 
-def direction_table(pipe: StreamDiTPipeline, frames: int = 96, seeds: Sequence[int] = (0,),
-                    terrain: str = "grass", on_step: Callable[[int, int], None] | None = None) -> list[dict]:
-    """Does "the player walks left" scroll the view right? `scroll_measure` of each walking prompt's clip of
-    `frames` generated frames. Returns one dict per (direction, seed)."""
-    dirs = ["left", "right", "up", "down"]
-    prompts = [f"the player walks {d} across the {terrain}" for d in dirs for _ in seeds]
-    seed_list = [s for _ in dirs for s in seeds]
+WALK_AXIS = {"left": ("shift_dx", +1), "right": ("shift_dx", -1), "up": ("shift_dy", +1), "down": ("shift_dy", -1)}
+"""Walking direction -> (the shift that should follow it, its sign): the view follows the player, so walking
+left moves the content right (+dx), walking up moves it down (+dy)."""
+
+
+def direction_clips(pipe: StreamDiTPipeline, frames: int = 96, seeds: Sequence[int] = (0,), terrain: str = "grass",
+                    on_step: Callable[[int, int], None] | None = None) -> list[tuple[str, int, np.ndarray]]:
+    """One clip of `frames` generated frames per (walking prompt, seed), all streams in one batch:
+    [(prompt, seed, uint8 [frames, H, W, 3])], prompts "the player walks {left,right,up,down} across the
+    {terrain}" in that order, each with every seed."""
+    prompts = [f"the player walks {d} across the {terrain}" for d in WALK_AXIS for _ in seeds]
+    seed_list = [s for _ in WALK_AXIS for s in seeds]
     vids = generate_batch(pipe, prompts, frames, pipe.scheme(), seeds=seed_list, on_step=on_step)
+    return list(zip(prompts, seed_list, vids))
+
+
+def direction_table(clips: Sequence[tuple[str, int, np.ndarray]]) -> list[dict]:
+    """Does "the player walks left" scroll the view right? `scroll_measure` of each clip of `direction_clips`.
+    Returns one dict per (prompt, seed): prompt, seed, frames and the SCROLL_KEYS in px/frame."""
     return [{"prompt": p, "seed": s, "frames": len(v), **{k: round(x, 3) for k, x in scroll_measure(v).items()}}
-            for p, s, v in zip(prompts, seed_list, vids)]
+            for p, s, v in clips]
+
+
+def direction_summary(table: Sequence[dict]) -> list[dict]:
+    """Per walking direction, the mean of `direction_table` rows over seeds, and whether it follows the prompt:
+    `follows` is True when the shift along the walk's axis has the sign of real play (WALK_AXIS) and is
+    larger than the shift across it. Returns [{"direction", "seeds", "shift_dx", "shift_dy", "along",
+    "across", "follows"}], px/frame."""
+    out = []
+    for d, (key, sign) in WALK_AXIS.items():
+        rows = [r for r in table if r["prompt"].startswith(f"the player walks {d} ")]
+        if not rows:
+            continue
+        dx, dy = (float(np.mean([r[k] for r in rows])) for k in ("shift_dx", "shift_dy"))
+        along, across = (dx, dy) if key == "shift_dx" else (dy, dx)
+        out.append({"direction": d, "seeds": len(rows), "shift_dx": round(dx, 3), "shift_dy": round(dy, 3),
+                    "along": round(sign * along, 3), "across": round(abs(across), 3),
+                    "follows": bool(sign * along > abs(across))})
+    return out
 
 
 def real_direction_table(root: str | Path, frames: int = 32, max_clips: int = 40) -> list[dict]:
