@@ -85,12 +85,12 @@ def eval_ae(
     _threads(threads)
     model = load_autoencoder(ae)
     run = read_autoencoder_config(ae).get("training", {}).get("run", {})
-    size = model.cfg.image_size
-    bank = FrameBank(data, size, model.temporal_factor, "heldout", float(run.get("heldout_fraction", 0.1)))
+    size, heldout_fraction = model.cfg.image_size, float(run.get("heldout_fraction", 0.1))
+    bank = FrameBank(data, size, model.temporal_factor, "heldout", heldout_fraction)
     scores = evaluate(model, bank.evenly(frames), bf16)
     _print_scores(scores, decode_ms_per_frame(model, size))
     if model.temporal_factor == 1:
-        r = shift_residual(model, data, size, float(run.get("heldout_fraction", 0.1)))
+        r = shift_residual(model, data, size, heldout_fraction)
         typer.echo(f"scroll as a latent shift: residual ratio {r['ratio']:.3f} over {r['moves']} held-out one-tile "
                    f"moves ({r['tile_px']} px tiles, {r['cell_px']} px latent cells; 0 = an exact one-cell shift, "
                    "1 = shifting does not help)")

@@ -11,6 +11,7 @@ a line with the held-out PSNR goes to OUT/log.jsonl; a rerun with the same OUT r
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import time
@@ -151,6 +152,37 @@ def evaluate(ae: ConvAutoencoder, clips: np.ndarray, bf16: bool) -> dict[str, fl
             "frames": len(per_frame)}
 
 
+def _one_tile_scrolls(clips: CrafterClips, size: int):
+    """Held-out steps whose walk scrolled the view by one whole tile, in episode order: yields (shard name,
+    frames uint8 [T, size, size, 3], step i (frames[i - 1] -> frames[i]), the walk (dx, dy) in tiles, and the
+    world-row pixels to compare, bool [world rows, size]: not the edge tiles, not the player sprite before or
+    after a one-tile shift). Blocked walks (the player turned but the view stayed) and plain ground (where
+    a shift and no shift fit alike) are left out."""
+    from runtime.training.data.captioner import MOVES
+    from runtime.training.data.capture import crafter_view
+
+    step_of = {name: (dx, dy) for (dx, dy), name in MOVES.items()}
+    rows, (y0, y1, x0, x1) = crafter_view(size)
+    y0, y1, x0, x1 = y0 + 1, y1 - 1, x0 + 1, x1 - 1  # the player tile itself
+    tile = size // 9
+    for k in range(len(clips.episodes)):
+        name, frames, events = clips.episode(k)
+        frames = _resize(frames, size, name)
+        for i in range(1, len(frames)):
+            walked = [step_of[e.type] for e in events[i] if e.type in step_of]
+            if not walked:
+                continue
+            dx, dy = walked[0]  # the view follows the player: the content moves by (-dx, -dy) tiles
+            keep = np.ones((rows, size), bool)
+            for oy, ox in ((0, 0), (-dy * tile, -dx * tile)):  # the sprite, and where the shift puts it
+                keep[max(y0 + oy, 0): y1 + oy, max(x0 + ox, 0): x1 + ox] = False
+            keep[:tile], keep[-tile:], keep[:, :tile], keep[:, -tile:] = False, False, False, False
+            a, b = frames[i - 1, :rows].astype(np.float32), frames[i, :rows].astype(np.float32)
+            moved = np.abs(np.roll(a, (-dy * tile, -dx * tile), (0, 1)) - b)[keep].mean()
+            if moved < 0.25 * np.abs(a - b)[keep].mean():
+                yield name, frames, i, (dx, dy), keep
+
+
 @torch.no_grad()
 def shift_residual(ae: torch.nn.Module, root: str | Path, size: int, heldout_fraction: float = 0.1,
                    max_moves: int = 400) -> dict[str, float]:
@@ -169,53 +201,29 @@ def shift_residual(ae: torch.nn.Module, root: str | Path, size: int, heldout_fra
     {"moves", "tile_px", "cell_px", "residual_still", "residual_shifted", "ratio"}. Raises DataError when
     no held-out move scrolls the view, ConfigError for a temporal factor other than 1.
     """
-    from runtime.training.data.captioner import MOVES
     from runtime.training.data.capture import crafter_view
+    from runtime.training.latents import encode_frames
 
     if getattr(ae, "temporal_factor", 1) != 1:
         raise ConfigError("shift_residual compares single frames: it needs an autoencoder with temporal factor 1")
     clips = CrafterClips(root, 2, split="heldout", heldout_fraction=heldout_fraction)
-    step_of = {name: (dx, dy) for (dx, dy), name in MOVES.items()}
-    rows, (y0, y1, x0, x1) = crafter_view(size)
-    y0, y1, x0, x1 = y0 + 1, y1 - 1, x0 + 1, x1 - 1  # the player tile itself
-    tile = size // 9
+    rows = crafter_view(size)[0]
     still = shifted = 0.0
     moves = cell = 0
-    for k in range(len(clips.episodes)):
-        name, frames, events = clips.episode(k)
-        frames = _resize(frames, size, name)
-        z = None
-        for i in range(1, len(frames)):
-            walked = [step_of[e.type] for e in events[i] if e.type in step_of]
-            if not walked:
-                continue
-            dx, dy = walked[0]  # the view follows the player: the content moves by (-dx, -dy) tiles
-            keep = np.ones((rows, size), bool)
-            for oy, ox in ((0, 0), (-dy * tile, -dx * tile)):  # the sprite, and where the shift puts it
-                keep[max(y0 + oy, 0): y1 + oy, max(x0 + ox, 0): x1 + ox] = False
-            keep[:tile], keep[-tile:], keep[:, :tile], keep[:, -tile:] = False, False, False, False
-            a, b = frames[i - 1, :rows].astype(np.float32), frames[i, :rows].astype(np.float32)
-            moved = np.abs(np.roll(a, (-dy * tile, -dx * tile), (0, 1)) - b)[keep].mean()
-            if not moved < 0.25 * np.abs(a - b)[keep].mean():
-                continue  # blocked (the player turned but the view did not scroll), or plain ground
-            if z is None:
-                z = torch.cat([ae.encode(video_to_unit(torch.from_numpy(frames[None, j: j + 64])))
-                               for j in range(0, len(frames), 64)], dim=2)[0].float()  # [C, F, h, w]
-                cell = size // z.shape[-1]
-            # a latent cell is compared when every pixel it covers is
-            cells = torch.from_numpy(keep[: rows // cell * cell].reshape(rows // cell, cell, -1, cell)
-                                     .all(axis=(1, 3)))
-            za, zb = z[:, i - 1, : cells.shape[0]], z[:, i, : cells.shape[0]]
-            still += float((zb - za)[:, cells].pow(2).mean())
-            shifted += float((zb - torch.roll(za, shifts=(-dy, -dx), dims=(1, 2)))[:, cells].pow(2).mean())
-            moves += 1
-            if moves >= max_moves:
-                break
-        if moves >= max_moves:
-            break
+    encoded, z = None, torch.empty(0)  # the latents [F, C, h, w] of one episode, encoded at its first scroll
+    for name, frames, i, (dx, dy), keep in itertools.islice(_one_tile_scrolls(clips, size), max_moves):
+        if name != encoded:
+            encoded, z = name, encode_frames(ae, frames, bf16=False)
+            cell = size // z.shape[-1]
+        # a latent cell is compared when every pixel it covers is
+        cells = torch.from_numpy(keep[: rows // cell * cell].reshape(rows // cell, cell, -1, cell).all(axis=(1, 3)))
+        za, zb = z[i - 1, :, : cells.shape[0]], z[i, :, : cells.shape[0]]
+        still += float((zb - za)[:, cells].pow(2).mean())
+        shifted += float((zb - torch.roll(za, shifts=(-dy, -dx), dims=(1, 2)))[:, cells].pow(2).mean())
+        moves += 1
     if not moves:
         raise DataError(f"no held-out step of {root} scrolls the view by a whole tile; capture more episodes")
-    return {"moves": moves, "tile_px": tile, "cell_px": cell, "residual_still": round(still / moves, 4),
+    return {"moves": moves, "tile_px": size // 9, "cell_px": cell, "residual_still": round(still / moves, 4),
             "residual_shifted": round(shifted / moves, 4), "ratio": round(shifted / max(still, 1e-12), 4)}
 
 

@@ -71,6 +71,20 @@ def latent_captions(events: list[list[Event]], latent_frames: int, temporal_fact
 
 
 @torch.no_grad()
+@torch.no_grad()
+def encode_frames(ae: torch.nn.Module, frames: np.ndarray, *, bf16: bool = True, batch_frames: int = 64) -> torch.Tensor:
+    """Encode one episode: uint8 frames [T, S, S, 3] (T a multiple of the temporal factor tf) -> float32
+    latents [T / tf, C, h, w], `batch_frames` video frames (a multiple of tf) per encoder call, under bf16
+    autocast when `bf16`. ae: any autoencoder with `encode(video [1, 3, F, S, S] in [-1, 1])`."""
+    video = torch.from_numpy(frames)
+    chunks = []
+    for i in range(0, len(frames), batch_frames):
+        x = video_to_unit(video[i: i + batch_frames][None])  # (1, 3, f, S, S)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            chunks.append(ae.encode(x)[0].transpose(0, 1).float())  # (f / tf, C, h, w)
+    return torch.cat(chunks)
+
+
 def encode_latents(ae_dir: str | Path, data: str | Path, out: str | Path, *, clip_frames: int = 16,
                    bf16: bool = True, batch_frames: int = 64, progress: bool = True) -> dict[str, Any]:
     """Encode every complete episode of a capture into latent shards in `out` (see the module docstring).
@@ -139,13 +153,8 @@ def encode_latents(ae_dir: str | Path, data: str | Path, out: str | Path, *, cli
         if n == 0:
             skipped.append(f"{name} (fewer than {tf} frames)")
             continue
-        video = torch.from_numpy(frames[: n * tf])
-        chunks = []
-        for i in range(0, n * tf, batch_frames):
-            x = video_to_unit(video[i: i + batch_frames][None])  # (1, 3, f, S, S)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                chunks.append(ae.encode(x)[0].transpose(0, 1).float())  # (f / tf, C, h, w)
-        latents = torch.cat(chunks).numpy().astype(np.float16)  # (T', C, h, w)
+        latents = encode_frames(ae, frames[: n * tf], bf16=bf16, batch_frames=batch_frames)
+        latents = latents.numpy().astype(np.float16)  # (T', C, h, w)
         events = [[Event.from_json(e) for e in step] for step in meta["events"]]
         captions, types = latent_captions(events, n, tf, clip_frames)
         blob = _npy_bytes(latents)
