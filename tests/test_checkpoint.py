@@ -97,3 +97,27 @@ def test_atomic_directory_carries_over_other_files_only_when_asked(tmp_path):
         (tmp / "weights.bin").write_text("v3")
     assert sorted(p.name for p in d.iterdir()) == ["weights.bin"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck"]
+
+
+def test_frame_size_is_read_from_the_config_without_weights():
+    from runtime.checkpoints import resolve
+    from runtime.model.autoencoder import frame_size
+    from runtime.model.checkpoint import read_config
+    from sdk.errors import ConfigError
+
+    assert frame_size(read_config(resolve("toy"))) == (32, 32)  # 8x8 latents, space-to-depth factor 4
+    conv = {"autoencoder": {"kind": "conv", "config": {"spatial_factor": 8}}, "latent_size": [9, 8]}
+    assert frame_size(conv) == (72, 64)
+    with pytest.raises(ConfigError, match="unknown autoencoder kind 'vq'"):
+        frame_size({"autoencoder": {"kind": "vq"}, "latent_size": [8, 8]})
+
+
+def test_shipped_classifier_is_found_by_frame_size():
+    import json as _json
+
+    from runtime.checkpoints import shipped_classifier
+
+    for size in (64, 72):
+        found = shipped_classifier(size)
+        assert found is not None and _json.loads((found / "config.json").read_text())["size"] == size
+    assert shipped_classifier(33) is None

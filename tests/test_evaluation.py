@@ -110,6 +110,26 @@ def test_calls_per_frame_are_equal_across_the_table_schemes():
     assert {ev.calls_per_frame(s) for s in (teacher, diagonal, chunked)} == {4.0}
 
 
+def test_eval_refuses_a_student_of_another_frame_size_before_anything_runs(tmp_path: Path):
+    """A student whose frames differ in size from its teacher's cannot share a reference set: refused with
+    both sizes named, before any data is read or output written."""
+    from typer.testing import CliRunner
+
+    from runtime.cli import app
+
+    student = tmp_path / "student"
+    shutil.copytree(resolve("toy"), student)
+    cfg = json.loads((student / "config.json").read_text())
+    cfg["sampling"].update(s=1, guidance_scale=1.0, distilled_from={"teacher": "toy"})
+    cfg["latent_size"] = [16, 16]
+    (student / "config.json").write_text(json.dumps(cfg))
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(app, ["eval", "--checkpoint", "toy", "--student", str(student), "--data",
+                                      str(tmp_path / "no_capture"), "--rows", "real,distilled", "--out", str(out)])
+    assert result.exit_code == 2 and "64-px frames" in result.output and "32-px" in result.output
+    assert not out.exists()
+
+
 def test_eval_command_end_to_end_on_a_tiny_capture(tmp_path: Path):
     """`streamdit eval` trains a classifier on a tiny capture, generates rows with the toy model, and writes
     the table, the JSON report and the contact sheet; an unknown row is refused with the allowed names."""

@@ -34,3 +34,23 @@ def resolve(name_or_path: str | Path | None) -> Path:
 def default_teacher() -> str | None:
     """The shipped teacher's name ("teacher") when it is shipped, else None (then callers use the default)."""
     return "teacher" if "teacher" in available() else None
+
+
+def shipped_classifier(size: int) -> Path | None:
+    """The shipped evaluation clip classifier for frames of `size` x `size` pixels, or None when none is.
+
+    Classifier directories hold classifier.safetensors and a config.json whose "size" is the frame side
+    they were trained at (runtime.evaluation.classifier). When several match, the first name in sort
+    order wins ("crafter_classifier" before "crafter_classifier72").
+    """
+    import json
+
+    for p in sorted(ROOT.iterdir()):
+        cfg = p / "config.json"
+        if (p / "classifier.safetensors").exists() and cfg.exists():
+            try:
+                if int(json.loads(cfg.read_text()).get("size", -1)) == int(size):
+                    return p
+            except (ValueError, TypeError, json.JSONDecodeError):
+                continue  # a damaged shipped config: the loader names it if it is ever asked for
+    return None

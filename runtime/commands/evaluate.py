@@ -18,8 +18,8 @@ ROWS = ("real", "teacher", "distilled", "diagonal", "chunked", "untrained")
 def evaluate(
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Teacher checkpoint directory or shipped name (default: the shipped teacher, else the default model)."),
     student: Optional[str] = typer.Option(None, "--student", help="Distilled checkpoint of the 'distilled' row (default: the shipped default model when it is distilled)."),
-    data: Path = typer.Option(Path("data/crafter64"), help="Crafter capture (held-out episodes are used; the classifier trains on the rest)."),
-    classifier: Optional[Path] = typer.Option(None, help="Clip classifier directory: loaded when it exists, else trained on DATA and written there (default: the shipped runtime/checkpoints/crafter_classifier)."),
+    data: Optional[Path] = typer.Option(None, help="Crafter capture at the checkpoint's frame size (held-out episodes are used; the classifier trains on the rest). Default: data/crafterS, S the frame side (data/crafter72 for the shipped models)."),
+    classifier: Optional[Path] = typer.Option(None, help="Clip classifier directory: loaded when it exists, else trained on DATA and written there (default: the shipped classifier of the checkpoint's frame size, runtime/checkpoints/crafter_classifier72 for the shipped models)."),
     retrain_classifier: bool = typer.Option(False, "--retrain-classifier", help="Train the classifier again even if CLASSIFIER exists."),
     classifier_steps: int = typer.Option(1500, help="Training steps of a new classifier (batches of 64 windows)."),
     min_class_windows: int = typer.Option(150, help="A new classifier's classes: actor event types with at least this many training windows."),
@@ -79,16 +79,27 @@ def evaluate(
         if student_dir is None:
             typer.echo("no distilled row: the default model is not distilled (pass --student DIR)")
             wanted.remove("distilled")
+    from runtime.model.autoencoder import frame_size
+
+    size = frame_size(read_config(teacher_dir))[0]
+    if student_dir is not None and frame_size(read_config(student_dir))[0] != size:
+        raise ConfigError(f"--student {student_dir} streams {frame_size(read_config(student_dir))[0]}-px frames "
+                          f"and the teacher {teacher_dir} {size}-px ones; evaluate a student with its own teacher")
+    data = Path(f"data/crafter{size}") if data is None else data
     out.mkdir(parents=True, exist_ok=True)
 
     # ---- the classifier
     if classifier is None:
-        from runtime.checkpoints import ROOT
+        from runtime.checkpoints import ROOT, shipped_classifier
 
-        classifier = ROOT / "crafter_classifier"
+        classifier = shipped_classifier(size) or ROOT / f"crafter_classifier{size}"
     if classifier.exists() and not retrain_classifier:
         model_c = clf.load_classifier(classifier)
         typer.echo(f"classifier {classifier}: classes {', '.join(model_c.classes)}")
+        if model_c.size != size:
+            typer.echo(f"warning: classifier {classifier} was trained on {model_c.size}-px frames but {teacher_dir} "
+                       f"streams {size}-px ones, so the figures mean little; pass the --classifier of that size, "
+                       f"or a new directory to train one on --data", err=True)
     else:
         typer.echo(f"training the clip classifier on {data} (train split) ...")
         train_w, classes = clf.collect_windows(data, "train", min_clips=min_class_windows)
@@ -105,6 +116,10 @@ def evaluate(
 
     # ---- prompts and the reference set
     prompts, ref_clips = ev.pick_prompts(data, model_c.classes, per_class, frames, reference, seed)
+    if ref_clips.shape[2] != size:
+        typer.echo(f"warning: --data {data} holds {ref_clips.shape[2]}-px frames but {teacher_dir} streams "
+                   f"{size}-px ones, so the figures mean little; capture at that size (streamdit data crafter "
+                   f"--size {size}) or pass the --data that matches", err=True)
     _, ref_feats = clf.clip_scores(model_c, list(ref_clips))
     labels = [p.label for p in prompts]
     chance = 1.0 / len(model_c.classes)  # a guess among all the classifier's classes

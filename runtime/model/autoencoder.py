@@ -82,6 +82,25 @@ def build_autoencoder(spec: dict[str, Any], directory: str | Path | None = None)
     raise ConfigError(f"unknown autoencoder kind {kind!r}; known kinds: {SpaceToDepthAutoencoder.kind!r}, 'conv'")
 
 
+def frame_size(config: dict[str, Any]) -> tuple[int, int]:
+    """Frame (height, width) in pixels that a checkpoint's config streams, read without loading weights.
+
+    It is the config's latent_size [h, w] times its autoencoder's spatial factor ("factor" of a
+    space-to-depth autoencoder, "config.spatial_factor" of a conv one; 8 when not given).
+    Raises ConfigError for an unknown autoencoder kind.
+    """
+    spec = config.get("autoencoder", {})
+    kind = spec.get("kind")
+    if kind == SpaceToDepthAutoencoder.kind:
+        f = int(spec.get("factor", 4))
+    elif kind == "conv":
+        f = int(spec.get("config", {}).get("spatial_factor", 8))
+    else:
+        raise ConfigError(f"unknown autoencoder kind {kind!r}; known kinds: {SpaceToDepthAutoencoder.kind!r}, 'conv'")
+    h, w = config["latent_size"]
+    return int(h) * f, int(w) * f
+
+
 def video_to_unit(frames: torch.Tensor) -> torch.Tensor:
     """uint8 frames [B, F, H, W, 3] -> float32 [B, 3, F, H, W] in [-1, 1]."""
     return frames.permute(0, 4, 1, 2, 3).float().div(127.5).sub(1.0)
