@@ -1,5 +1,7 @@
 """The `streamdit` command line: train and generate end to end on a tiny model, and clear errors."""
 
+import re
+
 import numpy as np
 from typer.testing import CliRunner
 
@@ -47,6 +49,16 @@ s = 1
     assert r.exit_code == 0, r.output
     video = read_mp4(out)
     assert video.shape == (12, 256, 256, 3) and video.dtype == np.uint8
+    # --scroll measures the view's motion on Crafter-sized frames; 16 px frames are refused before generating
+    small = tmp_path / "small.mp4"
+    r = runner.invoke(app, ["generate", "--checkpoint", str(tmp_path / "run/checkpoint"), "--prompt", "x", "--frames", "4",
+                            "--out", str(small), "--scroll"])
+    assert r.exit_code == 2 and "too small for its 9 x 9 tile grid" in r.output and not small.exists(), r.output
+    r = runner.invoke(app, ["generate", "--checkpoint", "toy", "--prompt", "a red square moves left", "--frames", "8",
+                            "--out", str(small), "--scroll"])
+    assert r.exit_code == 0 and small.exists(), r.output
+    scroll = re.search(r"view scroll.*shift x ([-+.\d]+) y ([-+.\d]+); Farneback flow x ([-+.\d]+) y ([-+.\d]+)", r.output)
+    assert scroll and all(abs(float(v)) < 32 for v in scroll.groups()), r.output  # finite, within the frame
 
 
 def test_generate_errors_are_clear(tmp_path):

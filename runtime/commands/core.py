@@ -59,6 +59,7 @@ def generate(
     micro_steps: Optional[int] = typer.Option(None, "--micro-steps", "-s", help="Micro-steps per chunk position s."),
     guidance: Optional[float] = typer.Option(None, "--guidance", help="Classifier-free guidance scale (1 = off)."),
     scale: int = typer.Option(0, help="Integer upscale of the written video (0 = auto, to at least 256 pixels)."),
+    scroll: bool = typer.Option(False, "--scroll", help="Also print which way the view scrolls (Crafter frames: mean whole-frame shift and mean Farneback optical flow of the world rows, pixels per frame)."),
 ) -> None:
     """Stream a video from a prompt and write it as MP4 (optionally switching prompt mid-stream)."""
     from tqdm import tqdm
@@ -70,6 +71,11 @@ def generate(
     pipe = StreamDiTPipeline.from_checkpoint(resolve(checkpoint))
     scheme = pipe.scheme(chunk, micro_steps)
     typer.echo(f"checkpoint {pipe.config.get('_dir', resolve(checkpoint))}: scheme {scheme.describe()}")
+    if scroll:  # refuse a frame too small for Crafter's tile grid before generating anything
+        from runtime.model.autoencoder import frame_size
+        from runtime.training.data.capture import crafter_view
+
+        crafter_view(frame_size(pipe.config)[0])
     with tqdm(total=frames, unit="frame", desc="generate") as bar:
         video = pipe.generate(prompt, frames, seed=seed, scheme=scheme, guidance_scale=guidance,
                               switch_at=switch_prompt_at, prompt2=prompt2,
@@ -77,6 +83,12 @@ def generate(
     up = scale or max(1, -(-256 // video.shape[1]))
     write_mp4(out, video, pipe.fps, scale=up)
     typer.echo(f"wrote {out} ({len(video)} frames, {video.shape[2]}x{video.shape[1]} px, x{up} upscale, {pipe.fps:g} FPS)")
+    if scroll:
+        from runtime.evaluation.evaluate import scroll_measure
+
+        m = scroll_measure(video)
+        typer.echo(f"view scroll, px/frame (+x: the content moves right, +y: down): shift x {m['shift_dx']:+.3f} "
+                   f"y {m['shift_dy']:+.3f}; Farneback flow x {m['flow_dx']:+.3f} y {m['flow_dy']:+.3f}")
 
 
 def main() -> None:  # pragma: no cover - `python -m runtime.cli` entry
