@@ -21,7 +21,7 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], fps: float, *, sca
               quality: int = 8) -> Path:
     """Write uint8 RGB frames [H, W, 3] to an H.264 MP4. Returns the path.
 
-    scale: integer nearest-neighbour upscaling. The file appears only when complete. Raises ShapeError on a
+    scale: integer nearest-neighbour upscaling. The file appears only when complete, mode 0644. Raises ShapeError on a
     frame that is not uint8 [H, W, 3] or whose size differs from the first frame.
     """
     import imageio_ffmpeg
@@ -29,6 +29,7 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray], fps: float, *, sca
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".mp4", dir=path.parent)
+    os.fchmod(fd, 0o644)  # not mkstemp's private 0600
     os.close(fd)
     writer = None
     size = None

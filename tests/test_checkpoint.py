@@ -121,3 +121,15 @@ def test_shipped_classifier_is_found_by_frame_size():
         found = shipped_classifier(size)
         assert found is not None and _json.loads((found / "config.json").read_text())["size"] == size
     assert shipped_classifier(33) is None
+
+
+def test_atomic_files_are_readable_by_others(tmp_path):
+    """Files written atomically (JSON, PNG, weights) and MP4s get mode 0644, not mkstemp's private 0600."""
+    import numpy as np
+
+    from runtime.model.checkpoint import write_json_atomic
+    from runtime.video_io import write_mp4
+
+    write_json_atomic(tmp_path / "a.json", {"x": 1})
+    write_mp4(tmp_path / "v.mp4", [np.zeros((16, 16, 3), np.uint8)] * 2, 8.0)
+    assert [(tmp_path / n).stat().st_mode & 0o777 for n in ("a.json", "v.mp4")] == [0o644, 0o644]

@@ -61,10 +61,15 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write bytes to `path` through a temporary file in the same directory and os.replace."""
+    """Write bytes to `path` through a temporary file in the same directory and os.replace.
+
+    The file gets mode 0644 (mkstemp's private 0600 would otherwise stay on it), like the directories of
+    `atomic_directory` get 0755.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.fchmod(fd, 0o644)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
