@@ -19,7 +19,7 @@ def evaluate(
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Teacher checkpoint directory or shipped name (default: the shipped teacher, else the default model)."),
     student: Optional[str] = typer.Option(None, "--student", help="Distilled checkpoint of the 'distilled' row (default: the shipped default model when it is distilled)."),
     data: Optional[Path] = typer.Option(None, help="Crafter capture at the checkpoint's frame size (held-out episodes are used; the classifier trains on the rest). Default: data/crafterS, S the frame side (data/crafter72 for the shipped models)."),
-    classifier: Optional[Path] = typer.Option(None, help="Clip classifier directory: loaded when it exists, else trained on DATA and written there (default: the shipped classifier of the checkpoint's frame size, runtime/checkpoints/crafter_classifier72 for the shipped models)."),
+    classifier: Optional[Path] = typer.Option(None, help="Clip classifier directory: loaded when it exists, else trained on DATA and written there (default: the shipped classifier of the checkpoint's frame size, runtime/checkpoints/crafter_classifier72 for the shipped models; runs/classifierS when none is shipped for size S)."),
     retrain_classifier: bool = typer.Option(False, "--retrain-classifier", help="Train the classifier again even if CLASSIFIER exists."),
     classifier_steps: int = typer.Option(1500, help="Training steps of a new classifier (batches of 64 windows)."),
     min_class_windows: int = typer.Option(150, help="A new classifier's classes: actor event types with at least this many training windows."),
@@ -82,17 +82,18 @@ def evaluate(
     from runtime.model.autoencoder import frame_size
 
     size = frame_size(read_config(teacher_dir))[0]
-    if student_dir is not None and frame_size(read_config(student_dir))[0] != size:
-        raise ConfigError(f"--student {student_dir} streams {frame_size(read_config(student_dir))[0]}-px frames "
-                          f"and the teacher {teacher_dir} {size}-px ones; evaluate a student with its own teacher")
+    student_size = frame_size(read_config(student_dir))[0] if student_dir is not None else size
+    if student_size != size:
+        raise ConfigError(f"--student {student_dir} streams {student_size}-px frames and the teacher {teacher_dir} "
+                          f"{size}-px ones; evaluate a student with its own teacher")
     data = Path(f"data/crafter{size}") if data is None else data
     out.mkdir(parents=True, exist_ok=True)
 
     # ---- the classifier
     if classifier is None:
-        from runtime.checkpoints import ROOT, shipped_classifier
+        from runtime.checkpoints import shipped_classifier
 
-        classifier = shipped_classifier(size) or ROOT / f"crafter_classifier{size}"
+        classifier = shipped_classifier(size) or Path(f"runs/classifier{size}")
     if classifier.exists() and not retrain_classifier:
         model_c = clf.load_classifier(classifier)
         typer.echo(f"classifier {classifier}: classes {', '.join(model_c.classes)}")

@@ -79,7 +79,11 @@ def build_autoencoder(spec: dict[str, Any], directory: str | Path | None = None)
             raise ConfigError("a 'conv' autoencoder needs the checkpoint directory that holds its "
                               "autoencoder.safetensors: call build_autoencoder(spec, directory)")
         return load_conv_weights(spec, directory)
-    raise ConfigError(f"unknown autoencoder kind {kind!r}; known kinds: {SpaceToDepthAutoencoder.kind!r}, 'conv'")
+    raise _unknown_kind(kind)
+
+
+def _unknown_kind(kind: Any) -> ConfigError:
+    return ConfigError(f"unknown autoencoder kind {kind!r}; known kinds: {SpaceToDepthAutoencoder.kind!r}, 'conv'")
 
 
 def frame_size(config: dict[str, Any]) -> tuple[int, int]:
@@ -96,7 +100,7 @@ def frame_size(config: dict[str, Any]) -> tuple[int, int]:
     elif kind == "conv":
         f = int(spec.get("config", {}).get("spatial_factor", 8))
     else:
-        raise ConfigError(f"unknown autoencoder kind {kind!r}; known kinds: {SpaceToDepthAutoencoder.kind!r}, 'conv'")
+        raise _unknown_kind(kind)
     h, w = config["latent_size"]
     return int(h) * f, int(w) * f
 
