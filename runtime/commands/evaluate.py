@@ -61,28 +61,30 @@ def evaluate(
     from sdk.errors import CheckpointError
 
     teacher_dir = resolve(checkpoint if checkpoint is not None else default_teacher())
-    if is_distilled(read_config(teacher_dir)):
+    teacher_config = read_config(teacher_dir)
+    if is_distilled(teacher_config):
         raise ConfigError(f"--checkpoint {teacher_dir} is a distilled student; the teacher rows need a teacher "
                           f"(the shipped one is `--checkpoint teacher`); give the student as --student")
-    student_dir = None
+    student_dir, student_config = None, None
     if "distilled" in wanted:
         try:
             student_dir = resolve(student if student is not None else "default")
         except CheckpointError:
             if student is not None:
                 raise
-        if student_dir is not None and not is_distilled(read_config(student_dir)):
+        student_config = read_config(student_dir) if student_dir is not None else None
+        if student_config is not None and not is_distilled(student_config):
             if student is not None:
                 raise ConfigError(f"--student {student_dir} is not a distilled checkpoint (its config has no "
                                   f"sampling.distilled_from); pass the output of `streamdit distill`")
-            student_dir = None
+            student_dir, student_config = None, None
         if student_dir is None:
             typer.echo("no distilled row: the default model is not distilled (pass --student DIR)")
             wanted.remove("distilled")
     from runtime.model.autoencoder import frame_size
 
-    size = frame_size(read_config(teacher_dir))[0]
-    student_size = frame_size(read_config(student_dir))[0] if student_dir is not None else size
+    size = frame_size(teacher_config)[0]
+    student_size = frame_size(student_config)[0] if student_config is not None else size
     if student_size != size:
         raise ConfigError(f"--student {student_dir} streams {student_size}-px frames and the teacher {teacher_dir} "
                           f"{size}-px ones; evaluate a student with its own teacher")

@@ -71,7 +71,6 @@ def latent_captions(events: list[list[Event]], latent_frames: int, temporal_fact
 
 
 @torch.no_grad()
-@torch.no_grad()
 def encode_frames(ae: torch.nn.Module, frames: np.ndarray, *, bf16: bool = True, batch_frames: int = 64) -> torch.Tensor:
     """Encode one episode: uint8 frames [T, S, S, 3] (T a multiple of the temporal factor tf) -> float32
     latents [T / tf, C, h, w], `batch_frames` video frames (a multiple of tf) per encoder call, under bf16
@@ -85,6 +84,7 @@ def encode_frames(ae: torch.nn.Module, frames: np.ndarray, *, bf16: bool = True,
     return torch.cat(chunks)
 
 
+@torch.no_grad()
 def encode_latents(ae_dir: str | Path, data: str | Path, out: str | Path, *, clip_frames: int = 16,
                    bf16: bool = True, batch_frames: int = 64, progress: bool = True) -> dict[str, Any]:
     """Encode every complete episode of a capture into latent shards in `out` (see the module docstring).
