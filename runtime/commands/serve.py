@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import threading
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -24,6 +25,7 @@ def serve(
     pace: bool = typer.Option(True, help="Stream at the model's frame rate (--no-pace: as fast as the machine goes)."),
     compile_mode: str = typer.Option("auto", "--compile", help="torch.compile the DiT: auto (when a C++ compiler is found), on, off. Faster steps (docs/performance.md); the first start on a machine compiles for about a minute."),
     log_level: str = typer.Option("info", help="Logging level: debug, info, warning, error."),
+    prompt_map: Optional[Path] = typer.Option(None, "--prompt-map", help="Default prompt map (TOML, docs/protocol.md section 6) for sessions that send none (default: the checkpoint's prompt_map.toml)."),
 ) -> None:
     """Serve a StreamDiT checkpoint to game engines until SIGINT or SIGTERM, which close every session with a reason."""
     # The DiT and decode threads both run torch ops: OpenMP workers that spin while idle starve each other
@@ -33,6 +35,7 @@ def serve(
     from runtime.checkpoints import resolve
     from runtime.pipeline import StreamDiTPipeline
     from runtime.serving.config import ServeConfig
+    from runtime.serving.prompt_maps import default_prompt_map
     from runtime.serving.server import ServingRuntime, is_loopback
     from sdk.errors import ConfigError
 
@@ -41,9 +44,10 @@ def serve(
         raise ConfigError(f"--host {host} exposes the runtime beyond this machine: also pass --auth-token T "
                           f"(clients send it in the handshake), or bind to 127.0.0.1")
     directory = resolve(checkpoint)
+    default_map = default_prompt_map(directory, prompt_map)  # a missing --prompt-map file fails before loading
     pipe = StreamDiTPipeline.from_checkpoint(directory)
     cfg = ServeConfig(auth_token=auth_token, max_sessions=max_sessions, pace=pace, model_name=directory.name,
-                      compile=compile_mode)
+                      compile=compile_mode, prompt_map=default_map.text, prompt_map_source=default_map.source)
     runtime = ServingRuntime(pipe, cfg).start()
     stop = threading.Event()
     why = ["the runtime is shutting down"]
@@ -65,6 +69,7 @@ def serve(
             g = runtime.serve_grpc(host, grpc_port)
             z = runtime.serve_zmq(host, zmq_port)
             info = runtime.model_info
+            typer.echo(f"prompt map for sessions that send none: {info.prompt_map or 'none'}", err=True)
             typer.echo(f"serving {info.name} ({info.width}x{info.height} px, {info.fps:g} FPS, "
                        f"{info.frames_per_chunk} frames per chunk) at grpc://{host}:{g} and zmq://{host}:{z}; "
                        f"Ctrl-C stops", err=False)

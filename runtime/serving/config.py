@@ -33,6 +33,8 @@ class ServeConfig:
     model_name: str = "default"
     chunk_size: int | None = None  # c override (latent frames per chunk); None = the checkpoint's
     micro_steps: int | None = None  # s override; None = the checkpoint's
+    prompt_map: str = ""  # default prompt map (TOML) of sessions that send none; "" = none
+    prompt_map_source: str = ""  # where it came from: "checkpoint:NAME", "file:PATH" (runtime.serving.prompt_maps)
 
     def __post_init__(self) -> None:
         for name in ("max_sessions", "max_message_bytes", "max_prompt_chars", "default_credits", "max_credits",

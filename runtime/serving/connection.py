@@ -90,7 +90,8 @@ class Connection:
             session_id=sess.id, resume_token=sess.resume_token, protocol_version=m.PROTOCOL_VERSION, model=info.name,
             fps=info.fps, frames_per_chunk=info.frames_per_chunk, width=info.width, height=info.height,
             pixel_format=m.PIXEL_FORMAT, credits=self.outbox.credits, resumed=resumed,
-            next_frame_index=sess.next_chunk * info.frames_per_chunk, limits=cfg.limits()))
+            next_frame_index=sess.next_chunk * info.frames_per_chunk, limits=cfg.limits(),
+            prompt_map=sess.prompt_map_source, prompt_map_sha256=sess.prompt_map_sha256))
         log.info("session %s %s over %s (client %s %s)", sess.id, "resumed" if resumed else "opened",
                  self.transport, hs.client_name, hs.client_version)
 

@@ -21,7 +21,8 @@ def install(runtime: ServingRuntime | None) -> None:
 
 def runtime_for(checkpoint: str | None = None) -> ServingRuntime:
     """The installed runtime, or one started from `checkpoint` (None = the shipped default checkpoint), once
-    its warm-up is done."""
+    its warm-up is done. Like `streamdit serve`, it gives sessions that send no prompt map the checkpoint's
+    prompt_map.toml (runtime.serving.prompt_maps.default_prompt_map)."""
     with _lock:
         if checkpoint is None and _installed is not None:
             return _installed
@@ -30,9 +31,14 @@ def runtime_for(checkpoint: str | None = None) -> ServingRuntime:
         key = str(resolve(checkpoint))
         rt = _by_checkpoint.get(key)
         if rt is None:
-            from runtime.pipeline import StreamDiTPipeline
+            from pathlib import Path
 
-            rt = ServingRuntime(StreamDiTPipeline.from_checkpoint(key), ServeConfig()).start()
+            from runtime.pipeline import StreamDiTPipeline
+            from runtime.serving.prompt_maps import default_prompt_map
+
+            pm = default_prompt_map(key)
+            cfg = ServeConfig(model_name=Path(key).name, prompt_map=pm.text, prompt_map_source=pm.source)
+            rt = ServingRuntime(StreamDiTPipeline.from_checkpoint(key), cfg).start()
             _by_checkpoint[key] = rt
         rt.wait_warm()
         return rt

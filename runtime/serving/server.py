@@ -20,8 +20,10 @@ from typing import Any
 from runtime.serving.config import ServeConfig
 from runtime.serving.connection import Connection
 from runtime.serving.engine import Engine
+from runtime.serving.prompt_map import PromptMap
+from runtime.serving.prompt_maps import prompt_map_sha256
 from runtime.serving.session import SessionManager
-from sdk.errors import ConfigError
+from sdk.errors import ConfigError, ServerError
 from sdk.protocol import messages as m
 
 log = logging.getLogger("streamdit.serving")
@@ -57,7 +59,10 @@ class ServingRuntime:
         self.model_info = m.ModelInfo(
             name=self.config.model_name, fps=self.engine.fps, frames_per_chunk=self.engine.frames_per_chunk,
             width=w * f, height=h * f, pixel_format=m.PIXEL_FORMAT, buffer_frames=sch.B, chunk_size=sch.c,
-            temporal_factor=pipeline.temporal_factor, text_encoder=str(pipeline.text_encoder.kind))
+            temporal_factor=pipeline.temporal_factor, text_encoder=str(pipeline.text_encoder.kind),
+            prompt_map=(self.config.prompt_map_source or "runtime") if self.config.prompt_map.strip() else "",
+            prompt_map_sha256=prompt_map_sha256(self.config.prompt_map))
+        self._check_default_prompt_map()
         self.manager = SessionManager(self.config, self.engine, self.model_info)
         self.urls: list[str] = []
         self._servers: list[Any] = []
@@ -65,6 +70,15 @@ class ServingRuntime:
         self._lock = threading.Lock()
         self._started = False
         self._closed = False
+
+    def _check_default_prompt_map(self) -> None:
+        """A bad default prompt map is refused before any port opens, naming the file."""
+        try:
+            PromptMap.parse(self.config.prompt_map, fps=self.model_info.fps,
+                            frames_per_chunk=self.model_info.frames_per_chunk)
+        except ServerError as e:
+            where = self.config.prompt_map_source or "the default prompt map"
+            raise ConfigError(f"{where}: {e} (fix the file, or pass streamdit serve --prompt-map FILE)") from None
 
     # ------------------------------------------------------------------------------ life cycle
     def start(self) -> "ServingRuntime":

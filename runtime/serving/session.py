@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from runtime.serving.config import ServeConfig
 from runtime.serving.prompt_map import Change, PromptMap, PromptSchedule, check_prompt
+from runtime.serving.prompt_maps import prompt_map_sha256
 from sdk.errors import (AuthError, InvalidArgumentError, RateLimitError, ResumeError, ServerError, SessionLimitError,
                         ShuttingDownError, UnsupportedError, VersionMismatchError)
 from sdk.protocol import messages as m
@@ -48,6 +49,8 @@ class Session:
     def __init__(self, sid: str, token: str, hs: m.Handshake, pmap: PromptMap, base: str, config: ServeConfig) -> None:
         self.id, self.resume_token, self.handshake = sid, token, hs
         self.prompt_map = pmap
+        self.prompt_map_source = ""  # "session", or the runtime's default's source; "" = none
+        self.prompt_map_sha256 = ""
         self.base_prompt = base
         self.state = "active"  # active | detached | closed
         self.owner: Connection | None = None
@@ -149,8 +152,10 @@ class SessionManager:
         if (st.width or st.height) and (st.width, st.height) != (model.width, model.height):
             raise InvalidArgumentError(f"model {model.name!r} streams {model.width}x{model.height} frames; request "
                                        f"0x0 or {model.width}x{model.height}, not {st.width}x{st.height}", fatal=True)
+        own = bool(st.prompt_map.strip())  # a session that sends no map gets the runtime's default
+        map_text = st.prompt_map if own else cfg.prompt_map
         try:
-            pmap = PromptMap.parse(st.prompt_map, fps=model.fps, frames_per_chunk=model.frames_per_chunk)
+            pmap = PromptMap.parse(map_text, fps=model.fps, frames_per_chunk=model.frames_per_chunk)
             base = check_prompt(st.prompt or pmap.base, cfg.max_prompt_chars, "the base prompt "
                                 "(settings.prompt, or the prompt map's base)")
         except ServerError as e:  # the handshake fails as a whole
@@ -162,6 +167,9 @@ class SessionManager:
                 raise SessionLimitError(f"the runtime already serves {cfg.max_sessions} sessions (its limit); "
                                         f"close one, or start it with a larger --max-sessions", fatal=True)
             sess = Session(secrets.token_hex(8), secrets.token_urlsafe(24), hs, pmap, base, cfg)
+            if map_text.strip():
+                sess.prompt_map_source = "session" if own else model.prompt_map
+                sess.prompt_map_sha256 = prompt_map_sha256(map_text)
             self._sessions[sess.id] = sess
             self._by_token[sess.resume_token] = sess
             sess.owner = owner

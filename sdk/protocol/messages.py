@@ -66,7 +66,7 @@ class SessionSettings:
     height: int = 0
     seed: Optional[int] = None  # None = random
     prompt: str = ""
-    prompt_map: str = ""  # TOML text
+    prompt_map: str = ""  # TOML text; "" = the runtime's default prompt map
 
 
 @dataclass
@@ -106,6 +106,8 @@ class HandshakeReply:
     resumed: bool = False
     next_frame_index: int = 0
     limits: Limits = field(default_factory=Limits)
+    prompt_map: str = ""  # the map in effect: "session", "checkpoint:NAME", "file:PATH"; "" = none
+    prompt_map_sha256: str = ""  # hex SHA-256 of its TOML text; "" = none
 
 
 # ----------------------------------------------------------------------------------- client messages
@@ -236,6 +238,8 @@ class ModelInfo:
     chunk_size: int = 0
     temporal_factor: int = 1
     text_encoder: str = ""
+    prompt_map: str = ""  # default map of sessions that send none: "checkpoint:NAME", "file:PATH"; "" = none
+    prompt_map_sha256: str = ""  # hex SHA-256 of its TOML text
 
 
 @dataclass
