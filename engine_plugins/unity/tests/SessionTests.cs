@@ -320,7 +320,8 @@ namespace StreamDiT.Tests
         static void ApiErrors()
         {
             Check.Throws<ArgumentNullException>(() => new StreamDiTSession(null), "null options");
-            Check.Throws<ArgumentException>(() => new StreamDiTSession(new StreamDiTSessionOptions()), "no prompt");
+            // No prompt and no prompt map is valid: the runtime's default prompt map gives both.
+            new StreamDiTSession(new StreamDiTSessionOptions()).Close("never connected");
             Check.Throws<ArgumentOutOfRangeException>(() => new StreamDiTSession(new StreamDiTSessionOptions
                 { Prompt = "p", Credits = 0 }), "credits 0");
             var s = new StreamDiTSession(new StreamDiTSessionOptions { Prompt = "p" });

@@ -84,6 +84,7 @@ const NOT_A_RUNTIME: Array[Zmtp.Failure] = [
 ## The base prompt. Leave empty to use the prompt map's [code]base[/code].
 @export_multiline var prompt := ""
 ## A prompt map (TOML: base prompt and one rule per event type), read when the session starts.
+## Leave empty to use the runtime's default prompt map (the checkpoint's, or serve --prompt-map).
 ## Exported games: add *.toml to the export preset's non-resource filters.
 @export_file("*.toml") var prompt_map_path := ""
 ## Noise seed of the stream; -1 picks a random one. Same seed, same prompt: same video.
@@ -194,9 +195,6 @@ func start() -> void:
 				)
 			)
 			return
-	if prompt.strip_edges() == "" and _prompt_map_text.strip_edges() == "":
-		_fail("bad_settings", "set prompt, or prompt_map_path to a prompt map with a base prompt")
-		return
 	if host.strip_edges() == "":
 		_fail("bad_settings", "host is empty: set it to the runtime's address, e.g. 127.0.0.1")
 		return

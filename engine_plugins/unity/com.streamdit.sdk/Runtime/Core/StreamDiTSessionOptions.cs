@@ -12,10 +12,10 @@ namespace StreamDiT.Core
         public string Host { get; set; }
         /// <summary>The runtime's ZeroMQ port (<c>streamdit serve --zmq-port</c>). Default 5557.</summary>
         public int Port { get; set; }
-        /// <summary>The base prompt; "" = the prompt map's <c>base</c>. One of the two is required.</summary>
+        /// <summary>The base prompt; "" = the prompt map's <c>base</c> (the runtime's default map's when PromptMap is "").</summary>
         public string Prompt { get; set; }
         /// <summary>Prompt map as TOML text (docs/protocol.md section 6): one [events.TYPE] rule per event type
-        /// this game pushes. "" = none (then every event is answered with unknown_event).</summary>
+        /// this game pushes. "" = the runtime's default prompt map (the checkpoint's, or <c>streamdit serve --prompt-map</c>).</summary>
         public string PromptMap { get; set; }
         /// <summary>The runtime's <c>--auth-token</c>, when it has one. Default "".</summary>
         public string AuthToken { get; set; }
@@ -92,8 +92,6 @@ namespace StreamDiT.Core
         {
             if (string.IsNullOrEmpty(Host)) throw new ArgumentException("Host must be a host name or IP address (127.0.0.1 for a runtime on this machine)", "Host");
             if (Port < 1 || Port > 65535) throw new ArgumentOutOfRangeException("Port", Port, "Port must be the runtime's ZeroMQ port, in 1..65535");
-            if (string.IsNullOrEmpty(Prompt) && string.IsNullOrEmpty(PromptMap))
-                throw new ArgumentException("give a Prompt, or a PromptMap with a 'base' prompt: the runtime needs one of the two", "Prompt");
             Range(Credits, 1, 64, "Credits");
             Range(FrameQueueCapacity, 0, 1024, "FrameQueueCapacity");
             Range(Width, 0, 16384, "Width");

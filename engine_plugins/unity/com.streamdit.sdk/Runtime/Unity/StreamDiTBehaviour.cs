@@ -34,7 +34,7 @@ namespace StreamDiT.Unity
         [Header("Stream")]
         [Tooltip("Base prompt of the stream. Empty = the prompt map's 'base'. Change it live with SetPrompt.")]
         [SerializeField] string prompt = "the player stands on the grass";
-        [Tooltip("Prompt map (TOML, docs/protocol.md section 6): one [events.TYPE] rule per event type this game pushes. Events without a rule are refused with unknown_event.")]
+        [Tooltip("Prompt map (TOML, docs/protocol.md section 6): one [events.TYPE] rule per event type this game pushes. Events without a rule are refused with unknown_event. Empty = the runtime's default map (the checkpoint's).")]
         [TextArea(3, 12)]
         [SerializeField] string promptMap = "";
         [Tooltip("Noise seed of the stream; -1 = random.")]
