@@ -147,7 +147,7 @@ def render_cutscene(scene: Cutscene, out: str | Path, *, url: str = "local://", 
     Returns the MP4 path. Raises the sdk's errors when the runtime refuses a cue or fails.
     """
     import sdk
-    from runtime.video_io import write_mp4
+    from sdk.video_io import write_mp4
 
     session = sdk.Session(url, prompt=scene.prompt, prompt_map=scene.prompt_map or None, seed=seed)
     fps = session.fps

@@ -118,7 +118,7 @@ def run_demo(*, seconds: float = 20.0, out: str | Path = "out/demo.mp4", checkpo
     from runtime.training.data.captioner import Captioner, new_events
     from runtime.training.data.crafter_agent import ScriptedAgent
     from runtime.training.data.events import EVENTS, caption_for
-    from runtime.video_io import write_mp4
+    from sdk.video_io import write_mp4
 
     if seconds <= 0:
         raise ConfigError(f"--seconds must be > 0, got {seconds}")

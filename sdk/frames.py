@@ -52,7 +52,7 @@ class Frame:
 class Recording:
     """Writes frames to an H.264 MP4 on a background thread as they are added; stop() finishes the file.
 
-    The file appears only when complete (runtime.video_io.write_mp4 writes atomically). `scale` is an integer
+    The file appears only when complete (sdk.video_io.write_mp4 writes atomically). `scale` is an integer
     nearest-neighbour upscale.
     """
 
@@ -75,7 +75,7 @@ class Recording:
             yield item
 
     def _write(self, fps: float, scale: int) -> None:
-        from runtime.video_io import write_mp4  # numpy + imageio-ffmpeg only: no torch
+        from sdk.video_io import write_mp4  # numpy + imageio-ffmpeg: part of the client install
 
         try:
             write_mp4(self.path, self._items(), fps, scale=scale)

@@ -128,7 +128,7 @@ def test_atomic_files_are_readable_by_others(tmp_path):
     import numpy as np
 
     from runtime.model.checkpoint import write_json_atomic
-    from runtime.video_io import write_mp4
+    from sdk.video_io import write_mp4
 
     write_json_atomic(tmp_path / "a.json", {"x": 1})
     write_mp4(tmp_path / "v.mp4", [np.zeros((16, 16, 3), np.uint8)] * 2, 8.0)

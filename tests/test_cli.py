@@ -6,7 +6,7 @@ import numpy as np
 from typer.testing import CliRunner
 
 from runtime.cli import app
-from runtime.video_io import read_mp4
+from sdk.video_io import read_mp4
 
 runner = CliRunner()
 

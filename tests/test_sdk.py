@@ -8,7 +8,7 @@ import pytest
 
 import sdk
 from runtime.serving import local
-from runtime.video_io import read_mp4
+from sdk.video_io import read_mp4
 from sdk.errors import (AuthError, ConfigError, InvalidArgumentError, ServerError, ShuttingDownError, StreamDiTError,
                         TransportError, UnknownEventError, server_error)
 from serving_helpers import PROMPT_MAP, make_runtime, one_torch_thread, served

@@ -66,7 +66,7 @@ def generate(
 
     from runtime.checkpoints import resolve
     from runtime.pipeline import StreamDiTPipeline
-    from runtime.video_io import write_mp4
+    from sdk.video_io import write_mp4
 
     pipe = StreamDiTPipeline.from_checkpoint(resolve(checkpoint))
     scheme = pipe.scheme(chunk, micro_steps)

@@ -1,4 +1,8 @@
-"""Video files: MP4 writing through imageio-ffmpeg, atomically (a temporary file, then os.replace)."""
+"""Video files: MP4 writing and reading through imageio-ffmpeg, atomically (a temporary file, then os.replace).
+
+Part of the client (numpy and imageio-ffmpeg only, no torch): `sdk.Session.record` and the runtime's commands both
+write MP4s with it.
+"""
 
 from __future__ import annotations
 
