@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	# Pin the CPU build of torch first: an unpinned torch pulls a multi-GB CUDA build.
 	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[runtime,dev]'  # the client alone: pip install .
 	touch $(STAMP)
 
 test: $(STAMP)

@@ -22,6 +22,22 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from sdk._version import __version__
+
+        typer.echo(f"streamdit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version (sdk/_version.py) and exit."),
+) -> None:
+    """StreamDiT engine SDK: train, sample and serve a streaming text-to-video diffusion transformer."""
+
+
 def _register() -> None:
     """Attach the sub-command modules; each one owns its commands."""
     from runtime import commands  # noqa: F401  (registers core commands on `app`)

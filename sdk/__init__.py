@@ -6,15 +6,28 @@
         for frame in s.frames():
             ...
 
-The package imports without torch (the runtime is server-side; `local://` imports it lazily). Names are
-loaded on first use so that `import sdk.errors` (used by the runtime everywhere) stays cheap.
+The package imports without torch (the runtime is server-side; `local://` imports it lazily), and installs
+without it (`pip install streamdit`; the runtime is the `[runtime]` extra). Names are loaded on first use so
+that `import sdk.errors` (used by the runtime everywhere) stays cheap; the TYPE_CHECKING imports below show
+the same names to type checkers (the package ships py.typed).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["Session", "AsyncSession", "Frame", "EventAck", "Recording", "LatencyTracker", "PROTOCOL_VERSION", "errors"]
+from sdk._version import __version__
+
+if TYPE_CHECKING:
+    from sdk import errors
+    from sdk.aio import AsyncSession
+    from sdk.frames import Frame, Recording
+    from sdk.latency import LatencyTracker
+    from sdk.protocol.messages import PROTOCOL_VERSION, EventAck
+    from sdk.session import Session
+
+__all__ = ["Session", "AsyncSession", "Frame", "EventAck", "Recording", "LatencyTracker", "PROTOCOL_VERSION",
+           "errors", "__version__"]
 
 _LAZY = {
     "Session": ("sdk.session", "Session"),
@@ -35,4 +48,12 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(module), attr)
         globals()[name] = value
         return value
+    if name == "errors":
+        import importlib
+
+        return importlib.import_module("sdk.errors")
     raise AttributeError(f"module 'sdk' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

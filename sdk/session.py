@@ -22,6 +22,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any, Iterator
 
+from sdk._version import __version__
 from sdk.errors import (ConfigError, MessageTooLargeError, ResumeError, RuntimeTimeoutError, ServerError,
                         SessionClosedError, ShuttingDownError, StreamDiTError, TransportError, server_error)
 from sdk.frames import Frame, Recording
@@ -53,7 +54,7 @@ class Session:
     def __init__(self, url: str, *, prompt: str | None = None, prompt_map: str | Path | None = None,
                  seed: int | None = None, credits: int = m.DEFAULT_CREDITS, auth_token: str = "",
                  timeout: float = 10.0, reconnect: bool = True, reconnect_timeout: float = 10.0,
-                 client_name: str = "streamdit-python", client_version: str = "0.1.0") -> None:
+                 client_name: str = "streamdit-python", client_version: str = __version__) -> None:
         if isinstance(prompt_map, Path):
             prompt_map = prompt_map.read_text()
         if credits < 1:

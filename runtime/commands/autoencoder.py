@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from runtime.cli import app
+from runtime.commands.choices import TemporalFactor
 from sdk.errors import ConfigError
 
 
@@ -32,7 +33,7 @@ def train_ae(
     size: int = typer.Option(64, "--size", min=8, help="Training resolution in pixels (capture size or a divisor)."),
     steps: int = typer.Option(4000, "--steps", min=1, help="Total optimizer steps."),
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help="Stop after this many minutes."),
-    temporal_factor: int = typer.Option(1, "--temporal-factor", help="Video frames per latent frame: 1 or 4."),
+    temporal_factor: TemporalFactor = typer.Option(TemporalFactor.one, "--temporal-factor", help="Video frames per latent frame."),
     latent_channels: int = typer.Option(8, "--latent-channels", min=1, help="Latent channels."),
     widths: str = typer.Option("32,64,128,128", "--widths", help="Channels per level, full resolution first."),
     latent_noise: float = typer.Option(0.1, "--latent-noise", min=0.0, help="Decoder input noise (x latent std)."),
@@ -49,13 +50,13 @@ def train_ae(
     from runtime.training.ae_trainer import AETrainConfig, AETrainer
 
     _threads(threads)
-    cfg = AETrainConfig(data=str(data), out=str(out), size=size, temporal_factor=temporal_factor,
+    cfg = AETrainConfig(data=str(data), out=str(out), size=size, temporal_factor=int(temporal_factor.value),
                         latent_channels=latent_channels, widths=_widths(widths), latent_noise=latent_noise,
                         steps=steps, max_minutes=max_minutes, batch_frames=batch_frames, lr=lr, seed=seed,
                         init_from=str(init_from) if init_from else None)
     trainer = AETrainer(cfg)
     n = sum(p.numel() for p in trainer.ae.parameters())
-    typer.echo(f"autoencoder: {n / 1e6:.2f} M parameters, temporal factor {temporal_factor}; "
+    typer.echo(f"autoencoder: {n / 1e6:.2f} M parameters, temporal factor {temporal_factor.value}; "
                f"{trainer.train.frames} train frames, {trainer.heldout.frames} held-out frames; "
                f"starting at step {trainer.step}")
     result = trainer.run(progress=progress)

@@ -12,6 +12,7 @@ from typing import Optional
 import typer
 
 from runtime.cli import app
+from runtime.commands.choices import CompileMode, LogLevel
 
 
 @app.command()
@@ -23,8 +24,8 @@ def serve(
     auth_token: Optional[str] = typer.Option(None, "--auth-token", envvar="STREAMDIT_AUTH_TOKEN", help="Token every client must send in its handshake."),
     max_sessions: int = typer.Option(8, "--max-sessions", min=1, help="Sessions served at once (one batched DiT step for all)."),
     pace: bool = typer.Option(True, help="Stream at the model's frame rate (--no-pace: as fast as the machine goes)."),
-    compile_mode: str = typer.Option("auto", "--compile", help="torch.compile the DiT: auto (when a C++ compiler is found), on, off. Faster steps (docs/performance.md); the first start on a machine compiles for about a minute."),
-    log_level: str = typer.Option("info", help="Logging level: debug, info, warning, error."),
+    compile_mode: CompileMode = typer.Option(CompileMode.auto, "--compile", help="torch.compile the DiT: auto (when a C++ compiler is found), on, off. Faster steps (docs/performance.md); the first start on a machine compiles for about a minute."),
+    log_level: LogLevel = typer.Option(LogLevel.info, "--log-level", help="Logging level."),
     prompt_map: Optional[Path] = typer.Option(None, "--prompt-map", help="Default prompt map (TOML, docs/protocol.md section 6) for sessions that send none (default: the checkpoint's prompt_map.toml)."),
 ) -> None:
     """Serve a StreamDiT checkpoint to game engines until SIGINT or SIGTERM, which close every session with a reason."""
@@ -39,7 +40,7 @@ def serve(
     from runtime.serving.server import ServingRuntime, is_loopback
     from sdk.errors import ConfigError
 
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=log_level.value.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not is_loopback(host) and not auth_token:
         raise ConfigError(f"--host {host} exposes the runtime beyond this machine: also pass --auth-token T "
                           f"(clients send it in the handshake), or bind to 127.0.0.1")
@@ -47,7 +48,7 @@ def serve(
     default_map = default_prompt_map(directory, prompt_map)  # a missing --prompt-map file fails before loading
     pipe = StreamDiTPipeline.from_checkpoint(directory)
     cfg = ServeConfig(auth_token=auth_token, max_sessions=max_sessions, pace=pace, model_name=directory.name,
-                      compile=compile_mode, prompt_map=default_map.text, prompt_map_source=default_map.source)
+                      compile=compile_mode.value, prompt_map=default_map.text, prompt_map_source=default_map.source)
     runtime = ServingRuntime(pipe, cfg).start()
     stop = threading.Event()
     why = ["the runtime is shutting down"]

@@ -23,11 +23,12 @@ from runtime.serving.engine import Engine
 from runtime.serving.prompt_map import PromptMap
 from runtime.serving.prompt_maps import prompt_map_sha256
 from runtime.serving.session import SessionManager
+from sdk._version import __version__
 from sdk.errors import ConfigError, ServerError
 from sdk.protocol import messages as m
 
 log = logging.getLogger("streamdit.serving")
-SERVER_VERSION = "0.1.0"
+SERVER_VERSION = __version__
 
 
 def is_loopback(host: str) -> bool:
