@@ -2,10 +2,11 @@
 
 One runtime (a tiny random-weight checkpoint, 64x64 px at 30 FPS, paced) serves the module on free loopback
 ports. Against it:
-- tests/e2e_session.tscn (a StreamDiTSession in the engine) connects, pushes an event, takes 120 frames
-  (at least 32 are required), sees a frame that carries the event's id, then loses its connection (its
-  socket closed under it) and resumes the same session; it saves one frame as a PNG, which this test
-  checks;
+- tests/e2e_session.tscn (a StreamDiTSession in the engine) connects with no prompt map of its own (the
+  runtime is served with `--prompt-map` the sample's Crafter map, so that default applies), pushes an event,
+  takes 120 frames (at least 32 are required), sees a frame that carries the event's id, then loses its
+  connection (its socket closed under it) and resumes the same session; it saves one frame as a PNG, which
+  this test checks;
 - at the same time a Python client (sdk.Session over zmq://) takes frames from the same runtime, so the two
   frame rates are measured side by side, over the same seconds; both are printed (pytest -s) and written
   to fps.json in the test's tmp dir;
@@ -17,6 +18,7 @@ cannot be built here, the tests are skipped with the script's reason.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import queue
@@ -71,7 +73,7 @@ def runtime_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     ckpt = save_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny64", size=SIZE, fps=FPS)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
     cmd = [str(Path(sys.executable).parent / "streamdit"), "serve", "--host", "127.0.0.1", "--grpc-port", "0",
-           "--zmq-port", "0", "--checkpoint", str(ckpt), "--log-level", "warning"]
+           "--zmq-port", "0", "--checkpoint", str(ckpt), "--prompt-map", str(PROMPT_MAP), "--log-level", "warning"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
@@ -148,8 +150,6 @@ class PythonClient:
 
 def test_engine_streams_from_a_live_runtime(engine: None, runtime_url: str, tmp_path: Path) -> None:
     project = copy_project(GODOT_DIR, tmp_path / "project", skip=("sample",))
-    (project / "sample").mkdir()
-    shutil.copy(PROMPT_MAP, project / "sample" / PROMPT_MAP.name)
     port = runtime_url.rsplit(":", 1)[1]
     with PythonClient(runtime_url) as python:
         proc = run_godot(project, "res://tests/e2e_session.tscn", "--", f"--port={port}", "--out=e2e_out",
@@ -164,7 +164,10 @@ def test_engine_streams_from_a_live_runtime(engine: None, runtime_url: str, tmp_
     assert (info["width"], info["height"], info["fps"], info["protocol_version"]) == (SIZE, SIZE, FPS, "1.0")
     assert measure["frames_received"] >= MIN_FRAMES and measure["errors"] == []
     assert result["event_frame"]["event_id"] == result["event_id"] > 0, "no frame carried the event's id"
+    # The session sent no prompt map: the runtime's default (served with --prompt-map) turned the event into
+    # its prompt, and the handshake reply says which map is in effect.
     assert result["ack_prompt"] == "a zombie approaches"
+    assert info["prompt_map_sha256"] == hashlib.sha256(PROMPT_MAP.read_bytes()).hexdigest(), info.get("prompt_map")
     assert result["texture_size"] == [SIZE, SIZE]
     # The lost connection: reported once, resumed (same session, numbering continues), frames again.
     assert [e.split(":")[0] for e in result["errors"]] == ["connection_lost"], result["errors"]

@@ -1,7 +1,7 @@
 """The Unity layer (Runtime/Unity) and the sample (Samples~), compile-checked with Mono's mcs against a stub.
 
-There is no Unity here: engine_plugins/unity/tests/stubs/UnityEngineStub.cs declares the few UnityEngine types
-these scripts use, with Unity's signatures, and is compiled into a stub UnityEngine.dll. Compiling against it
+There is no Unity here: engine_plugins/unity/tests/stubs/*.cs declare the few UnityEngine types
+these scripts use, with Unity's signatures, and are compiled into a stub UnityEngine.dll. Compiling against it
 proves the scripts are well-formed C# 7 that uses StreamDiT.Core's public API correctly and only those UnityEngine
 members; it does not prove they behave in Unity (nothing compiled against the stub is run). The package README
 says so.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,7 @@ from test_unity_core import MCS, PACKAGE, UNITY, _run, core_tests_exe  # noqa: F
 
 UNITY_LAYER = PACKAGE / "Runtime" / "Unity"
 SAMPLE = PACKAGE / "Samples~" / "CrafterEvents"
-STUB = UNITY / "tests" / "stubs" / "UnityEngineStub.cs"
+STUBS = sorted((UNITY / "tests" / "stubs").glob("*.cs"))  # UnityEngine (and UnityEngine.UI) stand-ins
 
 
 def test_unity_asmdefs_reference_the_core():
@@ -43,17 +44,27 @@ def test_unity_layer_never_throws_and_documents_its_settings():
                 assert "[Tooltip(" in above, f"{source.name}:{i + 1} has no [Tooltip]: {line.strip()}"
 
 
+def build_layer(core: Path, out: Path) -> tuple[Path, Path]:
+    """mcs: the stub UnityEngine.dll, then StreamDiT.Unity.dll (Runtime/Unity) against it and `core`, both in
+    `out`; warnings are errors. Returns (UnityEngine.dll, StreamDiT.Unity.dll)."""
+    engine, layer = out / "UnityEngine.dll", out / "StreamDiT.Unity.dll"
+    compile_library("the UnityEngine stub", [f"-out:{engine}", *map(str, STUBS)])
+    compile_library("Runtime/Unity", [f"-r:{core}", f"-r:{engine}", f"-out:{layer}",
+                                      *map(str, sorted(UNITY_LAYER.glob("*.cs")))])
+    return engine, layer
+
+
+def compile_library(what: str, args: list[str]) -> None:
+    """mcs -target:library with `args`; fails the test with mcs's output on an error or a warning."""
+    result = _run([*MCS, "-target:library", *args])
+    assert result.returncode == 0, f"mcs failed on {what}:\n{result.stdout}{result.stderr}"
+    assert "warning" not in result.stdout + result.stderr, f"{what}:\n{result.stdout}"
+
+
 @pytest.mark.parametrize("defines", [[], ["-define:ENABLE_LEGACY_INPUT_MANAGER"]], ids=["new-input", "legacy-input"])
 def test_unity_layer_and_sample_compile_against_a_unityengine_stub(core_tests_exe, tmp_path, defines):  # noqa: F811
     core = core_tests_exe.parent / "StreamDiT.Core.dll"
-    engine, layer, sample = tmp_path / "UnityEngine.dll", tmp_path / "StreamDiT.Unity.dll", tmp_path / "Sample.dll"
-    steps = [
-        ("the UnityEngine stub", [f"-out:{engine}", str(STUB)]),
-        ("Runtime/Unity", [f"-r:{core}", f"-r:{engine}", f"-out:{layer}", *map(str, sorted(UNITY_LAYER.glob("*.cs")))]),
-        ("Samples~/CrafterEvents", [f"-r:{core}", f"-r:{engine}", f"-r:{layer}", f"-out:{sample}", *defines,
-                                    *map(str, sorted(SAMPLE.glob("*.cs")))]),
-    ]
-    for what, args in steps:
-        result = _run([*MCS, "-target:library", *args])
-        assert result.returncode == 0, f"mcs failed on {what}:\n{result.stdout}{result.stderr}"
-        assert "warning" not in result.stdout + result.stderr, f"{what}:\n{result.stdout}"
+    engine, layer = build_layer(core, tmp_path)
+    compile_library("Samples~/CrafterEvents", [f"-r:{core}", f"-r:{engine}", f"-r:{layer}",
+                                               f"-out:{tmp_path / 'Sample.dll'}", *defines,
+                                               *map(str, sorted(SAMPLE.glob("*.cs")))])

@@ -4,7 +4,8 @@
 ## event's id; then closes its TCP connection under the session, as a network drop would, and waits
 ## for the session to resume and stream again. Saves the newest frame as a PNG and writes what it
 ## measured to result.json, both in --out (a directory of the project). It polls the session
-## itself, to time every poll.
+## itself, to time every poll. It sends no prompt map unless --prompt-map=res://... names one: the
+## runtime's default map applies.
 ##
 ## godot-headless --path PROJECT res://tests/e2e_session.tscn -- --port=P --out=e2e_out
 ## Exit codes: 0 done, 1 a check failed, 2 the session failed, 3 timeout.
@@ -48,8 +49,9 @@ func _ready() -> void:
 			_out_dir = arg.trim_prefix("--out=")
 		elif arg.begins_with("--min-frames="):
 			_min_frames = int(arg.trim_prefix("--min-frames="))
+		elif arg.begins_with("--prompt-map="):
+			_session.prompt_map_path = arg.trim_prefix("--prompt-map=")
 	_session.autostart = false
-	_session.prompt_map_path = "res://sample/crafter_prompts.toml"
 	_session.seed = 1
 	_session.error.connect(_on_error)
 	_session.event_applied.connect(_on_event_applied)

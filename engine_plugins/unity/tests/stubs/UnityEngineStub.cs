@@ -60,6 +60,7 @@ namespace UnityEngine
 
     public static class Debug
     {
+        public static void Log(object message) { }
         public static void Log(object message, Object context) { }
         public static void LogWarning(object message, Object context) { }
     }

@@ -1,0 +1,66 @@
+"""Shared by the Godot engine tests: bring the engine up, copy a project, run the engine, and the fenced code
+blocks of a README.
+
+The engine comes from engine_plugins/godot/tools/setup_godot.sh (a cached Debian unstable chroot, DESIGN
+section 7); `engine_or_skip()` skips the calling test with the script's own reason when it cannot be built.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+GODOT_DIR = ROOT / "engine_plugins" / "godot"
+TOOLS = GODOT_DIR / "tools"
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.M | re.S)
+
+
+def engine_or_skip() -> None:
+    """Runs setup_godot.sh (a no-op once the chroot exists); skips the test with its last stderr line when it
+    fails (not root, no mount namespace, no Debian mirror)."""
+    proc = subprocess.run([str(TOOLS / "setup_godot.sh")], capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"]
+        pytest.skip(f"headless Godot unavailable: {lines[-1]}")
+
+
+def copy_project(src: Path, dst: Path, *, skip: tuple[str, ...] = ()) -> Path:
+    """A copy of a Godot project without its .godot/ cache, links resolved (the engine's chroot sees only the
+    project directory)."""
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".godot", "tools", *skip))
+    return dst
+
+
+def run_godot(project: Path, *args: str, timeout: float = 150, wrapper: str = "godot-headless"
+              ) -> subprocess.CompletedProcess[str]:
+    """The engine of the chroot on `project` with Godot's own `args`; its output is printed (pytest -s)."""
+    proc = subprocess.run([str(TOOLS / wrapper), "--path", str(project), *args],
+                          capture_output=True, text=True, timeout=timeout)
+    print(proc.stdout + proc.stderr)
+    return proc
+
+
+def import_project(project: Path) -> None:
+    """`godot --import`: scans the project once, so its class_name scripts (StreamDiTSession, ...) are known
+    to scripts loaded later (.godot/global_script_class_cache.cfg)."""
+    proc = run_godot(project, "--import", timeout=180)
+    assert proc.returncode == 0, f"godot --import failed (exit {proc.returncode})"
+    assert (project / ".godot" / "global_script_class_cache.cfg").is_file(), "the import wrote no class cache"
+
+
+def script_errors(output: str) -> list[str]:
+    """The engine's error lines, less the editor's complaint that the chroot has no CA bundle."""
+    return [line for line in output.splitlines()
+            if ("ERROR" in line) and "X509Certificate" not in line]
+
+
+def fenced_blocks(markdown: Path, language: str) -> list[tuple[int, str]]:
+    """(line number, code) of every ```language fenced block of a Markdown file, in order."""
+    text = markdown.read_text(encoding="utf-8")
+    return [(text.count("\n", 0, m.start()) + 1, m.group(2)) for m in FENCE.finditer(text)
+            if m.group(1) == language]
