@@ -7,6 +7,7 @@ section 7); `engine_or_skip()` skips the calling test with the script's own reas
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -36,11 +37,16 @@ def copy_project(src: Path, dst: Path, *, skip: tuple[str, ...] = ()) -> Path:
     return dst
 
 
-def run_godot(project: Path, *args: str, timeout: float = 150, wrapper: str = "godot-headless"
-              ) -> subprocess.CompletedProcess[str]:
-    """The engine of the chroot on `project` with Godot's own `args`; its output is printed (pytest -s)."""
+def run_godot(project: Path, *args: str, timeout: float = 150, wrapper: str = "godot-headless",
+              user_data: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """The engine of the chroot on `project` with Godot's own `args`; its output is printed (pytest -s).
+
+    `wrapper`: "godot-headless" (renders nothing) or "godot-gl" (opengl3 on Mesa's llvmpipe under Xvfb).
+    `user_data`: a host folder for the engine's data (user:// is then
+    USER_DATA/godot/app_userdata/PROJECT_NAME); None keeps it inside the chroot."""
+    env = {**os.environ, "GODOT_USER_DATA": str(user_data)} if user_data is not None else None
     proc = subprocess.run([str(TOOLS / wrapper), "--path", str(project), *args],
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, env=env)
     print(proc.stdout + proc.stderr)
     return proc
 

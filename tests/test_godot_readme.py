@@ -36,7 +36,7 @@ def _blocks(language: str) -> list[tuple[str, str]]:
 
 def test_the_readmes_have_gdscript_blocks() -> None:
     names = [name for name, _ in _blocks("gdscript")]
-    assert len(names) >= 1, f"expected the usage example, found {names}"
+    assert len(names) >= 2, f"expected the usage and the recorder examples, found {names}"
 
 
 @pytest.mark.parametrize("name,code", _blocks("gdscript"), ids=[n for n, _ in _blocks("gdscript")])
@@ -57,7 +57,7 @@ def test_gdscript_blocks_load_and_run_in_the_engine(tmp_path: Path) -> None:
     for name, code in blocks:
         (snippets / f"{name}.gd").write_text(code)
     import_project(project)
-    proc = run_godot(project, "-s", "res://tests/readme_snippets.gd", timeout=120)
+    proc = run_godot(project, "-s", "res://tests/readme_snippets.gd", timeout=120, user_data=tmp_path / "userdata")
     output = proc.stdout + proc.stderr
     assert "SCRIPT ERROR" not in output and "Parse Error" not in output, "a README block fails (see the output)"
     assert proc.returncode == 0, f"readme_snippets.gd exited {proc.returncode}"
@@ -66,10 +66,13 @@ def test_gdscript_blocks_load_and_run_in_the_engine(tmp_path: Path) -> None:
     for name, result in results.items():
         assert result["loaded"] and result["ran"], (name, result)
     # The usage example binds the session's texture to its TextureRect and pushes an event from a handler.
-    usage = next(r for r in results.values() if "StreamDiTSession" in r["children"] and "TextureRect" in r["children"])
+    usage = next(r for r in results.values() if "TextureRect" in r["children"])
     assert usage["children"]["StreamDiTSession"]["class"] == "StreamDiTSession"
     assert usage["children"]["TextureRect"]["texture"] is True, "the example left the TextureRect without a texture"
     assert usage["calls"], "the usage example has no _on_* handler to call"
+    recorder = next(r for r in results.values() if "StreamDiTRecorder" in r["children"])
+    assert recorder["children"]["StreamDiTRecorder"]["class"] == "StreamDiTRecorder"
+    assert "_on_level_finished" in recorder["calls"], recorder
 
 
 @pytest.mark.parametrize("name,code", _blocks("toml"), ids=[n for n, _ in _blocks("toml")])

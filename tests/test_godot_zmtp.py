@@ -157,7 +157,8 @@ def test_plugin_loads_in_the_editor(godot_project: Path, tmp_path: Path) -> None
     errors = [line for line in output.splitlines() if "ERROR" in line and "X509Certificate" not in line]
     assert errors == [] and "SCRIPT ERROR" not in output, errors
     cache = (sample / ".godot" / "global_script_class_cache.cfg").read_text()
-    for name in ("StreamDiTSession", "StreamDiTZmtp", "StreamDiTMsgPack", "StreamDiTProtocol"):
+    for name in ("StreamDiTSession", "StreamDiTRecorder", "StreamDiTRecordingWriter", "StreamDiTZmtp",
+                 "StreamDiTMsgPack", "StreamDiTProtocol"):
         assert f'&"{name}"' in cache, f"{name} is not registered"
 
 

@@ -2,9 +2,11 @@
 # Bring the Godot 4 headless engine onto a Debian machine that does not package it.
 #
 # Debian unstable packages Godot 4 as `godot`; this script debootstraps a minimal unstable chroot and
-# installs that package into it. The chroot is cached and reused: when it already exists and its engine
-# answers `godot --headless --version` with 4.x, the script does nothing. Run the engine with the
-# `godot-headless` wrapper beside this script.
+# installs that package into it, with Xvfb and Mesa's software OpenGL (llvmpipe), so the engine can also
+# render (`godot-gl`). The chroot is cached and reused: when it already exists and its engine answers
+# `godot --headless --version` with 4.x, the script only adds the rendering packages if they are missing.
+# Run the engine with the `godot-headless` (no rendering) or `godot-gl` (Xvfb + opengl3) wrapper beside
+# this script.
 #
 # The mirror is the machine's own Debian archive, read from /etc/apt/sources.list and
 # /etc/apt/sources.list.d/* (one-line and deb822 formats). Override it with STREAMDIT_DEBIAN_MIRROR.
@@ -20,6 +22,8 @@ set -euo pipefail
 
 readonly SUITE=unstable
 readonly PACKAGE=godot
+# Rendering without a GPU or a display: an X server in memory and Mesa's software OpenGL 4.x (llvmpipe).
+readonly GL_PACKAGES=(xvfb xauth libgl1-mesa-dri libegl-mesa0)
 readonly KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 readonly NO_VALID_UNTIL=(-o Acquire::Check-Valid-Until=false)
 
@@ -115,6 +119,18 @@ ensure_debootstrap() {
         debootstrap debian-archive-keyring >&2 || die "apt-get install debootstrap failed on the host"
 }
 
+# A chroot built before the rendering packages were part of it gets them in place (no rebuild).
+ensure_gl() {
+    local root="$1" log="$1.log"
+    [[ -x "$root/usr/bin/xvfb-run" && -e "$root/usr/lib/x86_64-linux-gnu/dri/swrast_dri.so" ]] && return 0
+    say "adding ${GL_PACKAGES[*]} to $root (log: $log)"
+    in_chroot "$root" apt-get install -y --no-install-recommends "${GL_PACKAGES[@]}" >>"$log" 2>&1 && return 0
+    in_chroot "$root" apt-get "${NO_VALID_UNTIL[@]}" update >>"$log" 2>&1 \
+        && in_chroot "$root" apt-get install -y --no-install-recommends "${GL_PACKAGES[@]}" >>"$log" 2>&1 \
+        || die "apt-get install ${GL_PACKAGES[*]} failed in the chroot; see $log"
+    in_chroot "$root" apt-get clean >>"$log" 2>&1 || true
+}
+
 # Refuse to delete a directory that something is still mounted under.
 remove_tree() {
     local dir="$1"
@@ -147,7 +163,7 @@ build() {
     say "apt-get install $PACKAGE in the chroot"
     in_chroot "$partial" apt-get "${NO_VALID_UNTIL[@]}" update >>"$log" 2>&1 \
         || die "apt-get update failed in the chroot; see $log"
-    in_chroot "$partial" apt-get install -y --no-install-recommends "$PACKAGE" >>"$log" 2>&1 \
+    in_chroot "$partial" apt-get install -y --no-install-recommends "$PACKAGE" "${GL_PACKAGES[@]}" >>"$log" 2>&1 \
         || die "apt-get install $PACKAGE failed in the chroot; last lines of $log: $(tail -n 3 "$log" | tr '\n' ' ')"
     in_chroot "$partial" apt-get clean >>"$log" 2>&1 || true
 
@@ -173,6 +189,7 @@ main() {
 
     local version
     if version="$(godot_version "$CHROOT")"; then
+        ensure_gl "$CHROOT"
         say "ready: Godot $version in $CHROOT (cached)"
         return 0
     fi

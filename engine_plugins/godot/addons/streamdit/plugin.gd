@@ -1,10 +1,12 @@
 @tool
-## Registers the StreamDiTSession node in the Create Node dialog while the plugin is enabled
-## (Project > Project Settings > Plugins > StreamDiT).
+## Registers the StreamDiTSession and StreamDiTRecorder nodes in the Create Node dialog while the
+## plugin is enabled (Project > Project Settings > Plugins > StreamDiT).
 extends EditorPlugin
 
-const TYPE_NAME := "StreamDiTSession"
-const SCRIPT_PATH := "res://addons/streamdit/session.gd"
+const TYPES := {
+	"StreamDiTSession": "res://addons/streamdit/session.gd",
+	"StreamDiTRecorder": "res://addons/streamdit/recorder.gd",
+}
 const ICON_PATH := "res://addons/streamdit/icon.svg"
 
 
@@ -15,8 +17,10 @@ func _enter_tree() -> void:
 		icon = load(ICON_PATH)
 	else:
 		icon = EditorInterface.get_editor_theme().get_icon("Node", "EditorIcons")
-	add_custom_type(TYPE_NAME, "Node", load(SCRIPT_PATH), icon)
+	for type_name: String in TYPES:
+		add_custom_type(type_name, "Node", load(TYPES[type_name]), icon)
 
 
 func _exit_tree() -> void:
-	remove_custom_type(TYPE_NAME)
+	for type_name: String in TYPES:
+		remove_custom_type(type_name)

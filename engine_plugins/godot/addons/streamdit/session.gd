@@ -31,6 +31,9 @@ signal frame_received(texture: ImageTexture, info: Dictionary)
 ## The runtime applied event (or set_prompt) [param event_id] at a chunk boundary; [param prompt]
 ## is the prompt in effect from that chunk (a higher-priority overlay may still decide it).
 signal event_applied(event_id: int, prompt: String)
+## The game pushed a valid event (whether the stream is up or not); a [StreamDiTRecorder] whose
+## session this is records it.
+signal event_pushed(event_id: int, type: String, payload: Dictionary)
 ## Something went wrong; [param message] says what to check. Codes are the protocol's (section 7:
 ## version_mismatch, auth_failed, unknown_event, ...) or this node's: bad_settings, host_not_found,
 ## connect_failed, connect_timeout, connection_lost, not_a_runtime, bad_message, handshake_timeout,
@@ -47,6 +50,8 @@ enum State {
 	FAILED,  ## Stopped for good: a setting must change first (see [member last_error]).
 }
 
+## How to fix an unreadable prompt map.
+const FIX_PROMPT_MAP := ": check prompt_map_path; exported games need *.toml in the export filter"
 ## Events and prompt changes held while the stream is away; older ones are dropped.
 const MAX_HELD_CHANGES := 16
 ## Failures that reconnecting cannot fix: the node stops and reports them.
@@ -184,16 +189,8 @@ func start() -> void:
 		_prompt_map_text = FileAccess.get_file_as_string(prompt_map_path)
 		var err := FileAccess.get_open_error()
 		if err != OK:
-			_fail(
-				"bad_settings",
-				(
-					(
-						"cannot read the prompt map %s (%s): check prompt_map_path; an exported game "
-						+ "needs *.toml in its export filter"
-					)
-					% [prompt_map_path, error_string(err)]
-				)
-			)
+			var why := "cannot read the prompt map %s (%s)" % [prompt_map_path, error_string(err)]
+			_fail("bad_settings", why + FIX_PROMPT_MAP)
 			return
 	if host.strip_edges() == "":
 		_fail("bad_settings", "host is empty: set it to the runtime's address, e.g. 127.0.0.1")
@@ -212,6 +209,7 @@ func push_event(type: String, payload: Dictionary = {}) -> int:
 		_report("invalid_argument", problem, _last_event_id, false)
 	else:
 		_change(Protocol.event(_last_event_id, type, payload))
+		event_pushed.emit(_last_event_id, type, payload)
 	return _last_event_id
 
 
