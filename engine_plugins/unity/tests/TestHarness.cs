@@ -4,6 +4,7 @@
 //   mono CoreTests.exe limits HOST PORT     oversize-message and peer-closed faults against a real libzmq ROUTER
 //   mono CoreTests.exe live HOST PORT       StreamDiTSession against a live `streamdit serve` (LiveTests.cs)
 //   mono CoreTests.exe promptmap            prints the Crafter sample's prompt map (checked against events.py)
+//   mono CoreTests.exe record DIR           writes a recording into DIR (RecordingTests.WriteFixture)
 // Each mode prints one line per test and closes with "MODE: N passed, N failed"; the exit code is 0 only
 // when nothing failed.
 using System;
@@ -139,6 +140,7 @@ namespace StreamDiT.Tests
                 MsgPackTests.Register(runner);
                 ZmtpClientTests.Register(runner);
                 SessionTests.Register(runner);
+                RecordingTests.Register(runner);
                 return runner.Run(20000);
             }
             if (mode == "live" && args.Length == 3)
@@ -147,6 +149,8 @@ namespace StreamDiT.Tests
                 LiveTests.Register(runner, args[1], int.Parse(args[2]));
                 return runner.Run(90000);
             }
+            if (mode == "record" && args.Length == 2)
+                return RecordingTests.WriteFixture(args[1]);
             if (mode == "promptmap" && args.Length == 1)
             {
                 Console.Write(StreamDiT.Samples.CrafterEvents.CrafterPromptMap.Build());
@@ -159,7 +163,7 @@ namespace StreamDiT.Tests
                 else InteropTests.RegisterLimits(runner, args[1], int.Parse(args[2]));
                 return runner.Run(30000);
             }
-            Console.Error.WriteLine("usage: CoreTests.exe unit | interop HOST PORT | limits HOST PORT | live HOST PORT | promptmap");
+            Console.Error.WriteLine("usage: CoreTests.exe unit | interop HOST PORT | limits HOST PORT | live HOST PORT | promptmap | record DIR");
             return 2;
         }
     }

@@ -21,7 +21,11 @@ namespace UnityEngine
         public bool enabled { get; set; }
     }
 
-    public class MonoBehaviour : Behaviour { }
+    public class MonoBehaviour : Behaviour
+    {
+        public Coroutine StartCoroutine(System.Collections.IEnumerator routine) { return null; }
+        public void StopCoroutine(Coroutine routine) { }
+    }
 
     public enum TextureFormat { RGB24 = 3, RGBA32 = 4 }
     public enum FilterMode { Point, Bilinear, Trilinear }
@@ -39,6 +43,8 @@ namespace UnityEngine
     {
         public Texture2D(int width, int height, TextureFormat textureFormat, bool mipChain) { }
         public void LoadRawTextureData(byte[] data) { }
+        public void ReadPixels(Rect source, int destX, int destY, bool recalculateMipMaps) { }
+        public byte[] GetRawTextureData() { return new byte[0]; }
         public void Apply(bool updateMipmaps = true, bool makeNoLongerReadable = false) { }
     }
 
@@ -56,6 +62,7 @@ namespace UnityEngine
     {
         public static float unscaledTime { get { return 0f; } }
         public static float time { get { return 0f; } }
+        public static float deltaTime { get { return 0f; } }
     }
 
     public static class Debug

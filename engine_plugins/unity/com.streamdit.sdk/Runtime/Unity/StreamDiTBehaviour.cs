@@ -92,6 +92,9 @@ namespace StreamDiT.Unity
         public event Action<EventAck> EventApplied;
         /// <summary>Main thread: an error (refused connection, version mismatch, runtime error, bad input, ...).</summary>
         public event Action<StreamDiTError> ErrorOccurred;
+        /// <summary>Main thread: the game called PushEvent (raised whether or not the event could be sent); a
+        /// <see cref="StreamDiTRecorder"/> whose session this is records it.</summary>
+        public event Action<string, IDictionary<string, object>> EventPushed;
 
         /// <summary>Starts a session with the current settings (ending any previous one). Returns at once.</summary>
         public void Connect()
@@ -137,6 +140,12 @@ namespace StreamDiT.Unity
         /// <param name="payload">Values for the rule's template (string, bool, integer or float); null = none.</param>
         public long PushEvent(string type, IDictionary<string, object> payload = null)
         {
+            Action<string, IDictionary<string, object>> pushed = EventPushed;
+            if (pushed != null)
+            {
+                try { pushed(type, payload); }
+                catch (Exception e) { Report(new StreamDiTError(StreamDiTErrorCodes.CallbackFailed, "An EventPushed handler threw " + e.GetType().Name + ": " + e.Message, 0, false, false)); }
+            }
             StreamDiTSession s = Usable("PushEvent");
             if (s == null) return 0;
             try
