@@ -24,16 +24,18 @@ if TYPE_CHECKING:
     from sdk.frames import Frame, Recording
     from sdk.latency import LatencyTracker
     from sdk.protocol.messages import PROTOCOL_VERSION, EventAck
+    from sdk.recorder import Recorder
     from sdk.session import Session
 
-__all__ = ["Session", "AsyncSession", "Frame", "EventAck", "Recording", "LatencyTracker", "PROTOCOL_VERSION",
-           "errors", "__version__"]
+__all__ = ["Session", "AsyncSession", "Frame", "EventAck", "Recording", "Recorder", "LatencyTracker",
+           "PROTOCOL_VERSION", "errors", "__version__"]
 
 _LAZY = {
     "Session": ("sdk.session", "Session"),
     "AsyncSession": ("sdk.aio", "AsyncSession"),
     "Frame": ("sdk.frames", "Frame"),
     "Recording": ("sdk.frames", "Recording"),
+    "Recorder": ("sdk.recorder", "Recorder"),
     "LatencyTracker": ("sdk.latency", "LatencyTracker"),
     "EventAck": ("sdk.protocol.messages", "EventAck"),
     "PROTOCOL_VERSION": ("sdk.protocol.messages", "PROTOCOL_VERSION"),
