@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,102 +16,116 @@ def _frames(n: int, h: int = 16, w: int = 24, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (n, h, w, 3), dtype=np.uint8)
 
 
-def _record(path: Path, shards: list[np.ndarray]) -> list[Path]:
-    with sdk.Recorder(path, game="test game", fps=16, vocabulary="vocab.toml") as rec:
-        for k, frames in enumerate(shards):
-            for i, f in enumerate(frames):
-                if i % 3 == 0:
-                    rec.event("player_moves", {"step": i, "shard": k, "fast": i % 2 == 0})
-                rec.frame(f)
-            rec.event("after_last", {})  # no frame follows: left out, counted
+def _record(path, episodes=((5, 2), (3, 1))):
+    """Write one shard per (frames, events) pair; returns the frames written per shard."""
+    written = []
+    with sdk.Recorder(path, game="test game", fps=12, vocabulary="vocab.toml") as rec:
+        for k, (n, ne) in enumerate(episodes):
+            fr = _frames(n, seed=k)
+            for i in range(n):
+                if i < ne:
+                    rec.event("player_turns_left", {"degrees": 30, "k": k})
+                rec.frame(fr[i])
+            rec.event("never_shown")  # after the last frame of the shard: left out, counted
             rec.new_shard()
-    return rec.shards
+            written.append(fr)
+    return written
 
 
 def test_round_trip(tmp_path):
-    shards = [_frames(7, seed=1), _frames(5, seed=2)]
-    written = _record(tmp_path / "rec", shards)
-    assert [p.name for p in written] == ["shard-00000", "shard-00001"]
-    assert not list((tmp_path / "rec").glob("*.partial"))
-    report = read_recording(tmp_path / "rec", multiple_of=8)
-    assert report.skipped == [] and len(report.shards) == 2 and report.num_frames == 12
-    for k, (shard, frames) in enumerate(zip(report.shards, shards)):
-        assert np.array_equal(np.asarray(shard.frames()), frames)
-        assert shard.size == (16, 24) and shard.fps == 16.0
-        assert [e.frame for e in shard.events] == list(range(0, len(frames), 3))
-        assert shard.events[1].payload == {"step": 3, "shard": k, "fast": False}
-        assert shard.manifest["vocabulary"] == "vocab.toml" and shard.manifest["game"] == "test game"
+    written = _record(tmp_path / "rec")
+    report = read_recording(tmp_path / "rec")
+    assert [s.name for s in report.shards] == ["shard-00000", "shard-00001"] and not report.skipped
+    for shard, fr in zip(report.shards, written):
+        np.testing.assert_array_equal(shard.frames(), fr)
+        assert shard.size == (16, 24) and shard.fps == 12.0
+        assert shard.manifest["game"] == "test game" and shard.manifest["vocabulary"] == "vocab.toml"
         assert shard.manifest["events_after_last_frame"] == 1
+    ev = report.shards[0].events
+    assert [(e.frame, e.type, e.payload) for e in ev] == [
+        (0, "player_turns_left", {"degrees": 30, "k": 0}), (1, "player_turns_left", {"degrees": 30, "k": 0})]
+    assert report.num_frames == 8
 
 
-def test_recorder_reopens_with_next_number_and_refuses_bad_input(tmp_path):
-    _record(tmp_path / "rec", [_frames(2)])
-    with sdk.Recorder(tmp_path / "rec", game="g", fps=8) as rec:
-        rec.frame(_frames(1)[0])
-        with pytest.raises(ShapeError, match="this recording is 24x16"):
-            rec.frame(np.zeros((8, 8, 3), np.uint8))
-        with pytest.raises(ShapeError, match="uint8"):
-            rec.frame(np.zeros((16, 24, 3), np.float32))
-        with pytest.raises(ConfigError, match="not a name"):
-            rec.event("bad type!", {})
-        with pytest.raises(ConfigError, match="payload"):
-            rec.event("ok", {"x": [1, 2]})
-    assert [p.name for p in rec.shards] == ["shard-00001"]
-    with pytest.raises(ConfigError, match="closed"):
-        rec.frame(_frames(1)[0])
-    with pytest.raises(ConfigError, match="fps"):
-        sdk.Recorder(tmp_path / "x", game="g", fps=0)
+def test_new_recorder_appends_next_shard_number(tmp_path):
+    _record(tmp_path / "rec", episodes=((2, 0),))
+    _record(tmp_path / "rec", episodes=((2, 0),))
+    assert [s.name for s in read_recording(tmp_path / "rec").shards] == ["shard-00000", "shard-00001"]
 
 
-def test_interrupted_recording_keeps_closed_shards(tmp_path):
-    rec = sdk.Recorder(tmp_path / "rec", game="g", fps=16)
-    for f in _frames(3):
-        rec.frame(f)
-    rec.new_shard()
-    rec.frame(_frames(1)[0])  # the process dies here: shard-00001 stays .partial
+def test_interrupted_shard_is_skipped_by_name_and_others_survive(tmp_path):
+    _record(tmp_path / "rec", episodes=((3, 1),))
+    rec = sdk.Recorder(tmp_path / "rec", game="g", fps=12)
+    rec.frame(_frames(1)[0])  # never closed: stays .partial
     report = read_recording(tmp_path / "rec")
     assert [s.name for s in report.shards] == ["shard-00000"]
-    assert report.skipped[0][0] == "shard-00001.partial" and "interrupted" in report.skipped[0][1]
+    (name, why), = report.skipped
+    assert name == "shard-00001.partial" and "interrupted" in why and "delete" in why
 
 
-def test_truncated_and_mismatched_shards_are_skipped_by_name(tmp_path):
-    _record(tmp_path / "rec", [_frames(6, seed=s) for s in range(4)])
-    root = tmp_path / "rec"
-    with open(root / "shard-00001" / "frames.rgb", "r+b") as f:  # truncated frames file
-        f.truncate(16 * 24 * 3 * 4 + 100)
-    ev = root / "shard-00002" / "events.jsonl"  # an event past the last frame
-    lines = ev.read_text().splitlines()
-    lines[-1] = json.dumps({"frame": 6, "type": "player_moves", "payload": {}})
-    ev.write_text("\n".join(lines) + "\n")
-    report = read_recording(root)
-    assert [s.name for s in report.shards] == ["shard-00000", "shard-00003"]
-    skipped = dict(report.skipped)
-    assert "truncated" in skipped["shard-00001"] and "record the shard again" in skipped["shard-00001"]
-    assert "shard-00001" in skipped["shard-00001"]
-    assert "past the last frame" in skipped["shard-00002"] and "line 2" in skipped["shard-00002"]
-    assert np.array_equal(np.asarray(report.shards[1].frames()), _frames(6, seed=3))
+def test_truncated_frames_file_is_skipped_with_a_clear_error(tmp_path):
+    _record(tmp_path / "rec", episodes=((4, 1), (3, 1), (2, 0)))
+    f = tmp_path / "rec" / "shard-00001" / "frames.rgb"
+    f.write_bytes(f.read_bytes()[:-100])
+    report = read_recording(tmp_path / "rec")
+    assert [s.name for s in report.shards] == ["shard-00000", "shard-00002"]
+    (name, why), = report.skipped
+    assert name == "shard-00001" and "truncated" in why and "3 frames" in why
 
 
-@pytest.mark.parametrize("damage, message", [
+def test_event_past_the_last_frame_is_skipped_with_a_clear_error(tmp_path):
+    _record(tmp_path / "rec", episodes=((4, 1), (3, 1)))
+    e = tmp_path / "rec" / "shard-00000" / "events.jsonl"
+    e.write_text(json.dumps({"frame": 9, "type": "player_turns_left", "payload": {}}) + "\n")
+    report = read_recording(tmp_path / "rec")
+    assert [s.name for s in report.shards] == ["shard-00001"]
+    (name, why), = report.skipped
+    assert name == "shard-00000" and "frame 9" in why and "4 frames" in why
+
+
+@pytest.mark.parametrize("damage, words", [
     (lambda d: (d / "manifest.json").write_text("{not json"), "not readable JSON"),
-    (lambda d: (d / "manifest.json").write_text(json.dumps({**json.loads((d / "manifest.json").read_text()),
-                                                             "version": 99})), "version 99"),
-    (lambda d: os.remove(d / "manifest.json"), "no manifest.json"),
-    (lambda d: (d / "events.jsonl").write_text("{oops\n"), "line 1 is not JSON"),
+    (lambda d: (d / "manifest.json").unlink(), "no manifest.json"),
+    (lambda d: (d / "events.jsonl").write_text('{"frame": 0, "type": "bad name!", "payload": {}}\n'), "line 1"),
+    (lambda d: (d / "events.jsonl").write_text(""), "truncated"),
 ])
-def test_bad_manifest_or_events_named(tmp_path, damage, message):
-    _record(tmp_path / "rec", [_frames(3), _frames(3)])
+def test_damaged_shards_are_named(tmp_path, damage, words):
+    _record(tmp_path / "rec", episodes=((2, 1), (2, 1)))
     damage(tmp_path / "rec" / "shard-00000")
     report = read_recording(tmp_path / "rec")
     assert [s.name for s in report.shards] == ["shard-00001"]
-    assert report.skipped[0][0] == "shard-00000" and message in report.skipped[0][1]
+    assert report.skipped[0][0] == "shard-00000" and words in report.skipped[0][1]
 
 
 def test_frame_size_the_autoencoder_cannot_take(tmp_path):
-    _record(tmp_path / "rec", [_frames(2, h=20, w=24)])
-    with pytest.raises(DataError, match=r"multiples of 8 px.*record at a size such as 24x16"):
-        read_shard(tmp_path / "rec" / "shard-00000", multiple_of=8)
-    with pytest.raises(DataError, match="no usable shard"):
-        read_recording(tmp_path / "rec", multiple_of=8)
+    _record(tmp_path / "rec", episodes=((2, 0),))  # 24x16 px
+    with pytest.raises(DataError, match=r"shard-00000.*multiples of 5"):
+        read_shard(tmp_path / "rec" / "shard-00000", multiple_of=5)
+    assert read_shard(tmp_path / "rec" / "shard-00000", multiple_of=8).num_frames == 2
+
+
+def test_no_good_shard_is_an_error_listing_why(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         read_recording(tmp_path / "missing")
+    _record(tmp_path / "rec", episodes=((2, 0),))
+    (tmp_path / "rec" / "shard-00000" / "manifest.json").unlink()
+    with pytest.raises(DataError, match="no usable shard.*no manifest.json"):
+        read_recording(tmp_path / "rec")
+
+
+def test_recorder_refuses_bad_input(tmp_path):
+    with pytest.raises(ConfigError, match="fps"):
+        sdk.Recorder(tmp_path / "r", game="g", fps=0)
+    rec = sdk.Recorder(tmp_path / "r", game="g", fps=10)
+    with pytest.raises(ShapeError, match="uint8"):
+        rec.frame(np.zeros((8, 8, 3), np.float32))
+    rec.frame(np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(ShapeError, match="8x8"):
+        rec.frame(np.zeros((8, 16, 3), np.uint8))
+    with pytest.raises(ConfigError, match="not a name"):
+        rec.event("two words")
+    with pytest.raises(ConfigError, match="payload"):
+        rec.event("ok", {"k": [1, 2]})
+    assert [p.name for p in rec.close()] == ["shard-00000"]
+    with pytest.raises(ConfigError, match="closed"):
+        rec.frame(np.zeros((8, 8, 3), np.uint8))
