@@ -17,6 +17,7 @@ script's reason.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -71,11 +72,14 @@ def godot_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run_godot(project: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The headless engine on `project`; user:// (the recording suites write there) is `project`/../userdata,
+    not the cached chroot."""
     return subprocess.run(
         [str(TOOLS / "godot-headless"), "--path", str(project), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
+        env={**os.environ, "GODOT_USER_DATA": str(project.parent / "userdata")},
     )
 
 
