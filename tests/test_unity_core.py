@@ -26,6 +26,8 @@ import msgpack
 import pytest
 import zmq
 
+import sdk
+
 ROOT = Path(__file__).resolve().parents[1]
 UNITY = ROOT / "engine_plugins" / "unity"
 PACKAGE = UNITY / "com.streamdit.sdk"
@@ -68,7 +70,7 @@ PYTHON_MAP: dict = {
 def test_package_manifest_and_core_asmdef():
     manifest = json.loads((PACKAGE / "package.json").read_text(encoding="utf-8"))
     assert manifest["name"] == "com.streamdit.sdk"
-    assert manifest["version"] == "0.1.0"
+    assert manifest["version"] == sdk.__version__  # the one version source, sdk/_version.py
     assert manifest["unity"] == "2021.3"
     assert manifest["displayName"] and manifest["description"]
     asmdef = json.loads((CORE / "StreamDiT.Core.asmdef").read_text(encoding="utf-8"))
