@@ -43,12 +43,12 @@ def build_source(data: dict[str, Any]) -> ClipSource:
             return ToySource(ToyShapesConfig(**data))
         except TypeError as e:
             raise ConfigError(f"bad [data] keys for the toy source: {e}") from None
-    if kind == "crafter_latents":
+    if kind in ("latents", "crafter_latents"):  # pre-encoded latents (runtime.training.latents); any game
         from runtime.training.latents import CrafterLatents
 
         try:
             return CrafterLatents(**data)  # root, frames, split, heldout_fraction
         except TypeError as e:
-            raise ConfigError(f"bad [data] keys for the crafter_latents source (root, frames, split, "
+            raise ConfigError(f"bad [data] keys for the {kind} source (root, frames, split, "
                               f"heldout_fraction): {e}") from None
-    raise ConfigError(f"unknown data kind {kind!r}; known kinds: 'toy', 'crafter_latents'")
+    raise ConfigError(f"unknown data kind {kind!r}; known kinds: 'toy', 'latents' ('crafter_latents' is the same)")

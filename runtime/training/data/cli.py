@@ -48,3 +48,27 @@ def crafter(
     typer.echo("top captions:")
     for caption, n in list(summary.caption_histogram.items())[:8]:
         typer.echo(f"  {n:6d} ({100 * n / max(windows, 1):4.1f}%)  {caption}")
+
+
+@data_app.command("import")
+def import_(
+    recording: Path = typer.Argument(..., help="The recording folder (docs/recording.md): shards of frames.rgb, "
+                                     "events.jsonl, manifest.json."),
+    vocab: Path = typer.Option(..., "--vocab", help="The vocabulary TOML (a prompt map) that captions the events."),
+    out: Path = typer.Option(..., "--out", help="Output folder of captioned latent windows (resumes: complete "
+                             "shards are kept)."),
+    ae: Path = typer.Option(..., "--ae", help="Autoencoder checkpoint directory that encodes the frames (its "
+                            "frame size must be the recording's), e.g. runtime/checkpoints/crafter_ae72."),
+    window: int = typer.Option(16, "--window", min=1, help="Caption window in video frames, centred on each "
+                               "latent frame."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Turn a recording into training data: the vocabulary's caption and the latents of every window."""
+    from runtime.data.importer import import_recording
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    m = import_recording(recording, vocab, out, ae_dir=ae, window=window, progress=progress)
+    for why in m["skipped"]:
+        typer.echo(f"skipped {why}", err=True)
+    typer.echo(f"{out}: {m['episodes']} shards, {m['latent_frames']} latent frames "
+               f"({m['imported_now']} shards imported now, {len(m['skipped'])} skipped)")
