@@ -11,3 +11,4 @@ from runtime.commands import demo  # noqa: F401
 from runtime.commands import cutscene  # noqa: F401
 from runtime.commands import evaluate  # noqa: F401
 from runtime.commands import distill  # noqa: F401
+from runtime.commands import fit  # noqa: F401
