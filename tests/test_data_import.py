@@ -117,3 +117,18 @@ def test_import_refuses_a_frame_size_the_autoencoder_cannot_take(tmp_path, tiny_
     _record(tmp_path / "rec", shards=1, size=24)
     with pytest.raises(DataError, match="24x24 px; the autoencoder .* takes 16x16"):
         import_recording(tmp_path / "rec", _vocab(tmp_path), tmp_path / "d", ae_dir=tiny_ae, progress=False)
+
+
+def test_cli_import_reports_a_bad_vocabulary_without_a_traceback(tmp_path, tiny_ae):
+    from typer.testing import CliRunner
+
+    from runtime.cli import app
+
+    _record(tmp_path / "rec", shards=1)
+    empty = _vocab(tmp_path, 'base = "a room"\n')
+    r = CliRunner().invoke(app, ["data", "import", str(tmp_path / "rec"), "--vocab", str(empty), "--out",
+                                 str(tmp_path / "d"), "--ae", str(tiny_ae), "--no-progress"])
+    assert r.exit_code == 2 and "error:" in r.output and "empty" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(app, ["data", "import", str(tmp_path / "rec"), "--vocab", str(_vocab(tmp_path)), "--out",
+                                 str(tmp_path / "d"), "--ae", str(tiny_ae), "--window", "4", "--no-progress"])
+    assert r.exit_code == 0 and "1 shards, 24 latent frames" in r.output
