@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -30,6 +31,8 @@ def crafter(
                                   "also ends when the player dies)."),
     window: int = typer.Option(16, "--window", min=2, help="Frames per caption window (stride window/2)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    recording: Optional[Path] = typer.Option(None, "--recording", help="Also write the episodes as a recording "
+                                             "(docs/recording.md) in this folder, for `streamdit data import`."),
 ) -> None:
     """Record Crafter played by a scripted agent, with per-step events and window captions."""
     from runtime.training.data.capture import capture_crafter
@@ -45,6 +48,11 @@ def crafter(
                    f"({summary.frames_per_second:.0f} frames/s)")
     else:
         typer.echo("nothing to record: every shard was already complete")
+    if recording is not None:
+        from runtime.training.data.crafter_recording import write_recording
+
+        shards = write_recording(out, recording)
+        typer.echo(f"recording {recording}: {len(shards)} shards (vocabulary: the shipped Crafter prompt map)")
     typer.echo("top captions:")
     for caption, n in list(summary.caption_histogram.items())[:8]:
         typer.echo(f"  {n:6d} ({100 * n / max(windows, 1):4.1f}%)  {caption}")
