@@ -13,6 +13,8 @@ Every fenced block carries a marker on the line before its fence, `<!-- example:
                 convert), each `make` target must exist, each script or repository path it names must exist,
                 each `pip install .[EXTRA]` extra must exist
     prompt-map  TOML parsed by the runtime's prompt map parser
+    fragment    Python that uses names the text around it defines (e.g. a game's `pixels`): compiled, and
+                every `sdk.NAME` it uses must exist; not run
     diagram     a picture in text, not code
 
 A block without a marker fails tests/test_readme_examples.py, so no block is silently left out.
@@ -35,7 +37,7 @@ from pathlib import Path
 from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
-KINDS = ("serve", "client", "commands", "prompt-map", "diagram")
+KINDS = ("serve", "client", "commands", "prompt-map", "fragment", "diagram")
 MARKER = re.compile(r"^<!--\s*example:\s*([a-z-]+)((?:\s+\w+=\S+)*)\s*-->\s*$")
 README_PORTS = {"grpc": 50051, "zmq": 5557}
 INPUT_DIRS = ("configs/", "samples/", "runtime/", "docs/", "benchmarks/", "engine_plugins/", "proto/")
@@ -61,40 +63,64 @@ def doc_files() -> list[Path]:
     return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
+LIST_ITEM = re.compile(r"^\s*([-*+]|\d+[.)])\s")
+
+
+def _marker(lines: list[str], start: int) -> tuple[str | None, dict[str, str]]:
+    prev = next((lines[j] for j in range(start - 1, -1, -1) if lines[j].strip()), "")
+    found = MARKER.match(prev.strip())
+    return (found[1], dict(kv.split("=", 1) for kv in found[2].split())) if found else (None, {})
+
+
 def blocks(paths: list[Path] | None = None) -> list[Block]:
-    """Every fenced block of README.md and docs/*.md, with the marker before it (if any)."""
+    """Every code block of README.md and docs/*.md, fenced or indented by 4 spaces, with its marker (if any).
+
+    An indented block starts after a blank line whose previous text is not a list item (list items indent
+    their continuation lines, which are not code).
+    """
     out: list[Block] = []
     for path in paths or doc_files():
         lines = path.read_text(encoding="utf-8").splitlines()
-        i = 0
+        rel = str(path.relative_to(ROOT))
+        i, in_list = 0, False
         while i < len(lines):
-            fence = re.match(r"^(```+|~~~+)\s*(\S*)", lines[i])
-            if not fence:
+            line = lines[i]
+            fence = re.match(r"^(```+|~~~+)\s*(\S*)", line)
+            if fence:
+                start, lang = i, fence[2]
                 i += 1
+                body = []
+                while i < len(lines) and not lines[i].startswith(fence[1]):
+                    body.append(lines[i])
+                    i += 1
+                i += 1
+                out.append(Block(rel, start + 1, lang, "\n".join(body) + "\n", *_marker(lines, start)))
+                in_list = False
                 continue
-            start, lang = i, fence[2]
+            if line.startswith("    ") and line.strip() and i > 0 and not lines[i - 1].strip() and not in_list:
+                start = i
+                body = []
+                while i < len(lines) and (lines[i].startswith("    ") or not lines[i].strip()):
+                    body.append(lines[i][4:])
+                    i += 1
+                out.append(Block(rel, start + 1, "", "\n".join(body).rstrip() + "\n", *_marker(lines, start)))
+                continue
+            if line.strip():
+                in_list = bool(LIST_ITEM.match(line)) or (in_list and line.startswith((" ", "\t")))
             i += 1
-            body = []
-            while i < len(lines) and not lines[i].startswith(fence[1]):
-                body.append(lines[i])
-                i += 1
-            i += 1
-            prev = next((lines[j] for j in range(start - 1, -1, -1) if lines[j].strip()), "")
-            found = MARKER.match(prev.strip())
-            kind, options = (found[1], dict(kv.split("=", 1) for kv in found[2].split())) if found else (None, {})
-            out.append(Block(str(path.relative_to(ROOT)), start + 1, lang, "\n".join(body) + "\n", kind, options))
     return out
 
 
 def orphan_markers(paths: list[Path] | None = None) -> list[str]:
-    """Markers not followed (after blank lines) by a fence: "file:line"."""
+    """Markers that no block follows: "file:line"."""
+    marked = {(b.path, b.line) for b in blocks(paths) if b.kind is not None}
     bad = []
     for path in paths or doc_files():
         lines = path.read_text(encoding="utf-8").splitlines()
         for n, text in enumerate(lines):
             if MARKER.match(text.strip()):
-                nxt = next((x for x in lines[n + 1:] if x.strip()), "")
-                if not nxt.startswith(("```", "~~~")):
+                nxt = next((k for k in range(n + 1, len(lines)) if lines[k].strip()), None)
+                if nxt is None or (str(path.relative_to(ROOT)), nxt + 1) not in marked:
                     bad.append(f"{path.relative_to(ROOT)}:{n + 1}")
     return bad
 
@@ -156,13 +182,26 @@ def check_command(argv: list[str]) -> None:
     elif exe == "pip":
         assert argv[1] == "install", argv
         extras = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"])
-        for spec in argv[2:]:
+        for spec in [a for a in argv[2:] if not a.startswith("-")]:
             found = re.fullmatch(r"\.(?:\[([\w,-]+)\])?", spec)
             if found and found[1]:
                 missing = set(found[1].split(",")) - extras
                 assert not missing, f"pip install {spec}: no extra {sorted(missing)} in pyproject.toml"
     else:
         raise AssertionError(f"{' '.join(argv)}: tests/examples.py has no rule for {argv[0]!r}; add one")
+
+
+def check_fragment(block: Block) -> None:
+    """Compile a `fragment` block and check that every `sdk.NAME` it uses exists. Raises AssertionError."""
+    import ast
+
+    import sdk
+
+    tree = ast.parse(block.text, filename=block.id)
+    used = {n.attr for n in ast.walk(tree)
+            if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "sdk"}
+    missing = sorted(name for name in used if not hasattr(sdk, name))
+    assert not missing, f"{block.id} uses sdk.{missing}, which the sdk package does not have"
 
 
 # ----------------------------------------------------------------------------------- serve and client blocks

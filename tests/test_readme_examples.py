@@ -44,6 +44,11 @@ def test_prompt_map_examples_parse(block: examples.Block) -> None:
     assert pm.base and pm.rules
 
 
+@pytest.mark.parametrize("block", [b for b in BLOCKS if b.kind == "fragment"], ids=lambda b: b.id)
+def test_fragments_compile_against_the_sdk(block: examples.Block) -> None:
+    examples.check_fragment(block)
+
+
 @pytest.fixture(scope="module")
 def server():
     (serve,) = [b for b in BLOCKS if b.kind == "serve"]
