@@ -14,6 +14,7 @@ exceptions. When the connection drops, the session reconnects and resumes with i
 from __future__ import annotations
 
 import collections
+import os
 import queue
 import threading
 import time
@@ -34,12 +35,34 @@ EventAck = m.EventAck
 _END = object()
 
 
+def read_prompt_map(prompt_map: str | os.PathLike | None) -> str:
+    """Session's prompt_map argument -> TOML text. TOML text is returned as it is; an os.PathLike, or a str of
+    one line that ends in ".toml", names a file, which is read (UTF-8). Raises ConfigError naming the path when
+    that file does not exist or cannot be read."""
+    if prompt_map is None:
+        return ""
+    is_path = isinstance(prompt_map, os.PathLike) or (
+        isinstance(prompt_map, str) and "\n" not in prompt_map and prompt_map.strip().lower().endswith(".toml"))
+    if not is_path:
+        return str(prompt_map)
+    path = Path(os.fspath(prompt_map).strip()).expanduser()
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"prompt map file {path} does not exist: pass the path of an existing .toml file, or the "
+                          f"TOML text itself") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read the prompt map file {path} ({type(e).__name__}: {e}); pass a readable "
+                          f"UTF-8 .toml file, or the TOML text itself") from None
+
+
 class Session:
     """A session with a runtime at `url` (grpc://HOST:PORT, zmq://HOST:PORT or local://).
 
     Args:
         prompt: the base prompt (or give a prompt map with a `base`).
-        prompt_map: prompt map TOML text, or a path to a .toml file (docs/protocol.md section 6).
+        prompt_map: prompt map TOML text, or a .toml file to read: a pathlib.Path (any os.PathLike), or a str of one
+            line ending in ".toml" (docs/protocol.md section 6). ConfigError when that file cannot be read.
         seed: noise seed of the stream (None = random).
         credits: frames in flight (default 4); more smooths jitter, fewer lowers latency.
         auth_token: the runtime's --auth-token, when it has one.
@@ -51,12 +74,11 @@ class Session:
     refuses the handshake, and TransportError / RuntimeTimeoutError when it cannot be reached.
     """
 
-    def __init__(self, url: str, *, prompt: str | None = None, prompt_map: str | Path | None = None,
+    def __init__(self, url: str, *, prompt: str | None = None, prompt_map: str | os.PathLike | None = None,
                  seed: int | None = None, credits: int = m.DEFAULT_CREDITS, auth_token: str = "",
                  timeout: float = 10.0, reconnect: bool = True, reconnect_timeout: float = 10.0,
                  client_name: str = "streamdit-python", client_version: str = __version__) -> None:
-        if isinstance(prompt_map, Path):
-            prompt_map = prompt_map.read_text()
+        prompt_map = read_prompt_map(prompt_map)
         if credits < 1:
             raise ConfigError(f"credits must be >= 1, got {credits}")
         self.url, self.timeout = url, float(timeout)
@@ -77,6 +99,7 @@ class Session:
         self._next_id = 0
         self._gen = 0  # connection generation: credits go back only for frames of the live connection
         self._closing = False
+        self._released = False  # the runtime sent Closed{idle}: resume
         self._closed_evt = threading.Event()
         self._fatal: StreamDiTError | None = None
         self._transport: Transport = open_transport(url)
@@ -272,6 +295,11 @@ class Session:
                 continue
             if msg is not None:
                 self._dispatch(msg)
+            if self._released:  # Closed{idle}: the runtime released the session; it resumes like after a drop
+                self._released = False
+                if not self._resume(TransportError("the runtime released the session: this client neither read "
+                                                   "frames nor sent credit for its idle timeout")):
+                    break
         self._finish(self._fatal)
 
     def _dispatch(self, msg: Any) -> None:
@@ -296,6 +324,9 @@ class Session:
             else:
                 self._unraised.append(err)
         elif isinstance(msg, m.Closed):
+            if msg.code == "idle" and self.reconnect and not self._closing:
+                self._released = True
+                return
             if msg.code == "shutdown" and self._fatal is None:
                 self._fatal = ShuttingDownError(f"the runtime closed the session: {msg.reason}", fatal=True)
             elif msg.code not in ("client_close",) and self._fatal is None:

@@ -158,7 +158,12 @@ def test_grpc_bad_inputs_answer_with_errors(srv, bystanders):
     kinds = [(type(x).__name__, getattr(x, "code", None)) for x in got if not isinstance(x, (m.Frame, m.Stats))]
     assert kinds == [("HandshakeReply", None), ("Error", "message_too_large"), ("Error", "unknown_event"),
                      ("Error", "bad_message"), ("Closed", "client_close")]
-    replies = list(stub.Session(iter([proto_codec.to_proto(m.Handshake(protocol_version="3.1"))]), timeout=30))
+    call = stub.Session(iter([proto_codec.to_proto(m.Handshake(protocol_version="3.1"))]), timeout=30)
+    replies = []
+    with pytest.raises(grpc.RpcError):  # a fatal error ends the stream with its status, not OK
+        for r in call:
+            replies.append(r)
+    assert call.code() == grpc.StatusCode.FAILED_PRECONDITION
     err = proto_codec.server_from_proto(replies[0])
     assert len(replies) == 1 and err.code == "version_mismatch" and err.fatal
     channel.close()

@@ -12,7 +12,8 @@ from sdk.protocol import messages as m
 class ServeConfig:
     """What `streamdit serve` enforces (DESIGN.md section 6, "safe defaults").
 
-    Every limit gives the client an Error whose code is in docs/protocol.md section 7.
+    Every limit gives the client an Error whose code is in docs/protocol.md section 7; the table of every
+    limit, these and the protocol's fixed ones, is sdk.protocol.limits.LIMITS.
     """
 
     max_sessions: int = 8  # sessions served at once (each is one stream in the batched DiT step)
@@ -24,6 +25,13 @@ class ServeConfig:
     max_queued_frames: int = 4  # frames waiting for credit per session; beyond: drop oldest, count
     max_pending_changes: int = 64  # events waiting for the next chunk boundary, per session
     resume_window_s: float = 30.0  # seconds a disconnected session stays resumable
+    # A session whose client neither reads nor credits for this long while frames wait for it is released
+    # (Closed{code: "idle"}, resumable); a frozen client is also found by heartbeats / gRPC keepalive (~4 s).
+    idle_timeout_s: float = 10.0
+    # Client messages per second per connection (a burst of the same size); the excess is dropped before it is
+    # decoded, so one client's flood costs the others little. Legitimate clients send tens per second.
+    max_messages_per_second: float = 200.0
+    max_handshakes_per_second: float = 2.0  # per connection, burst of 4: handshake churn costs the engine streams
     stats_interval_s: float = 1.0  # seconds between Stats messages
     decode_queue_chunks: int = 32  # chunks waiting for the decoder (all sessions); beyond: drop oldest
     pace: bool = True  # step no faster than the model's frame rate (real time); False = as fast as possible
@@ -41,8 +49,10 @@ class ServeConfig:
                      "max_queued_frames", "max_pending_changes", "decode_queue_chunks"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"serve config {name} must be >= 1, got {getattr(self, name)}")
-        if self.max_events_per_second <= 0:
-            raise ConfigError(f"max_events_per_second must be > 0, got {self.max_events_per_second}")
+        for name in ("max_events_per_second", "max_messages_per_second", "max_handshakes_per_second",
+                     "idle_timeout_s"):
+            if not float(getattr(self, name)) > 0:
+                raise ConfigError(f"serve config {name} must be > 0, got {getattr(self, name)}")
         if self.default_credits > self.max_credits:
             raise ConfigError(f"default_credits ({self.default_credits}) must be <= max_credits ({self.max_credits})")
 

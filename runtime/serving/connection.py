@@ -8,48 +8,92 @@ answered with an Error message on this connection only; nothing here touches ano
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from runtime.serving.flow import Outbox
 from runtime.serving.prompt_map import Change, check_prompt
-from runtime.serving.session import Session
+from runtime.serving.session import Session, TokenBucket
 from sdk.errors import (AuthError, ConfigError, InvalidArgumentError, NoSessionError, PromptError, ProtocolError,
                         RateLimitError, ServerError, ShapeError, UnsupportedError)
 from sdk.protocol import messages as m
+from sdk.protocol.limits import check_client, shown
 
 if TYPE_CHECKING:
     from runtime.serving.server import ServingRuntime
 
 log = logging.getLogger("streamdit.serving")
-MAX_TRANSITION_STEPS = 10_000
 
 
 class Connection:
     """Protocol state of one connection. `transport` names it ("grpc", "zmq", "local") for logs.
 
     fatal_handshake_ends: True when a failed handshake ends the connection (gRPC); ZeroMQ and local
-    connections stay open for another handshake.
+    connections stay open for another handshake. A failed auth ends every connection (`refused`).
+    peer: the client's address without port ("" in process), for the auth guard and the log.
     """
 
-    def __init__(self, runtime: "ServingRuntime", transport: str, *, fatal_handshake_ends: bool = False) -> None:
+    def __init__(self, runtime: "ServingRuntime", transport: str, *, fatal_handshake_ends: bool = False,
+                 peer: str = "") -> None:
         cfg = runtime.config
-        self.runtime, self.transport = runtime, transport
+        self.runtime, self.transport, self.peer = runtime, transport, peer
         self.outbox = Outbox(cfg.default_credits, cfg.max_credits, cfg.max_queued_frames)
         self.session: Session | None = None
         self.fatal_handshake_ends = fatal_handshake_ends
+        self.refused = False  # auth failed: the transport ends (gRPC) or ignores (ZeroMQ) this connection
+        self.last_input = time.monotonic()  # when the client last sent anything (idle_timeout_s)
+        self._input = TokenBucket(cfg.max_messages_per_second, cfg.max_messages_per_second)
+        self._handshakes = TokenBucket(cfg.max_handshakes_per_second, 2 * cfg.max_handshakes_per_second)
+        self.input_dropped = 0  # messages dropped unread by admit()
+        self._reported_drops = 0
+        self._next_drop_notice = 0.0
 
     # ------------------------------------------------------------------------------ transport calls
+    def admit(self) -> bool:
+        """The transport calls this for every message it receives, before decoding it. False: drop the message
+        unread, this connection sends more than max_messages_per_second; the client is told at most once a
+        second how many were dropped (Error rate_limited), so the answer to a flood is no flood."""
+        now = time.monotonic()
+        self.last_input = now
+        if self._input.take():
+            return True
+        self.input_dropped += 1
+        if now >= self._next_drop_notice:
+            rate = self.runtime.config.max_messages_per_second
+            n, self._reported_drops = self.input_dropped - self._reported_drops, self.input_dropped
+            self._next_drop_notice = now + 1.0
+            self.outbox.put(m.Error(code=m.RATE_LIMITED, message=(
+                f"this connection sends more than {rate:g} messages per second (limits: max_messages_per_second); "
+                f"{n} messages were dropped unread since the last notice: send fewer")))
+            self.runtime.throttled.warning("input-flood", "a %s client at %s sends more than %g messages per "
+                                           "second; the excess is dropped unread", self.transport,
+                                           shown(self.peer), rate)
+        return False
+
     def handle(self, msg: Any) -> None:
         """Act on one decoded client message; any failure becomes an Error message to this client."""
+        self.last_input = time.monotonic()
         try:
+            check_client(msg)  # the fixed limits of sdk.protocol.limits, the same for every transport
             handler = getattr(self, "_on_" + msg.TYPE)
             handler(msg)
         except Exception as e:  # every failure is answered, none escapes into the transport
             self._fail(e, msg)
 
-    def reject(self, exc: BaseException) -> None:
-        """The transport could not decode a message (ProtocolError) or refused it (size)."""
-        self._fail(exc, None)
+    def reject(self, exc: BaseException, msg: Any = None, *, fatal: bool = False) -> None:
+        """The transport could not decode a message (ProtocolError) or refused it (size, rate): an Error to this
+        client. msg: the decoded message when there is one. fatal: end the connection (and its session) too,
+        e.g. when gRPC bytes are not a ClientMessage."""
+        self._fail(exc, msg, fatal=fatal)
+
+    def auth_delay(self, msg: Any) -> float:
+        """Seconds the transport must wait, without blocking any other connection, before it handles `msg`: a
+        credential check (handshake, get_info, list_models) of a peer with repeated auth failures
+        (runtime.serving.guard.AuthGuard). When > 0, call `runtime.guard.done(conn.peer)` after handling it.
+        Raises RateLimitError (fatal) when too many checks of that peer already wait."""
+        if not self.runtime.config.auth_token or not isinstance(msg, (m.Handshake, m.GetInfo, m.ListModels)):
+            return 0.0
+        return self.runtime.guard.reserve(self.peer)
 
     def disconnected(self) -> None:
         """The connection dropped (or the transport ended it): release the session, keep it resumable."""
@@ -64,6 +108,22 @@ class Connection:
         self.session = None
         self.outbox.finish(closed)
 
+    def check_idle(self, now: float) -> bool:
+        """Release the session when its client neither reads nor credits: frames wait without credit and the
+        client sent nothing for idle_timeout_s seconds. The session stays resumable (resume_window_s); the
+        connection gets Closed{code: "idle"} and ends. Returns True when it released it (any thread)."""
+        sess, ob = self.session, self.outbox
+        timeout = self.runtime.config.idle_timeout_s
+        if sess is None or ob.credits > 0 or ob.queue_depth == 0 or now - self.last_input < timeout:
+            return False
+        self.session = None
+        self.runtime.manager.detach(sess, self)
+        ob.finish(m.Closed(code="idle", reason=f"the client neither read frames nor sent credit for {timeout:g} s; "
+                           f"the session stays resumable for {self.runtime.config.resume_window_s:g} s"))
+        log.info("session %s released: its %s client was idle for %.0f s", sess.id, self.transport,
+                 now - self.last_input)
+        return True
+
     def end(self, code: str, reason: str) -> None:
         """The runtime ends this connection's session (e.g. shutdown): Closed{code, reason}, then nothing."""
         sess, self.session = self.session, None
@@ -77,6 +137,10 @@ class Connection:
             raise InvalidArgumentError(f"this connection already has session {self.session.id}; send close "
                                        f"before another handshake")
         cfg = self.runtime.config
+        if not self._handshakes.take():
+            raise RateLimitError(f"more than {cfg.max_handshakes_per_second:g} handshakes per second on this "
+                                 f"connection (limits: max_handshakes_per_second); wait before the next one",
+                                 fatal=True)
         try:
             sess, resumed = self.runtime.manager.open(hs, self)
         except ServerError as e:
@@ -93,7 +157,7 @@ class Connection:
             next_frame_index=sess.next_chunk * info.frames_per_chunk, limits=cfg.limits(),
             prompt_map=sess.prompt_map_source, prompt_map_sha256=sess.prompt_map_sha256))
         log.info("session %s %s over %s (client %s %s)", sess.id, "resumed" if resumed else "opened",
-                 self.transport, hs.client_name, hs.client_version)
+                 self.transport, shown(hs.client_name), shown(hs.client_version))  # escaped: no forged log lines
 
     def _on_event(self, ev: m.Event) -> None:
         sess = self._check_change(ev.event_id)
@@ -104,12 +168,7 @@ class Connection:
 
     def _on_set_prompt(self, sp: m.SetPrompt) -> None:
         sess = self._check_change(sp.event_id)
-        weight = 1.0 if sp.weight is None else sp.weight
-        if not 0.0 < weight <= 1.0:
-            raise InvalidArgumentError(f"set_prompt weight must be in (0, 1], got {weight}", event_id=sp.event_id)
-        if not 0 <= sp.transition_steps <= MAX_TRANSITION_STEPS:
-            raise InvalidArgumentError(f"transition_steps must be in [0, {MAX_TRANSITION_STEPS}] chunks, got "
-                                       f"{sp.transition_steps}", event_id=sp.event_id)
+        weight = 1.0 if sp.weight is None else sp.weight  # weight and transition_steps: checked by check_client
         check_prompt(sp.text, self.runtime.config.max_prompt_chars, "the set_prompt text")
         self._queue(sess, Change("prompt", sp.event_id, sp.text, weight=weight,
                                  transition_steps=sp.transition_steps))
@@ -120,9 +179,7 @@ class Connection:
                                "the frame was ignored")
 
     def _on_credit(self, c: m.Credit) -> None:
-        self._need_session()
-        if c.n < 0:
-            raise InvalidArgumentError(f"credit n must be >= 0, got {c.n}")
+        self._need_session()  # n: checked by check_client
         self.outbox.add_credits(c.n)
 
     def _on_close(self, c: m.Close) -> None:
@@ -158,13 +215,12 @@ class Connection:
         self.runtime.warm_prompt(change.text)  # encode now (input thread) so the engine hits the cache
         sess.push_change(change)
 
-    def _fail(self, exc: BaseException, msg: Any) -> None:
+    def _fail(self, exc: BaseException, msg: Any, *, fatal: bool = False) -> None:
         event_id = getattr(msg, "event_id", 0) or 0
         if isinstance(exc, ServerError):
             err = m.Error(code=exc.code, message=str(exc), event_id=exc.event_id or event_id, fatal=exc.fatal)
         elif isinstance(exc, ProtocolError):
-            fatal = isinstance(msg, m.Handshake)
-            err = m.Error(code=exc.code, message=str(exc), event_id=event_id, fatal=fatal)
+            err = m.Error(code=exc.code, message=str(exc), event_id=event_id, fatal=isinstance(msg, m.Handshake))
         elif isinstance(exc, (PromptError, ConfigError, ShapeError)):
             err = m.Error(code=m.INVALID_ARGUMENT, message=str(exc), event_id=event_id,
                           fatal=isinstance(msg, m.Handshake))
@@ -173,15 +229,19 @@ class Connection:
                           getattr(msg, "TYPE", None))
             err = m.Error(code=m.INTERNAL, message=f"internal error: {type(exc).__name__}: {exc}",
                           event_id=event_id, fatal=True)
+        err.fatal = err.fatal or fatal
         if not err.fatal:
             self.outbox.put(err)
         elif self.session is not None and not isinstance(msg, m.Handshake):
             sess, self.session = self.session, None
             self.runtime.manager.close(sess)
             self.outbox.finish(err, m.Closed(code="error", reason=err.message))
-        elif self.fatal_handshake_ends:
+        elif self.fatal_handshake_ends or isinstance(exc, AuthError):
+            self.refused = self.refused or isinstance(exc, AuthError)  # a failed guess costs a connection
             self.outbox.finish(err)
         else:
             self.outbox.put(err)
         if isinstance(exc, AuthError):
-            log.warning("refused a %s client: %s", self.transport, exc)
+            self.runtime.guard.failed(self.peer)
+            self.runtime.throttled.warning("auth", "refused a %s client at %s: %s", self.transport, shown(self.peer),
+                                           exc)

@@ -76,6 +76,7 @@ class Engine:
         self._decode_cv = threading.Condition()
         self._stop = threading.Event()
         self.warmed_up = threading.Event()  # set once the warm-up (and any compile) is done
+        self.warm_up_error: BaseException | None = None  # why the warm-up failed, when it did
         self._threads: list[threading.Thread] = []
         self._next_stats = 0.0
 
@@ -152,8 +153,9 @@ class Engine:
         if self.config.warm_up:
             try:
                 self._warm_up()
-            except Exception:  # pragma: no cover - a broken model shows up again on the first real step
+            except Exception as e:  # the runtime refuses to serve (ServingRuntime.wait_warm raises it)
                 log.exception("engine warm-up failed")
+                self.warm_up_error = e
         self.warmed_up.set()
         deadline = time.monotonic()
         while not self._stop.is_set():
@@ -262,6 +264,9 @@ class Engine:
         self._next_stats = now + self.config.stats_interval_s
         n = len(self._live)
         for live in self._live.values():
+            owner = live.session.owner
+            if owner is not None and owner.check_idle(now):  # neither reads nor credits: release, resumable
+                continue
             ob = live.session.outbox
             if ob is not None:
                 ob.put(m.Stats(fps=ob.fps(), frames_sent=ob.frames_sent, frames_dropped=ob.frames_dropped,

@@ -4,7 +4,8 @@ The server runs its own asyncio loop on a thread, so a ServingRuntime can be dri
 Each `Session` call is one Connection: a reader task decodes client messages and hands them to the
 Connection (prompt encoding runs in a worker thread, never on the loop), and the call's own coroutine
 sends what the Connection's Outbox releases, woken by the engine and decode threads through
-`call_soon_threadsafe`.
+`call_soon_threadsafe`. A stream that ends on a fatal Error ends with the matching gRPC status
+(STATUS_OF_CODE). Keepalive pings find frozen and vanished clients within about 4 s (KEEPALIVE).
 """
 
 from __future__ import annotations
@@ -18,31 +19,66 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from google.protobuf.message import DecodeError
+
 from runtime.serving.connection import Connection
+from runtime.serving.guard import peer_host
 from sdk.errors import ConfigError, MessageTooLargeError, ProtocolError, StreamDiTError
 from sdk.protocol import messages as m
 from sdk.protocol import proto_codec
+from sdk.protocol.limits import shown
 from sdk.protocol.pb import runtime_pb2 as pb
-from sdk.protocol.pb import runtime_pb2_grpc as pb_grpc
 
 log = logging.getLogger("streamdit.serving")
 SERVICE = pb.DESCRIPTOR.services_by_name["Runtime"].full_name  # "streamdit.v1.Runtime"
 SLOW_TYPES = (m.Handshake, m.Event, m.SetPrompt)  # may encode a prompt: run off the event loop
 
 
-class _Servicer(pb_grpc.RuntimeServicer):
+# The gRPC status that ends a Session stream after a fatal Error of each code (docs/protocol.md section 7).
+STATUS_OF_CODE = {
+    m.BAD_MESSAGE: grpc.StatusCode.INVALID_ARGUMENT, m.INVALID_ARGUMENT: grpc.StatusCode.INVALID_ARGUMENT,
+    m.PROMPT_TOO_LONG: grpc.StatusCode.INVALID_ARGUMENT, m.UNKNOWN_EVENT: grpc.StatusCode.INVALID_ARGUMENT,
+    m.VERSION_MISMATCH: grpc.StatusCode.FAILED_PRECONDITION, m.NO_SESSION: grpc.StatusCode.FAILED_PRECONDITION,
+    m.AUTH_FAILED: grpc.StatusCode.UNAUTHENTICATED, m.TOO_MANY_SESSIONS: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    m.MESSAGE_TOO_LARGE: grpc.StatusCode.RESOURCE_EXHAUSTED, m.RATE_LIMITED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    m.UNSUPPORTED: grpc.StatusCode.UNIMPLEMENTED, m.RESUME_FAILED: grpc.StatusCode.NOT_FOUND,
+    m.SHUTTING_DOWN: grpc.StatusCode.UNAVAILABLE, m.INTERNAL: grpc.StatusCode.INTERNAL,
+}
+# Keepalive: the server pings every second and drops a connection whose pings go unanswered for 3 s (a frozen
+# or vanished client holds no session), like ZeroMQ's heartbeats. Pings go on while no data moves (a frozen
+# client's flow-control window is full, so no data moves).
+KEEPALIVE = [("grpc.keepalive_time_ms", 1000), ("grpc.keepalive_timeout_ms", 3000),
+             ("grpc.keepalive_permit_without_calls", 1), ("grpc.http2.max_pings_without_data", 0)]
+
+
+class _Servicer:
+    """The Runtime service. Requests arrive as raw bytes (no deserializer is registered), so that a flood is
+    dropped before it is parsed and undecodable bytes are answered with an Error and INVALID_ARGUMENT instead
+    of grpc's own deserialization failure (a traceback in the log and an OK status)."""
+
     def __init__(self, runtime: Any) -> None:
         self.runtime = runtime
 
+    def handler(self) -> grpc.GenericRpcHandler:
+        out = lambda msg: msg.SerializeToString()  # noqa: E731
+        return grpc.method_handlers_generic_handler(SERVICE, {
+            "Session": grpc.stream_stream_rpc_method_handler(self.Session, response_serializer=out),
+            "GetInfo": grpc.unary_unary_rpc_method_handler(self.GetInfo, response_serializer=out),
+            "ListModels": grpc.unary_unary_rpc_method_handler(self.ListModels, response_serializer=out),
+        })
+
     async def Session(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:  # noqa: N802
-        conn: Connection = self.runtime.connect("grpc", fatal_handshake_ends=True)
+        conn: Connection = self.runtime.connect("grpc", fatal_handshake_ends=True, peer=peer_host(context.peer()))
         loop = asyncio.get_running_loop()
         wake = asyncio.Event()
         conn.outbox.set_notify(lambda: loop.call_soon_threadsafe(wake.set))
         reader = asyncio.ensure_future(self._read(request_iterator, conn, wake))
+        fatal: m.Error | None = None
         try:
             while True:
                 for msg in conn.outbox.take():
+                    if isinstance(msg, m.Error) and msg.fatal:
+                        fatal = msg
                     await context.write(proto_codec.to_proto(msg))
                 if conn.outbox.drained():
                     break
@@ -59,43 +95,81 @@ class _Servicer(pb_grpc.RuntimeServicer):
             reader.cancel()
             conn.outbox.set_notify(None)
             conn.disconnected()
+        if fatal is not None:  # the stream ends with the status of its fatal error, not OK
+            context.set_code(STATUS_OF_CODE.get(fatal.code, grpc.StatusCode.UNKNOWN))
+            context.set_details(f"{fatal.code}: {fatal.message}"[:1000])
 
     async def _read(self, request_iterator: Any, conn: Connection, wake: asyncio.Event) -> None:
         limit = self.runtime.config.max_message_bytes
         loop = asyncio.get_running_loop()
         try:
-            async for req in request_iterator:
-                size = req.ByteSize()
-                if size > limit:
-                    conn.reject(MessageTooLargeError(f"a {size}-byte message exceeds the runtime's limit of {limit} "
-                                                     f"bytes (limits.max_message_bytes); it was ignored"))
+            async for raw in request_iterator:
+                if not conn.admit():  # a flood: dropped unread, before any parsing
+                    continue
+                if len(raw) > limit:
+                    conn.reject(MessageTooLargeError(f"a {len(raw)}-byte message exceeds the runtime's limit of "
+                                                     f"{limit} bytes (limits.max_message_bytes); it was ignored"))
                     continue
                 try:
-                    msg = proto_codec.client_from_proto(req)
+                    msg = proto_codec.client_from_proto(pb.ClientMessage.FromString(raw))
+                except DecodeError:
+                    conn.reject(ProtocolError(f"{len(raw)} bytes on the Session stream are not a "
+                                              f"streamdit.v1.ClientMessage; the stream ends (is the client built "
+                                              f"from proto/streamdit/v1/runtime.proto?)"), fatal=True)
+                    break
                 except ProtocolError as e:
                     conn.reject(e)
                     continue
+                try:
+                    delay = conn.auth_delay(msg)
+                except StreamDiTError as e:
+                    conn.reject(e, msg)
+                    continue
+                if delay > 0:  # a peer with repeated auth failures waits its turn; nobody else does
+                    await asyncio.sleep(delay)
+                    self.runtime.guard.done(conn.peer)
                 if isinstance(msg, SLOW_TYPES):
                     await loop.run_in_executor(None, conn.handle, msg)
                 else:
                     conn.handle(msg)
+                if conn.outbox.finished:
+                    break  # e.g. a refused handshake: read nothing more from this stream
         except (asyncio.CancelledError, grpc.aio.AioRpcError):
             pass
         finally:
             wake.set()
 
-    async def GetInfo(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
-        await self._auth(request, context)
+    async def GetInfo(self, request: bytes, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        await self._auth(pb.GetInfoRequest, request, context)
         return proto_codec.to_proto(self.runtime.info())
 
-    async def ListModels(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
-        await self._auth(request, context)
+    async def ListModels(self, request: bytes, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+        await self._auth(pb.ListModelsRequest, request, context)
         return proto_codec.to_proto(m.ModelList(models=[self.runtime.model_info]))
 
-    async def _auth(self, request: Any, context: grpc.aio.ServicerContext) -> None:
+    async def _auth(self, cls: Any, raw: bytes, context: grpc.aio.ServicerContext) -> None:
+        """Parse a unary request and check its auth token, pacing a peer with repeated failures; aborts the
+        call with INVALID_ARGUMENT (undecodable), RESOURCE_EXHAUSTED or UNAUTHENTICATED."""
+        try:
+            request = cls.FromString(raw)
+        except DecodeError:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad_message: {len(raw)} bytes are not a "
+                                f"streamdit.v1.{cls.DESCRIPTOR.name}")
+        if not self.runtime.config.auth_token:
+            return
+        peer = peer_host(context.peer())
+        try:
+            delay = self.runtime.guard.reserve(peer)
+        except StreamDiTError as e:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(e))
+        if delay > 0:
+            await asyncio.sleep(delay)
+            self.runtime.guard.done(peer)
         try:
             self.runtime.manager.check_auth(request.auth_token)
         except StreamDiTError as e:
+            self.runtime.guard.failed(peer)
+            self.runtime.throttled.warning("auth", "refused a grpc client at %s: %s", shown(peer), e)
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(e))
 
 
@@ -130,10 +204,10 @@ class GrpcServer:
     async def _serve(self) -> None:
         hard_cap = 16 * self.runtime.config.max_message_bytes  # above this gRPC itself fails the call
         opts = [("grpc.max_receive_message_length", hard_cap), ("grpc.max_send_message_length", -1),
-                ("grpc.so_reuseport", 0)]
+                ("grpc.so_reuseport", 0), *KEEPALIVE]
         try:
             server = grpc.aio.server(options=opts)
-            pb_grpc.add_RuntimeServicer_to_server(_Servicer(self.runtime), server)
+            server.add_generic_rpc_handlers((_Servicer(self.runtime).handler(),))
             self._health = health.aio.HealthServicer()
             health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
             reflection.enable_server_reflection([SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME], server)

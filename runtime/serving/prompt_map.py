@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sdk.errors import InvalidArgumentError, PromptTooLongError, UnknownEventError
+from sdk.protocol.limits import (INT32_MAX, INT32_MIN, MAX_DURATION_CHUNKS, MAX_DURATION_SECONDS, MAX_RULES,
+                                 MAX_TRANSITION_STEPS, shown)
 
 PromptSpec = tuple[tuple[str, float], ...]
-MAX_RULES = 256
 MAX_MIX = 4  # a base prompt mixes at most this many texts; the lightest are folded away
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RULE_KEYS = {"prompt", "duration_chunks", "duration_seconds", "priority", "transition_steps"}
@@ -58,8 +59,9 @@ class EventRule:
         """Fill the template; a missing payload value is an InvalidArgumentError naming it."""
         missing = [f for f in self.fields if f not in payload]
         if missing:
-            raise InvalidArgumentError(f"event {self.event_type!r} needs payload values {missing} for its prompt "
-                                       f"template {self.template!r}; got keys {sorted(payload)}")
+            raise InvalidArgumentError(f"event {shown(self.event_type)} needs payload values {shown(missing, 200)} "
+                                       f"for its prompt template {shown(self.template)}; got keys "
+                                       f"{shown(sorted(payload), 200)}")
         return self.template.format_map({k: _fmt(payload[k]) for k in self.fields})
 
 
@@ -100,37 +102,39 @@ class PromptMap:
             raise InvalidArgumentError(f"prompt map is not valid TOML: {e}") from None
         unknown = sorted(set(raw) - {"base", "events"})
         if unknown:
-            raise InvalidArgumentError(f"prompt map: unknown top-level keys {unknown}; allowed: 'base', [events.TYPE]")
+            raise InvalidArgumentError(f"prompt map: unknown top-level keys {shown(unknown)}; allowed: 'base', "
+                                       f"[events.TYPE]")
         base = raw.get("base", "")
         if not isinstance(base, str):
             raise InvalidArgumentError(f"prompt map: base must be a string, got {type(base).__name__}")
         events = raw.get("events", {})
         if not isinstance(events, dict) or len(events) > MAX_RULES:
             raise InvalidArgumentError(f"prompt map: [events] must hold at most {MAX_RULES} [events.TYPE] tables")
-        rules = {name: cls._rule(name, body, fps, frames_per_chunk) for name, body in events.items()}
+        rules = {name: cls._rule(name, body, fps, frames_per_chunk) for name, body in events.items()}  # limits: sdk.protocol.limits
         return cls(base=base, rules=rules)
 
     @staticmethod
     def _rule(name: str, body: Any, fps: float, fpc: int) -> EventRule:
-        where = f"prompt map [events.{name}]"
+        where = f"prompt map [events.{shown(name, quote=False)}]"
         if not isinstance(body, dict):
             raise InvalidArgumentError(f"{where} must be a table")
         unknown = sorted(set(body) - _RULE_KEYS)
         if unknown:
-            raise InvalidArgumentError(f"{where}: unknown keys {unknown}; allowed: {sorted(_RULE_KEYS)}")
+            raise InvalidArgumentError(f"{where}: unknown keys {shown(unknown)}; allowed: {sorted(_RULE_KEYS)}")
         template = body.get("prompt")
         if not isinstance(template, str) or not template.strip():
             raise InvalidArgumentError(f"{where}: prompt must be a non-empty string template")
         try:
             parsed = list(string.Formatter().parse(template))
         except ValueError as e:
-            raise InvalidArgumentError(f"{where}: bad template {template!r} ({e}); write literal braces as {{{{ }}}}")
+            raise InvalidArgumentError(f"{where}: bad template {shown(template)} ({e}); write literal braces as "
+                                       f"{{{{ }}}}")
         names = []
         for _, fname, spec, conv in parsed:
             if fname is None:
                 continue
             if not _NAME.match(fname) or spec or conv:
-                raise InvalidArgumentError(f"{where}: template field {{{fname}}} must be a plain name like "
+                raise InvalidArgumentError(f"{where}: template field {{{shown(fname, quote=False)}}} must be a plain name like "
                                            f"{{zone}} (no attributes, indexes, conversions or format specs)")
             names.append(fname)
         if "duration_chunks" in body and "duration_seconds" in body:
@@ -138,18 +142,22 @@ class PromptMap:
         duration = None
         if "duration_chunks" in body:
             duration = body["duration_chunks"]
-            if not isinstance(duration, int) or isinstance(duration, bool) or duration < 1:
-                raise InvalidArgumentError(f"{where}: duration_chunks must be an integer >= 1, got {duration!r}")
+            if not isinstance(duration, int) or isinstance(duration, bool) or not 1 <= duration <= MAX_DURATION_CHUNKS:
+                raise InvalidArgumentError(f"{where}: duration_chunks must be an integer >= 1 and <= "
+                                           f"{MAX_DURATION_CHUNKS}, got {shown(duration)}")
         elif "duration_seconds" in body:
             sec = body["duration_seconds"]
-            if not isinstance(sec, (int, float)) or isinstance(sec, bool) or sec <= 0:
-                raise InvalidArgumentError(f"{where}: duration_seconds must be > 0, got {sec!r}")
-            duration = max(1, math.ceil(sec * fps / fpc - 1e-9))
+            if (not isinstance(sec, (int, float)) or isinstance(sec, bool) or not math.isfinite(sec)
+                    or not 0 < sec <= MAX_DURATION_SECONDS):
+                raise InvalidArgumentError(f"{where}: duration_seconds must be a finite number > 0 and <= "
+                                           f"{MAX_DURATION_SECONDS:g}, got {shown(sec)}")
+            duration = min(MAX_DURATION_CHUNKS, max(1, math.ceil(sec * fps / fpc - 1e-9)))
         priority = body.get("priority", 0)
         steps = body.get("transition_steps", 0)
-        for key, v, lo in (("priority", priority, -(2**31)), ("transition_steps", steps, 0)):
-            if not isinstance(v, int) or isinstance(v, bool) or v < lo:
-                raise InvalidArgumentError(f"{where}: {key} must be an integer >= {lo}, got {v!r}")
+        for key, v, lo, hi in (("priority", priority, INT32_MIN, INT32_MAX),
+                               ("transition_steps", steps, 0, MAX_TRANSITION_STEPS)):
+            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+                raise InvalidArgumentError(f"{where}: {key} must be an integer >= {lo} and <= {hi}, got {shown(v)}")
         return EventRule(name, template, tuple(dict.fromkeys(names)), duration, priority, steps)
 
     def change_for_event(self, event_id: int, event_type: str, payload: dict[str, Any], *, max_chars: int,
@@ -158,9 +166,10 @@ class PromptMap:
         PromptTooLongError."""
         rule = self.rules.get(event_type)
         if rule is None:
-            known = sorted(self.rules) or "none: the session has no prompt map"
-            raise UnknownEventError(f"no prompt map rule for event type {event_type!r}; add an "
-                                    f"[events.{event_type}] table to the session's prompt map (rules: {known})")
+            known = shown(sorted(self.rules), 200) if self.rules else "none: the session has no prompt map"
+            raise UnknownEventError(f"no prompt map rule for event type {shown(event_type)}; add an "
+                                    f"[events.{shown(event_type, quote=False)}] table to the session's prompt map "
+                                    f"(rules: {known})")
         text = rule.render(payload)
         check_prompt(text, max_chars, f"the prompt of event {event_type!r}")
         return Change("event", event_id, text, rule=rule, transition_steps=rule.transition_steps,

@@ -20,11 +20,12 @@ from typing import Any
 from runtime.serving.config import ServeConfig
 from runtime.serving.connection import Connection
 from runtime.serving.engine import Engine
+from runtime.serving.guard import AuthGuard, Throttled
 from runtime.serving.prompt_map import PromptMap
 from runtime.serving.prompt_maps import prompt_map_sha256
 from runtime.serving.session import SessionManager
 from sdk._version import __version__
-from sdk.errors import ConfigError, ServerError
+from sdk.errors import CheckpointError, ConfigError, ServerError
 from sdk.protocol import messages as m
 
 log = logging.getLogger("streamdit.serving")
@@ -69,6 +70,8 @@ class ServingRuntime:
         self._servers: list[Any] = []
         self._connections: set[Connection] = set()
         self._lock = threading.Lock()
+        self.guard = AuthGuard()  # paces credential checks of peers with repeated auth failures
+        self.throttled = Throttled(log)  # repeated warnings (floods, auth refusals) are counted, not all written
         self._started = False
         self._closed = False
 
@@ -91,7 +94,9 @@ class ServingRuntime:
     def wait_warm(self, stop: threading.Event | None = None, note_every_s: float = 15.0) -> bool:
         """Block until the engine's warm-up (and any compile: about a minute on a fresh machine) is done, so
         that clients' timeouts (handshake, first frame, acks) start after it; logs every note_every_s
-        seconds while it waits. Returns True once warm, False as soon as `stop` is set first."""
+        seconds while it waits. Returns True once warm, False as soon as `stop` is set first.
+
+        Raises CheckpointError when the warm-up failed: the model cannot run, so nothing may be served."""
         t0 = next_note = time.monotonic()
         while not self.engine.warmed_up.wait(0.5):
             if stop is not None and stop.is_set():
@@ -99,6 +104,10 @@ class ServingRuntime:
             if time.monotonic() - next_note >= note_every_s:
                 next_note = time.monotonic()
                 log.info("still warming up (%.0f s; compiling the model for this machine)", next_note - t0)
+        err = self.engine.warm_up_error
+        if err is not None:
+            raise CheckpointError(f"the model failed its warm-up, so it cannot be served ({type(err).__name__}: "
+                                  f"{err}); check the checkpoint's config.json and weights, or the log above") from err
         return True
 
     def __enter__(self) -> "ServingRuntime":
@@ -154,9 +163,9 @@ class ServingRuntime:
         log.info("runtime stopped: %s", reason)
 
     # ------------------------------------------------------------------------------ connections
-    def connect(self, transport: str = "local", *, fatal_handshake_ends: bool = False) -> Connection:
+    def connect(self, transport: str = "local", *, fatal_handshake_ends: bool = False, peer: str = "") -> Connection:
         """A new client connection (servers call this; `local://` uses it directly)."""
-        conn = Connection(self, transport, fatal_handshake_ends=fatal_handshake_ends)
+        conn = Connection(self, transport, fatal_handshake_ends=fatal_handshake_ends, peer=peer)
         with self._lock:
             self._connections.add(conn)
         return conn

@@ -20,6 +20,7 @@ from runtime.serving.prompt_maps import prompt_map_sha256
 from sdk.errors import (AuthError, InvalidArgumentError, RateLimitError, ResumeError, ServerError, SessionLimitError,
                         ShuttingDownError, UnsupportedError, VersionMismatchError)
 from sdk.protocol import messages as m
+from sdk.protocol.limits import shown
 
 if TYPE_CHECKING:
     from runtime.serving.connection import Connection
@@ -125,9 +126,12 @@ class SessionManager:
             raise ShuttingDownError("the runtime is shutting down and takes no new sessions", fatal=True)
         self._check_version(hs.protocol_version)
         self.check_auth(hs.auth_token)
-        if "rgb8" not in hs.capabilities.pixel_formats:
-            raise UnsupportedError(f"this runtime sends rgb8 pixels only; the client offers "
-                                   f"{hs.capabilities.pixel_formats}", fatal=True)
+        # An empty list means the documented default ["rgb8"]: proto3 cannot tell an empty list from an absent one,
+        # so gRPC and ZeroMQ read it the same way.
+        formats = hs.capabilities.pixel_formats or [m.PIXEL_FORMAT]
+        if m.PIXEL_FORMAT not in formats:
+            raise UnsupportedError(f"this runtime sends rgb8 pixels only; the client offers {shown(formats, 200)}",
+                                   fatal=True)
         if hs.resume_token:
             return self._resume(hs, owner), True
         return self._create(hs, owner), False
@@ -137,8 +141,8 @@ class SessionManager:
         try:
             theirs = m.parse_version(version)
         except ValueError:
-            raise VersionMismatchError(f"protocol_version must be 'MAJOR.MINOR' like {m.PROTOCOL_VERSION!r}, got "
-                                       f"{version!r}", fatal=True) from None
+            raise VersionMismatchError(f"protocol_version must be 'MAJOR.MINOR' (ASCII digits) like "
+                                       f"{m.PROTOCOL_VERSION!r}, got {shown(version)}", fatal=True) from None
         if theirs[0] != mine[0]:
             behind = "the client" if theirs[0] < mine[0] else "the runtime"
             raise VersionMismatchError(f"the client speaks protocol {version}, this runtime speaks "
@@ -147,7 +151,7 @@ class SessionManager:
     def _create(self, hs: m.Handshake, owner: "Connection") -> Session:
         st, model, cfg = hs.settings, self.model, self.config
         if st.model and st.model != model.name:
-            raise InvalidArgumentError(f"unknown model {st.model!r}; this runtime serves {[model.name]} "
+            raise InvalidArgumentError(f"unknown model {shown(st.model)}; this runtime serves {[model.name]} "
                                        f"(or leave settings.model empty)", fatal=True)
         if (st.width or st.height) and (st.width, st.height) != (model.width, model.height):
             raise InvalidArgumentError(f"model {model.name!r} streams {model.width}x{model.height} frames; request "

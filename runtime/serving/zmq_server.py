@@ -1,24 +1,39 @@
 """The ZeroMQ transport: a ROUTER socket speaking msgpack maps (docs/protocol.md section 1).
 
 One thread owns the socket (ZeroMQ sockets are not thread-safe). It polls the ROUTER, a monitor socket that
-reports TCP disconnects, and a wake pipe that the engine and decode threads write to when an Outbox has
-something to send. Each connection (routing id) is one Connection. A peer's disconnect is seen through the
-monitor (the file descriptor of each routing id is taken from the message's SRCFD property), through
-ROUTER_MANDATORY send failures, or through ZMTP heartbeats (1 s ping, 3 s timeout).
+reports TCP accepts and disconnects, and a wake pipe that the engine and decode threads write to when an Outbox
+has something to send. Each connection (routing id) is one Connection. A peer's disconnect is seen through the
+monitor, through ROUTER_MANDATORY send failures, or through ZMTP heartbeats (1 s ping, 3 s timeout).
+
+The monitor names a connection by its file descriptor, a number the OS gives to the next connection as soon as
+it is free. So a routing id is bound to (descriptor, generation), where the generation counts the ACCEPTED
+events of that descriptor, and it is bound at its first message only after the monitor was read: libzmq emits
+ACCEPTED before a connection can send and DISCONNECTED before it closes the descriptor, so a DISCONNECTED event
+always refers to the binding of the connection it was emitted for, never to a newer connection that reuses the
+number (tests/test_serving_zmq_race.py shows the race that keying by the bare number allowed).
+
+Every message is first admitted by its Connection (a per-connection rate; a flood is dropped before it is
+decoded). A connection that failed auth is ignored until it disconnects (a ROUTER socket cannot close one peer's
+TCP connection), and the credential checks of a peer with repeated failures are deferred on a timer queue, so
+they never block the socket thread (runtime.serving.guard).
 """
 
 from __future__ import annotations
 
+import collections
+import heapq
+import itertools
 import logging
 import os
 import threading
+import time
 from typing import Any
 
 import zmq
 from zmq.utils.monitor import parse_monitor_message
 
 from runtime.serving.connection import Connection
-from sdk.errors import ConfigError, MessageTooLargeError, ProtocolError
+from sdk.errors import ConfigError, MessageTooLargeError, ProtocolError, StreamDiTError
 from sdk.protocol import msgpack_codec
 
 log = logging.getLogger("streamdit.serving")
@@ -55,6 +70,9 @@ class _Waker:
         os.close(self.w)
 
 
+MAX_REFUSED = 4096  # connections that failed auth, ignored until they disconnect (oldest forgotten first)
+
+
 class ZmqServer:
     """ROUTER server on tcp://host:port. start() returns the bound port."""
 
@@ -62,8 +80,12 @@ class ZmqServer:
         self.runtime, self.host, self.port = runtime, host, port
         self.ctx = zmq.Context.instance()
         self._conns: dict[bytes, Connection] = {}
-        self._fd_of: dict[bytes, int] = {}
-        self._id_of_fd: dict[int, bytes] = {}
+        self._key_of: dict[bytes, tuple[int, int]] = {}  # routing id -> (descriptor, generation) of its TCP link
+        self._id_of_key: dict[tuple[int, int], bytes] = {}
+        self._generation: dict[int, int] = {}  # descriptor -> ACCEPTED events seen for that number
+        self._refused: collections.OrderedDict[bytes, None] = collections.OrderedDict()
+        self._deferred: list[tuple[float, int, bytes, str, Any]] = []  # (due, seq, rid, peer, message) heap
+        self._seq = itertools.count()
         self._dirty: set[bytes] = set()
         self._dirty_lock = threading.Lock()
         self._waker = _Waker()
@@ -83,16 +105,24 @@ class ZmqServer:
         # grants credits without reading its socket must not make the runtime queue frames without end.
         sock.setsockopt(zmq.SNDHWM, 4 * self.runtime.config.max_credits + 256)
         sock.setsockopt(zmq.LINGER, 0)
+        # The monitor before the bind, with no receive limit: a lost ACCEPTED event would skew the generations.
+        addr = f"inproc://streamdit-zmq-monitor-{id(self)}"
+        sock.monitor(addr, zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED)
+        mon = self.ctx.socket(zmq.PAIR)
+        mon.setsockopt(zmq.RCVHWM, 0)
+        mon.connect(addr)
         try:
             if self.port == 0:
                 self.port = sock.bind_to_random_port(f"tcp://{self.host}")
             else:
                 sock.bind(f"tcp://{self.host}:{self.port}")
         except zmq.ZMQError as e:
+            sock.disable_monitor()
+            mon.close(0)
             sock.close(0)
             raise ConfigError(f"cannot bind the ZeroMQ server to tcp://{self.host}:{self.port}: {e}; pick another "
                               f"--zmq-port") from None
-        self._mon = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        self._mon = mon
         self._sock = sock
         self._thread.start()
         return self.port
@@ -112,7 +142,10 @@ class ZmqServer:
         poller.register(self._waker.r, zmq.POLLIN)
         try:
             while not self._stop.is_set():
-                events = dict(poller.poll(500))
+                wait_ms = 500
+                if self._deferred:
+                    wait_ms = max(0, min(wait_ms, int((self._deferred[0][0] - time.monotonic()) * 1000) + 1))
+                events = dict(poller.poll(wait_ms))
                 if mon in events:
                     self._on_monitor(mon)
                 if sock in events:
@@ -124,6 +157,7 @@ class ZmqServer:
                         self._on_message(parts)
                 if self._waker.r in events:
                     self._waker.drain()
+                self._run_deferred()
                 self._flush(sock)
             self._flush(sock)
         except Exception:  # pragma: no cover - a bug in this loop must not pass silently
@@ -142,15 +176,34 @@ class ZmqServer:
                 evt = parse_monitor_message(mon.recv_multipart(zmq.NOBLOCK))
             except zmq.Again:
                 return
-            if evt["event"] == zmq.EVENT_DISCONNECTED:
-                rid = self._id_of_fd.pop(int(evt["value"]), None)
+            fd = int(evt["value"])
+            if evt["event"] == zmq.EVENT_ACCEPTED:
+                self._generation[fd] = self._generation.get(fd, 0) + 1
+            elif evt["event"] == zmq.EVENT_DISCONNECTED:
+                rid = self._id_of_key.pop((fd, self._generation.get(fd, 0)), None)
                 if rid is not None:
                     self._drop(rid)
 
-    def _connection(self, rid: bytes) -> Connection:
+    def _bind(self, rid: bytes, frame: zmq.Frame) -> None:
+        """Bind a new routing id to its connection's (descriptor, generation); see the module docstring."""
+        if self._mon is not None:
+            self._on_monitor(self._mon)  # every event emitted before this message was sent is readable now
+        try:
+            fd = int(frame.get(zmq.SRCFD))
+        except zmq.ZMQError:  # pragma: no cover - SRCFD is deprecated; heartbeats still find dead peers
+            return
+        key = (fd, self._generation.get(fd, 0))
+        self._id_of_key[key] = rid  # a stale holder of this key (a message read after its disconnect) is
+        self._key_of[rid] = key  # found by its next send failing (ROUTER_MANDATORY)
+
+    def _connection(self, rid: bytes, frame: zmq.Frame) -> Connection:
         conn = self._conns.get(rid)
         if conn is None:
-            conn = self.runtime.connect("zmq")
+            try:
+                peer = str(frame.get("Peer-Address"))
+            except (zmq.ZMQError, UnicodeDecodeError):  # pragma: no cover - libzmq always sets it for TCP
+                peer = ""
+            conn = self.runtime.connect("zmq", peer=peer)
             conn.outbox.set_notify(lambda rid=rid: self._mark(rid))
             self._conns[rid] = conn
         return conn
@@ -162,14 +215,13 @@ class ZmqServer:
 
     def _on_message(self, frames: list[zmq.Frame]) -> None:
         rid = frames[0].bytes
-        try:
-            fd = int(frames[0].get(zmq.SRCFD))
-            if self._fd_of.get(rid) != fd:
-                self._fd_of[rid] = fd
-                self._id_of_fd[fd] = rid
-        except zmq.ZMQError:  # pragma: no cover - SRCFD is deprecated; heartbeats still find dead peers
-            pass
-        conn = self._connection(rid)
+        if rid in self._refused:  # failed auth: nothing more is read from this connection
+            return
+        if rid not in self._key_of:
+            self._bind(rid, frames[0])
+        conn = self._connection(rid, frames[0])
+        if not conn.admit():  # more than max_messages_per_second: dropped before decoding
+            return
         parts = [f.buffer for f in frames[1:]]
         size = sum(len(p) for p in parts)
         limit = self.runtime.config.max_message_bytes
@@ -182,7 +234,31 @@ class ZmqServer:
         except ProtocolError as e:
             conn.reject(e)
             return
+        try:
+            delay = conn.auth_delay(msg)
+        except StreamDiTError as e:
+            conn.reject(e, msg)
+            return
+        if delay > 0:  # a peer with repeated auth failures waits its turn, on the timer queue
+            heapq.heappush(self._deferred, (time.monotonic() + delay, next(self._seq), rid, conn.peer, msg))
+            return
+        self._handle(rid, conn, msg)
+
+    def _handle(self, rid: bytes, conn: Connection, msg: Any) -> None:
         conn.handle(msg)
+        if conn.refused:
+            self._refused[rid] = None
+            while len(self._refused) > MAX_REFUSED:
+                self._refused.popitem(last=False)
+
+    def _run_deferred(self) -> None:
+        now = time.monotonic()
+        while self._deferred and self._deferred[0][0] <= now:
+            _, _, rid, peer, msg = heapq.heappop(self._deferred)
+            self.runtime.guard.done(peer)
+            conn = self._conns.get(rid)
+            if conn is not None and rid not in self._refused:
+                self._handle(rid, conn, msg)
 
     def _flush(self, sock: zmq.Socket) -> None:
         with self._dirty_lock:
@@ -198,7 +274,8 @@ class ZmqServer:
                     if msg.TYPE == "frame":
                         conn.outbox.count_dropped(1)
                     else:
-                        log.warning("send queue of a ZeroMQ client is full; a %s message was dropped", msg.TYPE)
+                        self.runtime.throttled.warning("zmq-send-full", "send queue of a ZeroMQ client is full; "
+                                                       "a %s message was dropped", msg.TYPE)
                 except zmq.ZMQError as e:  # EHOSTUNREACH: the peer is gone
                     log.info("ZeroMQ peer gone (%s); its session is released", e)
                     self._drop(rid)
@@ -209,9 +286,10 @@ class ZmqServer:
 
     def _drop(self, rid: bytes) -> None:
         conn = self._conns.pop(rid, None)
-        fd = self._fd_of.pop(rid, None)
-        if fd is not None and self._id_of_fd.get(fd) == rid:
-            self._id_of_fd.pop(fd, None)
+        key = self._key_of.pop(rid, None)
+        if key is not None and self._id_of_key.get(key) == rid:
+            self._id_of_key.pop(key, None)
+        self._refused.pop(rid, None)
         if conn is not None:
             conn.outbox.set_notify(None)
             conn.disconnected()

@@ -7,6 +7,7 @@ defaults. Codecs: sdk.protocol.msgpack_codec (ZeroMQ) and sdk.protocol.proto_cod
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Optional, Union
 
@@ -43,9 +44,10 @@ def required(default: Any = None) -> Any:
 
 def parse_version(text: str) -> tuple[int, int]:
     """"MAJOR.MINOR" -> (major, minor); ValueError when the text is not of that form."""
-    major, minor = text.split(".")
-    if not (major.isdigit() and minor.isdigit()):
+    # ASCII digits only: str.isdigit() and int() also take other scripts' digits ("\u0661.\u0660" is not "1.0")
+    if not re.fullmatch(r"[0-9]{1,6}\.[0-9]{1,6}", text):
         raise ValueError(text)
+    major, minor = text.split(".")
     return int(major), int(minor)
 
 

@@ -12,6 +12,7 @@ import msgpack
 
 from sdk.errors import ProtocolError
 from sdk.protocol import messages as m
+from sdk.protocol.limits import shown
 from sdk.protocol.schema import from_map, to_map
 
 MAX_DEPTH_ITEMS = 4096  # msgpack container and string limits: a lying length prefix cannot allocate much
@@ -45,7 +46,7 @@ def _decode(parts: list[bytes], types: dict[str, type], side: str) -> Any:
     kind = d.get("type")
     cls = types.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise ProtocolError(f"unknown {side} message type {kind!r}; known types: {sorted(types)}")
+        raise ProtocolError(f"unknown {side} message type {shown(kind)}; known types: {sorted(types)}")
     expect = 2 if cls in m.PIXEL_TYPES else 1
     if len(parts) != expect:
         raise ProtocolError(f"a {kind!r} message has {expect} part(s), got {len(parts)}")

@@ -13,9 +13,7 @@ import typing
 from typing import Any
 
 from sdk.errors import ProtocolError
-
-INT64_MIN, UINT64_MAX = -(2**63), 2**64 - 1
-MAX_PAYLOAD_KEYS = 64
+from sdk.protocol.limits import INT64_MIN, UINT64_MAX, shown
 
 
 @functools.lru_cache(maxsize=None)
@@ -49,17 +47,15 @@ def to_map(msg: Any, *, with_type: bool = True, skip: tuple[str, ...] = ()) -> d
 
 
 def check_payload(payload: Any, where: str) -> dict[str, Any]:
-    """An event payload: a map of str -> str | int | float | bool, at most MAX_PAYLOAD_KEYS keys."""
+    """An event payload: a map of str -> str | int | float | bool; ProtocolError (bad_message) otherwise."""
     if not isinstance(payload, dict):
         raise ProtocolError(f"{where} must be a map of str -> str|int|float|bool, got {type(payload).__name__}")
-    if len(payload) > MAX_PAYLOAD_KEYS:
-        raise ProtocolError(f"{where} has {len(payload)} keys; at most {MAX_PAYLOAD_KEYS} are allowed")
     for k, v in payload.items():
         if not isinstance(k, str):
-            raise ProtocolError(f"{where} keys must be str, got {type(k).__name__} {k!r}")
-        if not isinstance(v, (str, int, float, bool)) or (isinstance(v, int) and not INT64_MIN <= v <= UINT64_MAX):
-            raise ProtocolError(f"{where}[{k!r}] must be str, int, float or bool, got {type(v).__name__}")
-    return dict(payload)
+            raise ProtocolError(f"{where} keys must be str, got {type(k).__name__} {shown(k)}")
+        if not isinstance(v, (str, int, float, bool)):
+            raise ProtocolError(f"{where}[{shown(k)}] must be str, int, float or bool, got {type(v).__name__}")
+    return dict(payload)  # its limits (key count and length, int64 values): sdk.protocol.limits.check_client
 
 
 def _convert(value: Any, ann: Any, where: str) -> Any:
@@ -96,13 +92,10 @@ def _convert(value: Any, ann: Any, where: str) -> Any:
     else:  # pragma: no cover - a schema bug
         raise TypeError(f"unsupported annotation {ann!r} at {where}")
     name = getattr(ann, "__name__", str(ann))
-    shown = "map" if dataclasses.is_dataclass(ann) else name
-    raise ProtocolError(f"{where} must be {shown}, got {type(value).__name__} {_short(value)}")
+    expected = "map" if dataclasses.is_dataclass(ann) else name
+    raise ProtocolError(f"{where} must be {expected}, got {type(value).__name__} {shown(value, 40)}")
 
 
-def _short(v: Any) -> str:
-    r = repr(v)
-    return r if len(r) <= 40 else r[:37] + "..."
 
 
 def from_map(cls: type, d: dict[str, Any], where: str | None = None) -> Any:

@@ -55,16 +55,19 @@ class GrpcTransport(Transport):
             yield proto_codec.to_proto(msg)
 
     def _read(self) -> None:
+        told = False  # the runtime sent a fatal Error: the stream's status repeats it
         try:
             for resp in self._call:
                 try:
-                    self._in.put(proto_codec.server_from_proto(resp))
+                    msg = proto_codec.server_from_proto(resp)
+                    told = told or (isinstance(msg, m.Error) and msg.fatal)
+                    self._in.put(msg)
                 except ProtocolError as e:
                     self._in.put(e)
             self._in.put((LOST, TransportError(f"the runtime at {self.url} ended the stream")))
         except grpc.RpcError as e:
             code = e.code() if hasattr(e, "code") else None
-            if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+            if code == grpc.StatusCode.RESOURCE_EXHAUSTED and not told:  # gRPC's own message size limit
                 self._in.put(MessageTooLargeError(str(e.details()), fatal=True))
             self._in.put((LOST, TransportError(f"the gRPC stream to {self.url} failed: "
                                                f"{code.name if code else ''} {e.details() if hasattr(e, 'details') else e}")))
