@@ -9,6 +9,7 @@ first example also ends at the first frame that carries its event's id, the even
 
 from __future__ import annotations
 
+import re
 import sys
 
 import pytest
@@ -73,3 +74,18 @@ def test_a_commands_check_can_fail() -> None:
         examples.check_command(["make", "no-such-target"])
     with pytest.raises(AssertionError, match="no extra"):
         examples.check_command(["pip", "install", ".[no-such-extra]"])
+
+
+def test_no_link_leaves_the_repository() -> None:
+    """Every relative link of the README, docs/ and the engine READMEs names a file of the repository."""
+    pages = [*examples.doc_files(), *examples.ROOT.glob("engine_plugins/**/README.md")]
+    bad = []
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        if "../shared" in text or "shared/DESIGN" in text:
+            bad.append(f"{page.relative_to(examples.ROOT)}: names a design file outside the repository")
+        for target in re.findall(r"\]\(([^)#\s]+)[^)]*\)", text):
+            resolved = (page.parent / target).resolve()
+            if not resolved.exists() or examples.ROOT not in (resolved, *resolved.parents):
+                bad.append(f"{page.relative_to(examples.ROOT)}: ({target})")
+    assert bad == [], bad
