@@ -46,6 +46,10 @@ class StreamDiTPipeline:
     @classmethod
     def from_checkpoint(cls, directory: str | Path, device: str | torch.device | None = None) -> "StreamDiTPipeline":
         device = torch.device(device) if device is not None else default_device()
+        from runtime.model.checkpoint import read_config
+        from runtime.model.checkpoint_config import check_servable
+
+        check_servable(read_config(directory), Path(directory) / "config.json")  # before any weights load
         loaded = load_model(directory, device)
         ae = build_autoencoder(loaded.config["autoencoder"], loaded.directory).to(device).eval()
         te = build_text_encoder(loaded.config["text_encoder"], device=device)

@@ -10,8 +10,10 @@ Layout of a checkpoint directory:
 
 Saving writes a complete sibling directory first and then swaps it in with renames, so a reader never sees
 a half-written checkpoint and an interrupted save leaves the previous checkpoint intact. Loading checks the
-config against the weights' names and shapes before any tensor is loaded into a model, and refuses a
-mismatch with a CheckpointError that lists the differences.
+config's types and ranges (runtime/model/checkpoint_config.py) and then the config against the weights' names
+and shapes before any tensor is loaded into a model, and refuses a mismatch with a CheckpointError that lists
+the differences. config.json records the SHA-256 of every weights file (`weights_sha256`); a file whose bytes
+no longer match (a damaged copy, flipped bits) is refused by name before it is parsed.
 """
 
 from __future__ import annotations
@@ -106,11 +108,14 @@ def save_checkpoint(directory: str | Path, config: dict[str, Any], weights: dict
         raise ConfigError("checkpoint config needs a 'model' section (a DiTConfig dict)")
     with atomic_directory(directory) as tmp:
         full = {"format": FORMAT, "version": VERSION, **config}
+        hashes = {}
         for stem, sd in weights.items():
             dt = dtype.get(stem, torch.float32) if isinstance(dtype, dict) else dtype
             tensors = {k: (v.detach().to(dt) if v.is_floating_point() else v.detach()).contiguous().cpu()
                        for k, v in sd.items()}
             save_file(tensors, str(tmp / f"{stem}.safetensors"), metadata={"format": FORMAT})
+            hashes[f"{stem}.safetensors"] = file_sha256(tmp / f"{stem}.safetensors")
+        full["weights_sha256"] = hashes  # checked by read_weights (a copied teacher config's record is replaced)
         if train_state is not None:
             torch.save(train_state, tmp / TRAIN_STATE_FILE)
         write_json_atomic(tmp / CONFIG_FILE, full)
@@ -171,6 +176,9 @@ def read_config(directory: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path} is not a StreamDiT config (format must be {FORMAT!r})")
     if config.get("version") != VERSION:
         raise CheckpointError(f"{path} has version {config.get('version')!r}; this runtime reads version {VERSION}")
+    from runtime.model.checkpoint_config import validate_config
+
+    validate_config(config, path)  # every field's type and range, before anything is built from it
     return config
 
 
@@ -196,8 +204,33 @@ def check_warm_start(source: DiTConfig, target: DiTConfig, what: str) -> None:
                               f"more than the attention windows (window, window_shift); its weights would not fit")
 
 
+def recorded_sha256(path: Path) -> str | None:
+    """The SHA-256 that the config.json beside a weights file records for it (`weights_sha256`), or None when
+    it records none (checkpoints written before the record existed)."""
+    try:
+        record = json.loads((Path(path).parent / CONFIG_FILE).read_text()).get("weights_sha256")
+    except (OSError, ValueError, AttributeError):
+        return None
+    value = record.get(Path(path).name) if isinstance(record, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def check_sha256(path: Path) -> None:
+    """Refuse a weights file whose bytes differ from the SHA-256 its config.json records (CheckpointError)."""
+    want = recorded_sha256(path)
+    if want is None or not Path(path).is_file():
+        return
+    got = file_sha256(path)
+    if got != want:
+        raise CheckpointError(f"{path} is damaged: its SHA-256 is {got[:16]}..., but {CONFIG_FILE} records "
+                              f"{want[:16]}... for it (weights_sha256). Restore the file from a good copy, or "
+                              f"retrain; nothing was loaded")
+
+
 def read_weights(path: Path, expected: dict[str, torch.Size] | None = None) -> dict[str, torch.Tensor]:
-    """Load a safetensors file as float32/int tensors, checking names and shapes against `expected` first."""
+    """Load a safetensors file as float32/int tensors, checking its SHA-256 against the record in config.json
+    (check_sha256) and its names and shapes against `expected` first. Raises CheckpointError."""
+    check_sha256(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             keys = list(f.keys())

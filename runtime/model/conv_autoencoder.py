@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
 
-from runtime.model.checkpoint import atomic_directory, read_weights, write_json_atomic
+from runtime.model.checkpoint import atomic_directory, file_sha256, read_weights, write_json_atomic
 from sdk.errors import CheckpointError, ConfigError, ShapeError
 
 AE_FORMAT = "streamdit.autoencoder"
@@ -273,7 +273,8 @@ def save_autoencoder(directory: str | Path, ae: ConvAutoencoder, extra: dict[str
         if train_state is not None:
             torch.save(train_state, tmp / AE_TRAIN_STATE)
         write_json_atomic(tmp / AE_CONFIG, {"format": AE_FORMAT, "version": AE_VERSION,
-                                            "autoencoder": ae.spec(), **(extra or {})})
+                                            "autoencoder": ae.spec(), **(extra or {}),
+                                            "weights_sha256": {AE_WEIGHTS: file_sha256(tmp / AE_WEIGHTS)}})
     return directory
 
 
@@ -291,6 +292,9 @@ def read_autoencoder_config(directory: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path} is not an autoencoder config (format must be {AE_FORMAT!r})")
     if config.get("version") != AE_VERSION:
         raise CheckpointError(f"{path} has version {config.get('version')!r}; this runtime reads {AE_VERSION}")
+    from runtime.model.checkpoint_config import validate_autoencoder
+
+    validate_autoencoder(config["autoencoder"], path)
     return config
 
 
