@@ -82,9 +82,9 @@ def test_flipped_weight_bytes_are_refused_by_sha256(toy):
     for i in range(header, len(data), 97):  # every 97th data byte, as the tester did
         data[i] ^= 0xFF
     path.write_bytes(bytes(data))
-    with pytest.raises(CheckpointError, match="damaged: its SHA-256"):
+    with pytest.raises(CheckpointError, match="corrupted: its SHA-256"):
         load_model(toy)
-    with pytest.raises(CheckpointError, match="model.safetensors is damaged"):
+    with pytest.raises(CheckpointError, match="model.safetensors is corrupted"):
         StreamDiTPipeline.from_checkpoint(toy, device="cpu")
 
 

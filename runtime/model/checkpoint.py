@@ -222,7 +222,7 @@ def check_sha256(path: Path) -> None:
         return
     got = file_sha256(path)
     if got != want:
-        raise CheckpointError(f"{path} is damaged: its SHA-256 is {got[:16]}..., but {CONFIG_FILE} records "
+        raise CheckpointError(f"{path} is corrupted: its SHA-256 is {got[:16]}..., but {CONFIG_FILE} records "
                               f"{want[:16]}... for it (weights_sha256). Restore the file from a good copy, or "
                               f"retrain; nothing was loaded")
 

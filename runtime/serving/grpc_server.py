@@ -48,6 +48,7 @@ STATUS_OF_CODE = {
 # or vanished client holds no session), like ZeroMQ's heartbeats. Pings go on while no data moves (a frozen
 # client's flow-control window is full, so no data moves).
 KEEPALIVE = [("grpc.keepalive_time_ms", 1000), ("grpc.keepalive_timeout_ms", 3000),
+             ("grpc.http2.ping_timeout_ms", 3000),  # grpc 1.85 times pings out by this one (default 60 s)
              ("grpc.keepalive_permit_without_calls", 1), ("grpc.http2.max_pings_without_data", 0)]
 
 
