@@ -21,9 +21,10 @@ _END = object()
 class RawGrpc:
     """One `streamdit.v1.Runtime/Session` stream. recv() skips frames (answering each with a credit) and stats."""
 
-    def __init__(self, url: str) -> None:
-        self.channel = grpc.insecure_channel(url.removeprefix("grpc://"))
-        grpc.channel_ready_future(self.channel).result(timeout=10)
+    def __init__(self, url: str, channel: grpc.Channel | None = None) -> None:
+        """channel: an open channel to share (streams on one HTTP/2 connection); None = a new one."""
+        self._own = channel is None
+        self.channel = channel or grpc.insecure_channel(url.removeprefix("grpc://"))
         call = self.channel.stream_stream("/streamdit.v1.Runtime/Session",
                                           request_serializer=lambda x: x if isinstance(x, bytes) else x.SerializeToString(),
                                           response_deserializer=pb.ServerMessage.FromString)
@@ -77,7 +78,8 @@ class RawGrpc:
     def close(self) -> None:
         self._out.put(_END)
         self.call.cancel()
-        self.channel.close()
+        if self._own:
+            self.channel.close()
 
 
 def raw_peer(transport: str, served: Any) -> Any:

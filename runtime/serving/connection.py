@@ -25,16 +25,30 @@ if TYPE_CHECKING:
 log = logging.getLogger("streamdit.serving")
 
 
+class Budget:
+    """What one transport link may send (a ZeroMQ peer's routing id, a gRPC HTTP/2 connection): messages per
+    second and handshakes per second (DESIGN.md section 6). Shared by the Connections that the link carries one
+    after another, so closing and reopening sessions does not refill it. Thread-safe (token buckets)."""
+
+    def __init__(self, max_messages_per_second: float, max_handshakes_per_second: float) -> None:
+        self.input = TokenBucket(max_messages_per_second, max_messages_per_second)
+        self.handshakes = TokenBucket(max_handshakes_per_second, 2 * max_handshakes_per_second)
+        self.dropped = 0  # messages dropped unread
+        self.reported = 0  # of those, already told to the client
+        self.next_notice = 0.0
+
+
 class Connection:
     """Protocol state of one connection. `transport` names it ("grpc", "zmq", "local") for logs.
 
     fatal_handshake_ends: True when a failed handshake ends the connection (gRPC); ZeroMQ and local
     connections stay open for another handshake. A failed auth ends every connection (`refused`).
     peer: the client's address without port ("" in process), for the auth guard and the log.
+    budget: the input allowance of the transport link carrying this connection (a fresh one when None).
     """
 
     def __init__(self, runtime: "ServingRuntime", transport: str, *, fatal_handshake_ends: bool = False,
-                 peer: str = "") -> None:
+                 peer: str = "", budget: Budget | None = None) -> None:
         cfg = runtime.config
         self.runtime, self.transport, self.peer = runtime, transport, peer
         self.outbox = Outbox(cfg.default_credits, cfg.max_credits, cfg.max_queued_frames)
@@ -42,11 +56,7 @@ class Connection:
         self.fatal_handshake_ends = fatal_handshake_ends
         self.refused = False  # auth failed: the transport ends (gRPC) or ignores (ZeroMQ) this connection
         self.last_input = time.monotonic()  # when the client last sent anything (idle_timeout_s)
-        self._input = TokenBucket(cfg.max_messages_per_second, cfg.max_messages_per_second)
-        self._handshakes = TokenBucket(cfg.max_handshakes_per_second, 2 * cfg.max_handshakes_per_second)
-        self.input_dropped = 0  # messages dropped unread by admit()
-        self._reported_drops = 0
-        self._next_drop_notice = 0.0
+        self.budget = budget or Budget(cfg.max_messages_per_second, cfg.max_handshakes_per_second)
 
     # ------------------------------------------------------------------------------ transport calls
     def admit(self) -> bool:
@@ -55,13 +65,14 @@ class Connection:
         second how many were dropped (Error rate_limited), so the answer to a flood is no flood."""
         now = time.monotonic()
         self.last_input = now
-        if self._input.take():
+        b = self.budget
+        if b.input.take():
             return True
-        self.input_dropped += 1
-        if now >= self._next_drop_notice:
+        b.dropped += 1
+        if now >= b.next_notice:
             rate = self.runtime.config.max_messages_per_second
-            n, self._reported_drops = self.input_dropped - self._reported_drops, self.input_dropped
-            self._next_drop_notice = now + 1.0
+            n, b.reported = b.dropped - b.reported, b.dropped
+            b.next_notice = now + 1.0
             self.outbox.put(m.Error(code=m.RATE_LIMITED, message=(
                 f"this connection sends more than {rate:g} messages per second (limits: max_messages_per_second); "
                 f"{n} messages were dropped unread since the last notice: send fewer")))
@@ -137,7 +148,7 @@ class Connection:
             raise InvalidArgumentError(f"this connection already has session {self.session.id}; send close "
                                        f"before another handshake")
         cfg = self.runtime.config
-        if not self._handshakes.take():
+        if not self.budget.handshakes.take():
             raise RateLimitError(f"more than {cfg.max_handshakes_per_second:g} handshakes per second on this "
                                  f"connection (limits: max_handshakes_per_second); wait before the next one",
                                  fatal=True)

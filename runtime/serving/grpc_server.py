@@ -69,7 +69,9 @@ class _Servicer:
         })
 
     async def Session(self, request_iterator: Any, context: grpc.aio.ServicerContext) -> None:  # noqa: N802
-        conn: Connection = self.runtime.connect("grpc", fatal_handshake_ends=True, peer=peer_host(context.peer()))
+        peer = context.peer()  # "ipv4:HOST:PORT": one HTTP/2 connection, which may carry many Session streams
+        conn: Connection = self.runtime.connect("grpc", fatal_handshake_ends=True, peer=peer_host(peer),
+                                                link="grpc:" + peer)
         loop = asyncio.get_running_loop()
         wake = asyncio.Event()
         conn.outbox.set_notify(lambda: loop.call_soon_threadsafe(wake.set))

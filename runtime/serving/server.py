@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from runtime.serving.config import ServeConfig
-from runtime.serving.connection import Connection
+from runtime.serving.connection import Budget, Connection
 from runtime.serving.engine import Engine
 from runtime.serving.guard import AuthGuard, Throttled
 from runtime.serving.prompt_map import PromptMap
@@ -70,6 +70,7 @@ class ServingRuntime:
         self._servers: list[Any] = []
         self._connections: set[Connection] = set()
         self._lock = threading.Lock()
+        self._budgets: dict[str, Budget] = {}  # input allowance per transport link (connect's link)
         self.guard = AuthGuard()  # paces credential checks of peers with repeated auth failures
         self.throttled = Throttled(log)  # repeated warnings (floods, auth refusals) are counted, not all written
         self._started = False
@@ -163,9 +164,18 @@ class ServingRuntime:
         log.info("runtime stopped: %s", reason)
 
     # ------------------------------------------------------------------------------ connections
-    def connect(self, transport: str = "local", *, fatal_handshake_ends: bool = False, peer: str = "") -> Connection:
-        """A new client connection (servers call this; `local://` uses it directly)."""
-        conn = Connection(self, transport, fatal_handshake_ends=fatal_handshake_ends, peer=peer)
+    def connect(self, transport: str = "local", *, fatal_handshake_ends: bool = False, peer: str = "",
+                link: str = "") -> Connection:
+        """A new client connection (servers call this; `local://` uses it directly). link: names the transport
+        link (a ZeroMQ routing id, a gRPC peer with port) whose input Budget successive connections share."""
+        with self._lock:
+            budget = self._budgets.pop(link, None) if link else None
+            if link:
+                budget = budget or Budget(self.config.max_messages_per_second, self.config.max_handshakes_per_second)
+                self._budgets[link] = budget  # most recent last; the oldest links are forgotten first
+                while len(self._budgets) > 4096:
+                    self._budgets.pop(next(iter(self._budgets)))
+        conn = Connection(self, transport, fatal_handshake_ends=fatal_handshake_ends, peer=peer, budget=budget)
         with self._lock:
             self._connections.add(conn)
         return conn

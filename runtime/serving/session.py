@@ -28,20 +28,22 @@ if TYPE_CHECKING:
 
 
 class TokenBucket:
-    """`rate` tokens per second, holding at most `burst`; take() is False when empty."""
+    """`rate` tokens per second, holding at most `burst`; take() is False when empty. Thread-safe."""
 
     def __init__(self, rate: float, burst: float) -> None:
         self.rate, self.burst = float(rate), float(burst)
         self.tokens, self.stamp = float(burst), time.monotonic()
+        self._lock = threading.Lock()
 
     def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
+        with self._lock:
+            now = time.monotonic()
+            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+            if self.tokens >= 1.0:
+                self.tokens -= 1.0
+                return True
+            return False
 
 
 class Session:

@@ -203,7 +203,7 @@ class ZmqServer:
                 peer = str(frame.get("Peer-Address"))
             except (zmq.ZMQError, UnicodeDecodeError):  # pragma: no cover - libzmq always sets it for TCP
                 peer = ""
-            conn = self.runtime.connect("zmq", peer=peer)
+            conn = self.runtime.connect("zmq", peer=peer, link="zmq:" + rid.hex())
             conn.outbox.set_notify(lambda rid=rid: self._mark(rid))
             self._conns[rid] = conn
         return conn

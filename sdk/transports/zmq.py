@@ -83,8 +83,10 @@ class ZmqTransport(Transport):
                             pass
                     except BlockingIOError:
                         pass
-                while self._out:
-                    sock.send_multipart(msgpack_codec.encode(self._out.popleft()), copy=False)
+                self._send_queued(sock)
+                # waiting messages (no peer, or its queue is full) go when the socket is writable again; a
+                # blocking send here would hang this thread after a drop, deaf to the monitor's DISCONNECTED
+                poller.modify(sock, zmq.POLLIN | (zmq.POLLOUT if self._out else 0))
                 if sock in events:
                     while True:
                         try:
@@ -99,8 +101,8 @@ class ZmqTransport(Transport):
                     evt = parse_monitor_message(mon.recv_multipart())
                     if evt["event"] in (zmq.EVENT_DISCONNECTED, zmq.EVENT_CLOSED):
                         lost = TransportError(f"the runtime at {self.url} closed the connection")
-            while self._out and lost is None:  # flush a final close
-                sock.send_multipart(msgpack_codec.encode(self._out.popleft()), copy=False)
+            if lost is None:  # flush a final close
+                self._send_queued(sock)
         except zmq.ZMQError as e:
             lost = TransportError(f"ZeroMQ error on {self.url}: {e}")
         finally:
@@ -108,6 +110,15 @@ class ZmqTransport(Transport):
             mon.close(0)
             sock.close(self._linger)
             self._in.put((LOST, lost or TransportError(f"the connection to {self.url} is closed")))
+
+    def _send_queued(self, sock: zmq.Socket) -> None:
+        """Send queued messages without blocking; those that cannot go now stay queued, in order."""
+        while self._out:
+            try:
+                sock.send_multipart(msgpack_codec.encode(self._out[0]), zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            self._out.popleft()
 
     def _wake(self) -> None:
         try:
