@@ -34,7 +34,12 @@ CLIENT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
+# The ZeroMQ side of issue 18 defect 1 (a stopped client released, then resumed) is not fixed on main yet: its
+# server change was still in progress at stop 15. strict: this fails as soon as the fix lands; then drop the mark.
+_ZMQ_NOT_FIXED = pytest.param("zmq", marks=pytest.mark.xfail(strict=True, reason="issue 18 defect 1 over ZeroMQ: fix not landed"))
+
+
+@pytest.mark.parametrize("transport", ["grpc", _ZMQ_NOT_FIXED])
 def test_a_stopped_client_is_released_and_resumes_when_it_continues(transport, tmp_path):
     with served(idle_timeout_s=60.0) as srv:  # only keepalive (gRPC) / heartbeats (ZeroMQ) can release it here
         script = tmp_path / "client.py"
