@@ -35,8 +35,9 @@ CLIENT = textwrap.dedent("""
 
 
 # The ZeroMQ side of issue 18 defect 1 (a stopped client released, then resumed) is not fixed on main yet: its
-# server change was still in progress at stop 15. strict: this fails as soon as the fix lands; then drop the mark.
-_ZMQ_NOT_FIXED = pytest.param("zmq", marks=pytest.mark.xfail(strict=True, reason="issue 18 defect 1 over ZeroMQ: fix not landed"))
+# server change was still in progress at stop 15, and on main the case passes or fails by timing (seen both ways).
+# Not strict for that reason; drop the mark with the fix.
+_ZMQ_NOT_FIXED = pytest.param("zmq", marks=pytest.mark.xfail(strict=False, reason="issue 18 defect 1 over ZeroMQ: fix not landed; timing-dependent on main"))
 
 
 @pytest.mark.parametrize("transport", ["grpc", _ZMQ_NOT_FIXED])
