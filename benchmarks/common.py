@@ -1,10 +1,17 @@
-"""Shared benchmark helpers: medians of repeated timings and the bf16 matmul roofline of this machine."""
+"""Shared benchmark helpers: medians of repeated timings, interleaved sides, physical bounds, and the bf16
+matmul roofline of this machine.
+
+Figures compared with each other are measured interleaved (`interleaved`: one repetition of every side per
+round, the order rotated each round), so that a change of load on a shared machine hits every side alike, and
+each figure is checked against a bound that physics sets (`bounded`): a figure beyond it says the measurement
+failed (the load changed between the two sides of a ratio), and it is reported as invalid, not as a result.
+"""
 
 from __future__ import annotations
 
 import statistics
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -67,3 +74,31 @@ def warm_sampler(pipe: object, compile_mode: str, streams: int = 1) -> object:
     while not all(smp.is_streaming(i) for i in ids):
         smp.step()
     return smp
+
+
+def interleaved(sides: dict[str, Callable[[], float]], reps: int) -> dict[str, list[float]]:
+    """Call every side once per round for `reps` rounds, rotating the order each round (round r starts with
+    side r mod n); returns each side's values in round order."""
+    names = list(sides)
+    out: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(reps):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            out[name].append(float(sides[name]()))
+    return out
+
+
+def bounded(value: float, upper: float, what: str, why: str, **extra: Any) -> dict[str, Any]:
+    """A figure with its physical bound: {"value", ...extra} when value <= upper, else {"value": None,
+    "invalid": reason, "measured": value, ...extra}: a figure beyond what physics allows is a failed
+    measurement, never a result. what: the figure's name; why: the bound in words."""
+    if value <= upper:
+        return {"value": value, **extra}
+    return {"value": None, "invalid": f"{what} = {value:.4g} exceeds {upper:.4g} ({why}): the measurement failed, "
+            f"most likely because the load on the machine changed during it; rerun on a quiet machine",
+            "measured": value, **extra}
+
+
+def spread(values: list[float]) -> list[float]:
+    """[min, max] of repeated measurements (rounded), reported beside their median."""
+    return [round(min(values), 3), round(max(values), 3)]

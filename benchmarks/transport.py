@@ -1,12 +1,15 @@
 """Benchmark the frame transports: gRPC and ZeroMQ against a raw TCP socket, and remote against in-process FPS.
 
-Prints one JSON line, everything measured side by side in this one run (medians of --reps repetitions):
+Prints one JSON line, everything measured side by side in this one run (medians of --reps repetitions, the
+sides interleaved: each round measures raw TCP, gRPC and ZeroMQ once, in a rotated order):
 
 - transport: for 128x128 and 512x512 RGB frames, frames/s and MB/s through gRPC and through ZeroMQ (runtime
   server -> SDK Session, credits, encode and decode included), and through a raw TCP socket (length-prefixed
-  frames, no protocol) as the ceiling; each transport's ratio to that ceiling. Frames are fed straight into
-  the session's outbox, so the model is not the bottleneck. Server and client share this process, as do the
-  raw socket's two ends.
+  frames in one write each, TCP_NODELAY, no protocol) as the ceiling; each transport's ratio to that ceiling,
+  the median of the ratios of each round. Frames are fed straight into the session's outbox, so the model is
+  not the bottleneck. Server and client share this process, as do the raw socket's two ends. No transport can
+  move the same frames faster than the raw socket: a ratio above 1 is reported as invalid (the load changed
+  during the run), not as a figure. spread_fps gives [min, max] over the rounds.
 - model: the FPS a client receives from the same model (pace off) in process (local://) and from a separate
   client process over gRPC and over ZeroMQ, and the ratios remote / in-process.
 
@@ -35,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 import sdk  # noqa: E402
+from benchmarks.common import bounded, interleaved, spread  # noqa: E402
 from sdk.protocol import messages as m  # noqa: E402
 
 SIZES = (128, 512)
@@ -50,12 +54,14 @@ def raw_tcp_fps(size: int, seconds: float) -> float:
     srv.listen(1)
     stop = threading.Event()
 
+    frame = header + payload  # one write per frame: a separate 8-byte header write waits on delayed ACKs
+
     def send() -> None:
         conn, _ = srv.accept()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             while not stop.is_set():
-                conn.sendall(header)
-                conn.sendall(payload)
+                conn.sendall(frame)
         except OSError:
             pass
         finally:
@@ -64,6 +70,7 @@ def raw_tcp_fps(size: int, seconds: float) -> float:
     t = threading.Thread(target=send, daemon=True)
     t.start()
     cli = socket.create_connection(srv.getsockname())
+    cli.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     buf = bytearray(len(payload))
     view = memoryview(buf)
 
@@ -151,6 +158,32 @@ def remote_fps(url: str, seconds: float) -> float:
     return float(json.loads(out.stdout.strip().splitlines()[-1])["fps"])
 
 
+def transport_row(size: int, samples: dict[str, list[float]]) -> dict:
+    """One frame size's figures from interleaved samples {"raw_tcp": [fps per round], "grpc": [...], ...}.
+
+    Each transport's ratio to raw TCP is the median of its per-round ratios (the two sides of a ratio measured
+    next to each other). A ratio above 1 (faster than a raw socket on the same frames, which no protocol on top
+    of TCP can be) is reported as {"invalid": why, "measured": ...} instead of figures."""
+    med = statistics.median
+    mb = size * size * 3 / 1e6
+    raw = samples["raw_tcp"]
+    row: dict = {"raw_tcp": {"fps": round(med(raw), 1), "mb_s": round(med(raw) * mb, 1), "spread_fps": spread(raw)}}
+    for name, fps_list in samples.items():
+        if name == "raw_tcp":
+            continue
+        ratio = med([f / r for f, r in zip(fps_list, raw)])
+        fig = bounded(ratio, 1.0, f"{name} / raw TCP", "no transport moves the same frames faster than a raw TCP "
+                      "socket on the same machine")
+        if fig["value"] is None:
+            row[name] = {"invalid": fig["invalid"], "measured": {"ratio_to_raw_tcp": round(ratio, 3),
+                                                                 "fps": [round(f, 1) for f in fps_list]}}
+        else:
+            fps = med(fps_list)
+            row[name] = {"fps": round(fps, 1), "mb_s": round(fps * mb, 1), "ratio_to_raw_tcp": round(ratio, 3),
+                         "spread_fps": spread(fps_list)}
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=1.5, help="Length of one timed repetition, seconds.")
@@ -178,14 +211,10 @@ def main() -> None:
     urls = {"grpc": f"grpc://127.0.0.1:{rt.serve_grpc('127.0.0.1', 0)}",
             "zmq": f"zmq://127.0.0.1:{rt.serve_zmq('127.0.0.1', 0)}"}
     for size in SIZES:
-        mb = size * size * 3 / 1e6
-        row: dict = {}
-        raw = med(raw_tcp_fps(size, args.seconds) for _ in range(args.reps))
-        row["raw_tcp"] = {"fps": round(raw, 1), "mb_s": round(raw * mb, 1)}
+        sides = {"raw_tcp": lambda size=size: raw_tcp_fps(size, args.seconds)}
         for name, url in urls.items():
-            fps = med(transport_fps(rt, url, size, args.seconds) for _ in range(args.reps))
-            row[name] = {"fps": round(fps, 1), "mb_s": round(fps * mb, 1), "ratio_to_raw_tcp": round(fps / raw, 3)}
-        result["transport"][f"{size}x{size}"] = row
+            sides[name] = lambda url=url, size=size: transport_fps(rt, url, size, args.seconds)
+        result["transport"][f"{size}x{size}"] = transport_row(size, interleaved(sides, args.reps))
     rt.shutdown()
 
     if args.checkpoint:
@@ -199,12 +228,18 @@ def main() -> None:
     install(rt)
     urls = {"grpc": f"grpc://127.0.0.1:{rt.serve_grpc('127.0.0.1', 0)}",
             "zmq": f"zmq://127.0.0.1:{rt.serve_zmq('127.0.0.1', 0)}"}
-    local = med(client_fps("local://", args.seconds) for _ in range(args.reps))
-    model: dict = {"name": name, "width": rt.model_info.width, "in_process_fps": round(local, 1)}
+    sides = {"local": lambda: client_fps("local://", args.seconds)}
     for tname, url in urls.items():
-        fps = med(remote_fps(url, args.seconds) for _ in range(args.reps))
+        sides[tname] = lambda url=url: remote_fps(url, args.seconds)
+    samples = interleaved(sides, args.reps)
+    local = med(samples["local"])
+    model: dict = {"name": name, "width": rt.model_info.width, "in_process_fps": round(local, 1),
+                   "in_process_spread_fps": spread(samples["local"])}
+    for tname in urls:
+        fps = med(samples[tname])
         model[f"{tname}_remote_fps"] = round(fps, 1)
-        model[f"{tname}_remote_to_in_process"] = round(fps / local, 3)
+        model[f"{tname}_remote_spread_fps"] = spread(samples[tname])
+        model[f"{tname}_remote_to_in_process"] = round(med([r / x for r, x in zip(samples[tname], samples["local"])]), 3)
     result["model"] = model
     install(None)
     rt.shutdown()

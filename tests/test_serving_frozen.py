@@ -7,13 +7,14 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
 from raw_grpc import raw_peer
 from sdk.protocol import messages as m
-from serving_helpers import served, wait_until
+from serving_helpers import PROMPT_MAP, served, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.timeout(180)
@@ -34,13 +35,7 @@ CLIENT = textwrap.dedent("""
 """)
 
 
-# The ZeroMQ side of issue 18 defect 1 (a stopped client released, then resumed) is not fixed on main yet: its
-# server change was still in progress at stop 15, and on main the case passes or fails by timing (seen both ways).
-# Not strict for that reason; drop the mark with the fix.
-_ZMQ_NOT_FIXED = pytest.param("zmq", marks=pytest.mark.xfail(strict=False, reason="issue 18 defect 1 over ZeroMQ: fix not landed; timing-dependent on main"))
-
-
-@pytest.mark.parametrize("transport", ["grpc", _ZMQ_NOT_FIXED])
+@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_a_stopped_client_is_released_and_resumes_when_it_continues(transport, tmp_path):
     with served(idle_timeout_s=60.0) as srv:  # only keepalive (gRPC) / heartbeats (ZeroMQ) can release it here
         script = tmp_path / "client.py"
@@ -81,3 +76,20 @@ def test_a_client_that_neither_reads_nor_credits_is_released_resumable(transport
                 again.close()
         finally:
             idle.close()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_client_that_only_floods_events_without_reading_counts_as_idle(transport):
+    """Messages other than credit do not keep a non-reading session alive (an event flood holds no stream)."""
+    with served(idle_timeout_s=1.0, max_events_per_second=100.0) as srv:
+        peer = raw_peer(transport, srv)
+        try:
+            peer.handshake(prompt_map=PROMPT_MAP)
+            deadline, eid = time.monotonic() + 20.0, 0
+            while srv.runtime.manager.active_count and time.monotonic() < deadline:
+                eid += 1
+                peer.send(m.Event(event_id=eid, event_type="night"))
+                time.sleep(0.1)
+            assert srv.runtime.manager.active_count == 0
+        finally:
+            peer.close()

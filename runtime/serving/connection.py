@@ -55,7 +55,7 @@ class Connection:
         self.session: Session | None = None
         self.fatal_handshake_ends = fatal_handshake_ends
         self.refused = False  # auth failed: the transport ends (gRPC) or ignores (ZeroMQ) this connection
-        self.last_input = time.monotonic()  # when the client last sent anything (idle_timeout_s)
+        self.last_read = time.monotonic()  # when the client last showed it reads: handshake or credit (idle)
         self.budget = budget or Budget(cfg.max_messages_per_second, cfg.max_handshakes_per_second)
 
     # ------------------------------------------------------------------------------ transport calls
@@ -64,7 +64,6 @@ class Connection:
         unread, this connection sends more than max_messages_per_second; the client is told at most once a
         second how many were dropped (Error rate_limited), so the answer to a flood is no flood."""
         now = time.monotonic()
-        self.last_input = now
         b = self.budget
         if b.input.take():
             return True
@@ -81,9 +80,18 @@ class Connection:
                                            shown(self.peer), rate)
         return False
 
+    def flood_pause(self) -> float:
+        """Seconds a transport that can stop reading this connection alone (gRPC: HTTP/2 flow control then
+        holds the flood back in the client) should wait before it reads again: > 0 once the connection dropped
+        more than a second's allowance since the last notice, so a flood costs at most about twice the
+        allowance in reads; 0.0 otherwise."""
+        b = self.budget
+        if b.dropped - b.reported <= self.runtime.config.max_messages_per_second:
+            return 0.0
+        return max(0.05, b.next_notice - time.monotonic())
+
     def handle(self, msg: Any) -> None:
         """Act on one decoded client message; any failure becomes an Error message to this client."""
-        self.last_input = time.monotonic()
         try:
             check_client(msg)  # the fixed limits of sdk.protocol.limits, the same for every transport
             handler = getattr(self, "_on_" + msg.TYPE)
@@ -121,18 +129,18 @@ class Connection:
 
     def check_idle(self, now: float) -> bool:
         """Release the session when its client neither reads nor credits: frames wait without credit and the
-        client sent nothing for idle_timeout_s seconds. The session stays resumable (resume_window_s); the
+        client sent no credit for idle_timeout_s seconds (other messages, e.g. a flood of events, do not count). The session stays resumable (resume_window_s); the
         connection gets Closed{code: "idle"} and ends. Returns True when it released it (any thread)."""
         sess, ob = self.session, self.outbox
         timeout = self.runtime.config.idle_timeout_s
-        if sess is None or ob.credits > 0 or ob.queue_depth == 0 or now - self.last_input < timeout:
+        if sess is None or ob.credits > 0 or ob.queue_depth == 0 or now - self.last_read < timeout:
             return False
         self.session = None
         self.runtime.manager.detach(sess, self)
         ob.finish(m.Closed(code="idle", reason=f"the client neither read frames nor sent credit for {timeout:g} s; "
                            f"the session stays resumable for {self.runtime.config.resume_window_s:g} s"))
         log.info("session %s released: its %s client was idle for %.0f s", sess.id, self.transport,
-                 now - self.last_input)
+                 now - self.last_read)
         return True
 
     def end(self, code: str, reason: str) -> None:
@@ -158,6 +166,7 @@ class Connection:
             e.fatal = True
             raise
         self.session = sess
+        self.last_read = time.monotonic()
         credits = hs.capabilities.credits if hs.capabilities.credits > 0 else cfg.default_credits
         self.outbox.set_credits(credits)  # clamped to max_credits
         info = self.runtime.model_info
@@ -191,6 +200,7 @@ class Connection:
 
     def _on_credit(self, c: m.Credit) -> None:
         self._need_session()  # n: checked by check_client
+        self.last_read = time.monotonic()
         self.outbox.add_credits(c.n)
 
     def _on_close(self, c: m.Close) -> None:

@@ -108,6 +108,9 @@ class _Servicer:
         try:
             async for raw in request_iterator:
                 if not conn.admit():  # a flood: dropped unread, before any parsing
+                    pause = conn.flood_pause()
+                    if pause > 0:  # then not read at all for a while: flow control holds it in the client
+                        await asyncio.sleep(pause)
                     continue
                 if len(raw) > limit:
                     conn.reject(MessageTooLargeError(f"a {len(raw)}-byte message exceeds the runtime's limit of "

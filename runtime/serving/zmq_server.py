@@ -13,7 +13,7 @@ always refers to the binding of the connection it was emitted for, never to a ne
 number (tests/test_serving_zmq_race.py shows the race that keying by the bare number allowed).
 
 Every message is first admitted by its Connection (a per-connection rate; a flood is dropped before it is
-decoded). A connection that failed auth is ignored until it disconnects (a ROUTER socket cannot close one peer's
+decoded, and a connection that keeps flooding is closed, `_cut`). A connection that failed auth is ignored until it disconnects (a ROUTER socket cannot close one peer's
 TCP connection), and the credential checks of a peer with repeated failures are deferred on a timer queue, so
 they never block the socket thread (runtime.serving.guard).
 """
@@ -25,6 +25,7 @@ import heapq
 import itertools
 import logging
 import os
+import socket
 import threading
 import time
 from typing import Any
@@ -34,7 +35,9 @@ from zmq.utils.monitor import parse_monitor_message
 
 from runtime.serving.connection import Connection
 from sdk.errors import ConfigError, MessageTooLargeError, ProtocolError, StreamDiTError
+from sdk.protocol import messages as m
 from sdk.protocol import msgpack_codec
+from sdk.protocol.limits import shown
 
 log = logging.getLogger("streamdit.serving")
 
@@ -104,6 +107,11 @@ class ZmqServer:
         # Messages queued per peer in libzmq: credits bound the frames a client may be sent, but a client that
         # grants credits without reading its socket must not make the runtime queue frames without end.
         sock.setsockopt(zmq.SNDHWM, 4 * self.runtime.config.max_credits + 256)
+        # No inbound queue limit. With one, a peer whose queue fills while this thread is busy (a flood) stops
+        # being read by libzmq, and if it then drops its connection, libzmq's heartbeat aborts the whole process
+        # ("Assertion failed: !_io_error", zeromq/libzmq#4364; tests/test_serving_flood.py reproduces it). This
+        # thread reads every message as it comes and drops a flood's excess unread (Connection.admit).
+        sock.setsockopt(zmq.RCVHWM, 0)
         sock.setsockopt(zmq.LINGER, 0)
         # The monitor before the bind, with no receive limit: a lost ACCEPTED event would skew the generations.
         addr = f"inproc://streamdit-zmq-monitor-{id(self)}"
@@ -215,12 +223,14 @@ class ZmqServer:
 
     def _on_message(self, frames: list[zmq.Frame]) -> None:
         rid = frames[0].bytes
-        if rid in self._refused:  # failed auth: nothing more is read from this connection
+        if rid in self._refused:  # failed auth, or cut for flooding: nothing more is read from this connection
             return
         if rid not in self._key_of:
             self._bind(rid, frames[0])
         conn = self._connection(rid, frames[0])
         if not conn.admit():  # more than max_messages_per_second: dropped before decoding
+            if conn.flood_pause() > 0:  # over a second's allowance dropped since the last notice: a flood
+                self._cut(rid, conn)
             return
         parts = [f.buffer for f in frames[1:]]
         size = sum(len(p) for p in parts)
@@ -243,6 +253,33 @@ class ZmqServer:
             heapq.heappush(self._deferred, (time.monotonic() + delay, next(self._seq), rid, conn.peer, msg))
             return
         self._handle(rid, conn, msg)
+
+    def _cut(self, rid: bytes, conn: Connection) -> None:
+        """End a flooding peer's connection. A ROUTER socket has no call for that, and with no inbound queue limit
+        (see start) a flood that outpaces this thread would pile up in memory; so its TCP socket is shut down
+        through its descriptor, once the monitor confirms that the descriptor is still this peer's (module
+        docstring). libzmq then reports the disconnect; what it had queued is dropped unread."""
+        conn.outbox.finish(m.Error(code=m.RATE_LIMITED, fatal=True, message=(
+            f"this connection kept sending far more than {self.runtime.config.max_messages_per_second:g} "
+            f"messages per second (limits: max_messages_per_second); it is closed")))
+        self._refused[rid] = None
+        self.runtime.throttled.warning("zmq-cut", "closed a ZeroMQ connection from %s that kept flooding",
+                                       shown(conn.peer))
+        if self._mon is not None:
+            self._on_monitor(self._mon)
+        key = self._key_of.get(rid)
+        if key is None or self._id_of_key.get(key) != rid:
+            return  # already gone
+        try:
+            dup = socket.socket(fileno=os.dup(key[0]))
+        except OSError:
+            return
+        try:
+            dup.shutdown(socket.SHUT_RDWR)  # acts on the connection; libzmq's own descriptor stays open for it
+        except OSError:
+            pass
+        finally:
+            dup.close()
 
     def _handle(self, rid: bytes, conn: Connection, msg: Any) -> None:
         conn.handle(msg)
