@@ -1,0 +1,47 @@
+"""Issue 18, defect 12: benchmarks interleave the sides they compare, take medians, and report a figure beyond
+its physical bound as invalid instead of printing it (no transport beats a raw socket; no MFU exceeds 1)."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import common, dit_step, transport  # noqa: E402
+
+
+def test_interleaved_runs_every_side_once_per_round_in_rotated_order():
+    calls = []
+    sides = {n: (lambda n=n: calls.append(n) or len(calls)) for n in "abc"}
+    out = common.interleaved(sides, 4)
+    assert calls == list("abc" "bca" "cab" "abc")
+    assert {k: len(v) for k, v in out.items()} == {"a": 4, "b": 4, "c": 4}
+
+
+def test_a_transport_faster_than_raw_tcp_is_invalid_not_a_figure():
+    row = transport.transport_row(512, {"raw_tcp": [64.0, 66.0, 68.0], "zmq": [1253.0, 1500.0, 1759.0],
+                                        "grpc": [30.0, 33.0, 31.0]})
+    assert row["zmq"].get("fps") is None and "invalid" in row["zmq"] and "raw TCP" in row["zmq"]["invalid"]
+    assert row["zmq"]["measured"]["ratio_to_raw_tcp"] > 1
+    assert row["grpc"]["ratio_to_raw_tcp"] == pytest.approx(0.5, abs=0.05) and row["grpc"]["fps"] == 31.0
+    assert row["raw_tcp"]["spread_fps"] == [64.0, 68.0]
+
+
+def test_transport_ratios_are_medians_of_per_round_ratios():
+    # the load changed in round 2 for both sides alike: the per-round ratio stays 0.5
+    row = transport.transport_row(128, {"raw_tcp": [1000.0, 100.0, 1000.0], "grpc": [500.0, 50.0, 500.0]})
+    assert row["grpc"]["ratio_to_raw_tcp"] == 0.5
+
+
+def test_an_mfu_above_one_is_invalid():
+    flops = 1e9
+    ok = dit_step.case_figures(flops, step_s=[0.01, 0.012, 0.011], matmul_flop_s=[2e11, 2e11, 2e11])
+    assert ok["mfu"] == pytest.approx(1e9 / 0.011 / 2e11, rel=1e-3) and "invalid" not in ok
+    # matmul measured while the machine was busy, steps while it was idle: an impossible MFU
+    bad = dit_step.case_figures(flops, step_s=[0.001, 0.001, 0.001], matmul_flop_s=[5e11, 5e11, 5e11])
+    assert bad["mfu"] is None and "invalid" in bad and bad["measured_mfu"] > 1
+
+
+def test_bounded_keeps_a_valid_value():
+    assert common.bounded(0.9, 1.0, "x", "y") == {"value": 0.9}
+    assert common.bounded(1.1, 1.0, "x", "y")["value"] is None
