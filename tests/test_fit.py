@@ -80,7 +80,7 @@ def _record(path: Path) -> None:
 
 
 def test_budget_too_small_is_refused_with_the_minimum(tmp_path):
-    with pytest.raises(ConfigError, match=r"teacher stage .* give --budget-minutes 0\.50 or more"):
+    with pytest.raises(ConfigError, match=r"autoencoder stage .* give --budget-minutes 0\.50 or more"):
         fit(tmp_path, tmp_path / "run", FitOptions(budget_minutes=0.1))
     assert not (tmp_path / "run").exists()  # refused before anything ran
     assert sum(plan(10).values()) == pytest.approx(10)
@@ -104,7 +104,14 @@ def test_fit_end_to_end_then_serve(tmp_path):
     assert ev["classes"] == ["goes_left", "goes_right"] and len(ev["direction"]) == 2
     assert "streamdit fit" in (ckpt / "TRAINING.md").read_text()
     stages = {p.stem: json.loads(p.read_text()) for p in (tmp_path / "run" / "stages").glob("*.json")}
-    assert set(stages) == {"teacher", "distill", "evaluate", "package"} and stages["teacher"]["step"] == 6
+    assert set(stages) == {"autoencoder", "latents", "teacher", "distill", "evaluate", "package"}
+    assert stages["teacher"]["step"] == 6
+    # the autoencoder was fine-tuned from the import's (a new weights file), and the teacher trained on its latents
+    assert stages["autoencoder"]["step"] >= 1 and stages["autoencoder"]["source"] == str(ae)
+    assert stages["latents"]["latent_frames"] == 6 * 48
+    tuned = json.loads((tmp_path / "run" / "latents" / "manifest.json").read_text())
+    assert tuned["ae_dir"] == str(tmp_path / "run" / "autoencoder") and tuned["ae_sha256"] != json.loads(
+        (tmp_path / "data" / "manifest.json").read_text())["ae_sha256"]
     fit(tmp_path / "data", tmp_path / "run", opts, progress=False)  # resumes: every stage skipped
     assert json.loads((tmp_path / "run" / "stages" / "teacher.json").read_text()) == stages["teacher"]
 

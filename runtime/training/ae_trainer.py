@@ -1,6 +1,6 @@
-"""Train the convolutional autoencoder on captured Crafter gameplay (`streamdit train-ae`).
+"""Train the convolutional autoencoder on a recording or a Crafter capture (`streamdit train-ae`).
 
-The train split of a capture (the same episode split as `CrafterClips`) is held in memory as uint8 and
+The train split (`runtime.data.frames.FrameBank`: the same shard split as the DiT's data) is held in memory as uint8 and
 sampled as random clips of `temporal_factor` frames. Loss: L1 + MSE on pixels in [-1, 1], with the
 decoder fed the latent plus Gaussian noise (`AutoencoderConfig.latent_noise`). AdamW, warmup then cosine
 decay, bf16 autocast. Every few minutes the run directory OUT is rewritten atomically as an autoencoder
@@ -27,6 +27,7 @@ from tqdm import tqdm
 from runtime.model.autoencoder import video_to_unit
 from runtime.model.conv_autoencoder import (AE_TRAIN_STATE, AutoencoderConfig, ConvAutoencoder,
                                             load_conv_weights, read_autoencoder_config, save_autoencoder)
+from runtime.data.frames import FrameBank, _resize  # noqa: F401  (FrameBank re-exported for `streamdit eval-ae`)
 from runtime.training.data.dataset import CrafterClips
 from sdk.errors import CheckpointError, ConfigError, DataError
 
@@ -35,7 +36,7 @@ from sdk.errors import CheckpointError, ConfigError, DataError
 class AETrainConfig:
     """One `train-ae` run. Sizes in pixels, times in minutes, batch in video frames."""
 
-    data: str  # capture directory (`streamdit data crafter`)
+    data: str  # a recording (docs/recording.md) or a Crafter capture directory (`streamdit data crafter`)
     out: str  # run directory = the autoencoder checkpoint directory
     size: int = 64  # training resolution; the capture must be this size or an integer multiple of it
     temporal_factor: int = 1
@@ -59,67 +60,6 @@ class AETrainConfig:
     def ae_config(self) -> AutoencoderConfig:
         return AutoencoderConfig(latent_channels=self.latent_channels, temporal_factor=self.temporal_factor,
                                  widths=list(self.widths), latent_noise=self.latent_noise, image_size=self.size)
-
-
-class FrameBank:
-    """Every frame of one split of a capture, in memory: uint8 arrays [T_e, S, S, 3], one per episode.
-
-    Frames of a capture larger than `size` are area-downsampled by the integer factor. Raises DataError
-    when the split has no readable episode long enough, ConfigError for a size that does not divide.
-    """
-
-    def __init__(self, root: str | Path, size: int, clip_frames: int, split: str,
-                 heldout_fraction: float = 0.1) -> None:
-        clips = CrafterClips(root, clip_frames, split=split,  # type: ignore[arg-type]
-                             heldout_fraction=heldout_fraction)
-        self.names = clips.episodes
-        self.clip_frames = clip_frames
-        self.episodes: list[np.ndarray] = []
-        for name in self.names:
-            try:
-                with np.load(Path(root) / f"{name}.npz") as npz:
-                    frames = npz["frames"]
-            except Exception as e:
-                raise DataError(f"Crafter shard {name}.npz in {root} is unreadable ({e}); delete it and rerun "
-                                "the capture") from e
-            self.episodes.append(_resize(frames, size, name))
-        self.lengths = np.array([len(e) - clip_frames + 1 for e in self.episodes])
-        self.frames = int(sum(len(e) for e in self.episodes))
-
-    def sample(self, n: int, g: torch.Generator) -> np.ndarray:
-        """n random clips: uint8 [n, clip_frames, S, S, 3] (episodes weighted by their clip count)."""
-        starts = torch.randint(0, int(self.lengths.sum()), (n,), generator=g).numpy()
-        edges = np.cumsum(self.lengths)
-        out = []
-        for s in starts:
-            e = int(np.searchsorted(edges, s, side="right"))
-            t = int(s - (edges[e - 1] if e else 0))
-            out.append(self.episodes[e][t: t + self.clip_frames])
-        return np.stack(out)
-
-    def evenly(self, n_frames: int) -> np.ndarray:
-        """About n_frames frames as evenly spaced clips over all episodes: uint8 [k, clip_frames, S, S, 3]."""
-        k = max(1, n_frames // self.clip_frames)
-        total = int(self.lengths.sum())
-        edges = np.cumsum(self.lengths)
-        out = []
-        for s in np.linspace(0, total - 1, k).astype(int):
-            e = int(np.searchsorted(edges, s, side="right"))
-            t = int(s - (edges[e - 1] if e else 0))
-            out.append(self.episodes[e][t: t + self.clip_frames])
-        return np.stack(out)
-
-
-def _resize(frames: np.ndarray, size: int, name: str) -> np.ndarray:
-    S = frames.shape[1]
-    if S == size:
-        return frames
-    if S % size:
-        raise ConfigError(f"shard {name} has {S} px frames, which is not a multiple of --size {size}; "
-                          f"capture at --size {size}")
-    k = S // size
-    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
-    return F.avg_pool2d(x, k).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
