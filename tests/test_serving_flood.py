@@ -132,3 +132,21 @@ def test_a_flood_while_the_server_is_busy_cannot_abort_it(tmp_path):
     out = subprocess.run([sys.executable, str(script), str(ROOT / "tests")], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "alive" in out.stdout, (out.returncode, out.stderr[-1000:])
+
+
+def test_every_frame_sent_earns_the_credit_that_answers_it():
+    """A client that answers each frame with a credit is never rate-limited, whatever the frame rate: each
+    frame the connection was sent adds one message to its input allowance (docs/protocol.md section 7)."""
+    from types import SimpleNamespace
+
+    from runtime.serving.config import ServeConfig
+    from runtime.serving.connection import Connection
+
+    quiet = SimpleNamespace(warning=lambda *a: None)
+    conn = Connection(SimpleNamespace(config=ServeConfig(max_messages_per_second=2), throttled=quiet), "zmq")
+    assert conn.admit() and conn.admit()  # the burst
+    assert not conn.admit()  # the allowance is spent: a third message in the same instant is dropped
+    for _ in range(50):  # 50 frames go out in a burst (a 1000 FPS stream): 50 credits answer them
+        conn.outbox.frames_sent += 1
+        assert conn.admit()
+    assert not conn.admit()  # and not one more

@@ -57,14 +57,20 @@ class Connection:
         self.refused = False  # auth failed: the transport ends (gRPC) or ignores (ZeroMQ) this connection
         self.last_read = time.monotonic()  # when the client last showed it reads: handshake or credit (idle)
         self.budget = budget or Budget(cfg.max_messages_per_second, cfg.max_handshakes_per_second)
+        self._frames_earned = 0  # frames sent whose answering credit the budget was given
 
     # ------------------------------------------------------------------------------ transport calls
     def admit(self) -> bool:
         """The transport calls this for every message it receives, before decoding it. False: drop the message
-        unread, this connection sends more than max_messages_per_second; the client is told at most once a
-        second how many were dropped (Error rate_limited), so the answer to a flood is no flood."""
+        unread, this connection sends more than max_messages_per_second plus one message per frame it was sent
+        (each frame earns the credit that answers it, whatever the frame rate); the client is told at most once
+        a second how many were dropped (Error rate_limited), so the answer to a flood is no flood."""
         now = time.monotonic()
         b = self.budget
+        sent = self.outbox.frames_sent
+        if sent > self._frames_earned:
+            b.input.give(sent - self._frames_earned)
+            self._frames_earned = sent
         if b.input.take():
             return True
         b.dropped += 1

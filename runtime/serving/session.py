@@ -45,6 +45,11 @@ class TokenBucket:
                 return True
             return False
 
+    def give(self, n: float) -> None:
+        """Add n tokens (at most up to burst)."""
+        with self._lock:
+            self.tokens = min(self.burst, self.tokens + n)
+
 
 class Session:
     """One client session. Fields marked (engine) are touched only by the engine thread."""
