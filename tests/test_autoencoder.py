@@ -18,7 +18,8 @@ from runtime.model.conv_autoencoder import (AE_WEIGHTS, AutoencoderConfig, ConvA
 from runtime.training.ae_trainer import measure_latent_stats, psnr  # noqa: E402
 from runtime.training.data.capture import capture_crafter  # noqa: E402
 from runtime.training.data.dataset import CrafterClips  # noqa: E402
-from runtime.training.latents import CrafterLatents, encode_latents  # noqa: E402
+from runtime.data.latents import LatentClips  # noqa: E402
+from runtime.training.latents import encode_latents  # noqa: E402
 from runtime.training.sources import build_source  # noqa: E402
 from sdk.errors import CheckpointError, ConfigError, DataError, ShapeError  # noqa: E402
 
@@ -145,7 +146,7 @@ def test_latent_source_shapes_captions_and_split(capture: Path, tmp_path: Path):
     train_eps = CrafterClips(capture, 16, split="train", heldout_fraction=0.5).episodes
     held_eps = CrafterClips(capture, 16, split="heldout", heldout_fraction=0.5).episodes
     assert src.episodes == train_eps
-    assert CrafterLatents(out, 4, split="heldout", heldout_fraction=0.5).episodes == held_eps
+    assert LatentClips(out, 4, split="heldout", heldout_fraction=0.5).episodes == held_eps
     # the stored latents are what encode() gives, and the caption is the middle latent frame's
     frames = torch.from_numpy(np.load(capture / f"{train_eps[0]}.npz")["frames"][:16])
     with torch.no_grad():
@@ -154,8 +155,8 @@ def test_latent_source_shapes_captions_and_split(capture: Path, tmp_path: Path):
     assert torch.allclose(clip, ref, atol=0.02)
     meta = json.loads((out / f"{train_eps[0]}.json").read_text())
     assert caption == meta["captions"][2] and len(meta["captions"]) == 10
-    with pytest.raises(DataError, match="encode-latents"):
-        CrafterLatents(tmp_path / "none", 4)
+    with pytest.raises(DataError, match="streamdit data import"):
+        LatentClips(tmp_path / "none", 4)
     with pytest.raises(ConfigError, match="crafter_latents"):
         build_source({"kind": "crafter_latents", "root": str(out), "frames": 4, "bogus": 1})
 

@@ -15,7 +15,7 @@ from runtime.data.recording import read_recording
 from runtime.data.vocabulary import Vocabulary
 from runtime.model.conv_autoencoder import AutoencoderConfig, ConvAutoencoder, save_autoencoder
 from runtime.serving.prompt_map import PromptMap
-from runtime.training.latents import CrafterLatents
+from runtime.data.latents import LatentClips
 from sdk.errors import ConfigError, DataError
 
 VOCAB = """
@@ -104,7 +104,7 @@ def test_import_small_recording_and_resume(tmp_path, tiny_ae):
     assert meta["captions"][9] == "the view turns left" and meta["event_types"][13] == ["shoots"]
     assert np.load(out / "shard-00001.npy").shape == (24, 4, 2, 2)
     assert (out / "vocabulary.toml").read_text() == VOCAB
-    clips = CrafterLatents(out, frames=8, split="train", heldout_fraction=0.34)
+    clips = LatentClips(out, frames=8, split="train", heldout_fraction=0.34)
     z, caps = clips.batch(2, torch.Generator().manual_seed(0))
     assert z.shape == (2, 4, 8, 2, 2) and all(isinstance(c, str) and c for c in caps)
     again = import_recording(tmp_path / "rec", _vocab(tmp_path), out, ae_dir=tiny_ae, window=4, progress=False)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from runtime.training.data.dataset import CrafterClips, split_episodes
+from runtime.data.split import split_episodes
 from sdk.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,8 @@ def _split_frames(root: Path, clip_frames: int, split: str, heldout_fraction: fl
     if split not in ("train", "heldout"):
         raise ConfigError(f"split must be 'train' or 'heldout', got {split!r}")
     if is_crafter_capture(root):
+        from runtime.training.data.dataset import CrafterClips
+
         clips = CrafterClips(root, clip_frames, split=split, heldout_fraction=heldout_fraction)  # type: ignore[arg-type]
         for name in clips.episodes:
             try:

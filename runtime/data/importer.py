@@ -5,7 +5,7 @@
 Every shard of the recording is validated (`read_recording`, with the autoencoder's spatial factor) and
 checked against the vocabulary (`Vocabulary.check_shard`); a bad shard is skipped, by name and with the fix,
 and recorded in the output's manifest. Each good shard becomes one latent shard in the latent-data layout of
-`runtime.training.latents` (so `LatentClips` / data kind "latents" trains on it, and the split into training
+runtime/data/latents.py (so `LatentClips` / data kind "latents" trains on it, and the split into training
 and held-out shards is the same `split_episodes` one):
 
     shard-00003.npy     float16 [T', C, h, w]: normalised latents, T' = frames // temporal_factor
@@ -60,11 +60,12 @@ def import_recording(recording: str | Path, vocab: str | Path, out: str | Path, 
 
     from runtime.model.checkpoint import file_sha256
     from runtime.model.conv_autoencoder import AE_WEIGHTS, load_autoencoder
-    from runtime.training.latents import FORMAT, MANIFEST, _atomic_write, _npy_bytes, _read_latent_meta, encode_frames
+    from runtime.data.latents import FORMAT, MANIFEST, _atomic_write, _npy_bytes, _read_latent_meta, encode_frames
 
     if window < 1:
         raise ConfigError(f"window must be >= 1 video frame, got {window}")
-    recording, out, ae_dir = Path(recording), Path(out), Path(ae_dir)
+    # absolute: the manifest's paths are read by later stages (fit, evaluation) from any working directory
+    recording, out, ae_dir = Path(recording).resolve(), Path(out), Path(ae_dir).resolve()
     ae = load_autoencoder(ae_dir)
     tf, size, sf = ae.temporal_factor, ae.cfg.image_size, ae.spatial_factor
     report = read_recording(recording, multiple_of=sf)

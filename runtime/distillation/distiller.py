@@ -40,7 +40,7 @@ class DistillConfig:
 
     teacher: teacher checkpoint directory. out: run directory (checkpoint/, log.jsonl).
     data: None = the teacher's training data (config "training.data"); a directory = pre-encoded latents
-        from `streamdit encode-latents` (kind "crafter_latents"); a dict = a full data section.
+        from `streamdit encode-latents` (kind "latents"); a dict = a full data section.
     """
 
     teacher: str
@@ -97,9 +97,9 @@ def data_section(teacher_config: dict[str, Any], teacher_dir: Path,
                               f"config.json), so there is nothing to distill on: pass --data DIR, a latent "
                               f"directory made with `streamdit encode-latents`")
         return dict(section)
-    if section and section.get("kind") == "crafter_latents":
+    if section and section.get("kind") in ("latents", "crafter_latents"):
         return {**section, "root": str(data)}
-    return {"kind": "crafter_latents", "root": str(data), "frames": int(teacher_config["buffer_frames"])}
+    return {"kind": "latents", "root": str(data), "frames": int(teacher_config["buffer_frames"])}
 
 
 class Distiller:

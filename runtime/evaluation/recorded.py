@@ -27,7 +27,7 @@ import numpy as np
 from runtime.data.recording import read_recording
 from runtime.data.vocabulary import Vocabulary
 from runtime.evaluation.classifier import WINDOW, LabelledWindows, clip_scores, train_classifier
-from runtime.training.data.dataset import split_episodes
+from runtime.data.split import split_episodes
 from runtime.training.metrics import mean_shift
 from sdk.errors import ConfigError
 

@@ -142,7 +142,7 @@ def shift_residual(ae: torch.nn.Module, root: str | Path, size: int, heldout_fra
     no held-out move scrolls the view, ConfigError for a temporal factor other than 1.
     """
     from runtime.training.data.capture import crafter_view
-    from runtime.training.latents import encode_frames
+    from runtime.data.latents import encode_frames
 
     if getattr(ae, "temporal_factor", 1) != 1:
         raise ConfigError("shift_residual compares single frames: it needs an autoencoder with temporal factor 1")

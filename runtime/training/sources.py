@@ -2,7 +2,7 @@
 
 A source has `frames` (clip length in video frames), `size` (pixels) and
 `batch(n, generator) -> (float32 [n, 3, frames, size, size] in [-1, 1], list of n captions)`.
-A latent source (`latent = True`, e.g. "crafter_latents") instead returns already-encoded, normalised
+A latent source (`latent = True`, e.g. "latents") instead returns already-encoded, normalised
 latents float32 [n, C, frames, h, w] (frames = latent frames), which the trainer uses without encoding.
 """
 
@@ -43,11 +43,11 @@ def build_source(data: dict[str, Any]) -> ClipSource:
             return ToySource(ToyShapesConfig(**data))
         except TypeError as e:
             raise ConfigError(f"bad [data] keys for the toy source: {e}") from None
-    if kind in ("latents", "crafter_latents"):  # pre-encoded latents (runtime.training.latents); any game
-        from runtime.training.latents import CrafterLatents
+    if kind in ("latents", "crafter_latents"):  # pre-encoded latents (runtime/data/latents.py); any game
+        from runtime.data.latents import LatentClips
 
         try:
-            return CrafterLatents(**data)  # root, frames, split, heldout_fraction
+            return LatentClips(**data)  # root, frames, split, heldout_fraction
         except TypeError as e:
             raise ConfigError(f"bad [data] keys for the {kind} source (root, frames, split, "
                               f"heldout_fraction): {e}") from None

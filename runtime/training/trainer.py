@@ -122,7 +122,7 @@ class Trainer:
         return dict(read_autoencoder_config(section["from"])["autoencoder"]), str(section["from"])
 
     def _latent_hw(self) -> tuple[int, int]:
-        if getattr(self.source, "latent", False):  # pre-encoded latents (e.g. crafter_latents)
+        if getattr(self.source, "latent", False):  # pre-encoded latents (data kind "latents")
             h, w = self.source.latent_size
             return int(h), int(w)
         probe = torch.zeros(1, 3, 1, self.source.size, self.source.size, device=self.device)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import warnings
-import zlib
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
 import numpy as np
 
+from runtime.data.split import split_episodes  # noqa: F401  (re-exported: the capture's readers use it from here)
 from runtime.training.data.capture import read_shard_meta
 from runtime.training.data.captioner import Event, dominant_events
 from sdk.errors import ConfigError, DataError
@@ -19,22 +19,6 @@ log = logging.getLogger(__name__)
 
 CAPTURE_COMMAND = "streamdit data crafter --episodes 100 --size 128 --out DIR"
 Clip = tuple[np.ndarray, str, list[str]]
-
-
-def split_episodes(names: list[str], heldout_fraction: float) -> tuple[list[str], list[str]]:
-    """Deterministic (train, heldout) split of shard names by episode.
-
-    Episodes are ranked by the CRC-32 of their name; the first round(fraction * n) go to heldout (at least
-    one when there are two or more episodes and the fraction is positive). The split depends only on the
-    set of names, not on their order or on the machine.
-    """
-    ranked = sorted(names, key=lambda n: (zlib.crc32(n.encode()), n))
-    n_held = round(heldout_fraction * len(ranked))
-    if heldout_fraction > 0 and len(ranked) >= 2:
-        n_held = max(n_held, 1)
-    n_held = min(n_held, len(ranked) - 1) if heldout_fraction < 1 else len(ranked)
-    held = set(ranked[:n_held])
-    return sorted(n for n in names if n not in held), sorted(held)
 
 
 class CrafterClips:
