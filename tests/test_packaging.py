@@ -166,6 +166,7 @@ def test_the_wheel_holds_the_package_data_and_metadata(wheel: Path) -> None:
         metadata = z.read(meta).decode()
     for needed in ("sdk/py.typed", "sdk/_version.py", "sdk/video_io.py", "runtime/crafter_demo.py",
                    "runtime/serving/prompt_maps/crafter.toml", "runtime/checkpoints/default/model.safetensors",
+                   "runtime/training/fit_teacher.toml",  # `streamdit fit`'s default teacher template
                    *(f"runtime/checkpoints/{c}/prompt_map.toml" for c in ("default", "teacher", "toy"))):
         assert needed in names, needed
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
