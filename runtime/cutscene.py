@@ -2,7 +2,8 @@
 
     seconds = 10.0                      # length, seconds of video
     prompt = "the player stands on the grass"   # base prompt at t = 0 (default: the prompt map's base)
-    prompt_map = "crafter"              # "crafter" (the shipped map), a .toml path relative to this file, or ""
+    prompt_map = "crafter"              # "crafter" (the shipped map), a .toml path relative to this file, the
+                                        # prompt map's TOML text itself (a multi-line string), or "" (none)
 
     [[cue]]                             # an event at 1 s of video, steered by the prompt map
     at = 1.0
@@ -60,16 +61,30 @@ class Cutscene:
 
 def load_cutscene(path: str | Path) -> Cutscene:
     """Parse and check a cutscene TOML file. Raises ConfigError naming the file, cue and key at fault."""
-    from runtime.serving.prompt_map import PromptMap
-    from runtime.serving.prompt_maps import default_crafter_prompt_map
-    from runtime.training.data.events import EVENTS
-    from sdk.errors import ServerError
-
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"cutscene file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read the cutscene file {path} ({type(e).__name__}: {e})") from None
+    return parse_cutscene(text, where=str(path), base_dir=path.parent)
+
+
+def parse_cutscene(text: str, *, where: str = "cutscene", base_dir: str | Path | None = None) -> Cutscene:
+    """Parse and check a cutscene's TOML text (the format above); `streamdit cutscene` and the viewer page's
+    editor both use this. A prompt_map path is read relative to `base_dir`; None (text that has no file, e.g.
+    from the viewer) refuses paths: such a cutscene gives its map as "crafter" or as TOML text.
+
+    Raises ConfigError naming `where`, the cue and the key at fault.
+    """
+    from runtime.serving.prompt_map import PromptMap
+    from runtime.serving.prompt_maps import default_crafter_prompt_map
+    from sdk.errors import ServerError
+
+    path = where
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"cutscene {path} is not valid TOML: {e}") from None
     unknown = sorted(set(raw) - {"seconds", "prompt", "prompt_map", "cue"})
@@ -79,10 +94,17 @@ def load_cutscene(path: str | Path) -> Cutscene:
     if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds <= 0:
         raise ConfigError(f"cutscene {path}: seconds (length, seconds of video) must be a number > 0, got {seconds!r}")
     map_ref = raw.get("prompt_map", "crafter")
+    if not isinstance(map_ref, str):
+        raise ConfigError(f"cutscene {path}: prompt_map must be a string (\"crafter\", a .toml path, or TOML text)")
     if map_ref == "crafter":
         map_text = default_crafter_prompt_map()
+    elif "\n" in map_ref:  # the prompt map's TOML text itself
+        map_text = map_ref
+    elif map_ref and base_dir is None:
+        raise ConfigError(f"cutscene {path}: prompt_map {map_ref!r} names a file, but this cutscene has no "
+                          f"directory to read it from: give \"crafter\" or the prompt map's TOML text")
     elif map_ref:
-        map_path = path.parent / str(map_ref)
+        map_path = Path(base_dir) / map_ref
         if not map_path.is_file():
             raise ConfigError(f"cutscene {path}: prompt_map {map_ref!r} is neither \"crafter\" nor a file "
                               f"({map_path} does not exist)")
@@ -113,8 +135,7 @@ def load_cutscene(path: str | Path) -> Cutscene:
             etype, payload = c["event"], c.get("payload", {})
             if not isinstance(payload, dict):
                 raise ConfigError(f"{where}: payload must be an inline table, e.g. payload = {{ terrain = \"sand\" }}")
-            if etype in EVENTS:
-                payload = {**EVENTS[etype].defaults, **payload}
+            payload = {**event_defaults(etype), **payload}
             try:
                 pm.change_for_event(1, etype, payload, max_chars=10**6)
             except ServerError as e:
@@ -128,6 +149,15 @@ def load_cutscene(path: str | Path) -> Cutscene:
                 raise ConfigError(f"{where}: transition_steps (chunks) must be an integer >= 0 and weight in (0, 1]")
             cues.append(Cue(float(at), prompt=c["prompt"], transition_steps=steps, weight=float(weight)))
     return Cutscene(float(seconds), prompt, map_text, tuple(sorted(cues, key=lambda q: q.at)))
+
+
+def event_defaults(event_type: str) -> dict[str, Any]:
+    """The payload values a cue of `event_type` gets when it leaves them out: the Crafter event vocabulary's
+    defaults for its event types, none for other types."""
+    from runtime.training.data.events import EVENTS
+
+    spec = EVENTS.get(event_type)
+    return dict(spec.defaults) if spec is not None else {}
 
 
 def _labelled(pixels: np.ndarray, text: str) -> np.ndarray:

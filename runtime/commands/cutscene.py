@@ -16,7 +16,7 @@ def cutscene(
     file: Path = typer.Argument(..., help="Cutscene TOML, e.g. samples/cutscenes/intro.toml."),
     out: Path = typer.Option(Path("out/intro.mp4"), "--out", help="MP4 to write."),
     live: bool = typer.Option(False, "--live", help="Fire cues at wall-clock seconds (as a game would) instead of at video time."),
-    url: Optional[str] = typer.Option(None, "--url", help="zmq://HOST:PORT or grpc://HOST:PORT of a running runtime (default: in-process local://)."),
+    url: Optional[str] = typer.Option(None, "--url", help="zmq://HOST:PORT, grpc://HOST:PORT or ws://HOST:PORT/v1/session of a running runtime (default: in-process local://)."),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Checkpoint for the in-process runtime (default: the shipped default model)."),
     seed: int = typer.Option(0, "--seed", help="Noise seed of the stream."),
 ) -> None:

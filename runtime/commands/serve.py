@@ -1,4 +1,4 @@
-"""`streamdit serve`: host a checkpoint for game engines over gRPC and ZeroMQ (docs/protocol.md)."""
+"""`streamdit serve`: host a checkpoint for game engines over gRPC, ZeroMQ and WebSocket (docs/protocol.md)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to bind. Anything but loopback needs --auth-token."),
     grpc_port: int = typer.Option(50051, "--grpc-port", min=0, max=65535, help="gRPC port (0 = any free port)."),
     zmq_port: int = typer.Option(5557, "--zmq-port", min=0, max=65535, help="ZeroMQ ROUTER port (0 = any free port)."),
+    web_port: Optional[int] = typer.Option(None, "--web-port", min=0, max=65535, help="Serve the WebSocket transport (ws://HOST:PORT/v1/session) and the viewer page (http://HOST:PORT/) on this port (0 = any free port; default: off)."),
+    web_origin: list[str] = typer.Option([], "--web-origin", help="A browser origin, e.g. http://127.0.0.1:8060 (a web build of a game), that may open WebSockets besides the viewer page's own; repeatable."),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Checkpoint directory or shipped name (default: the shipped default model)."),
     auth_token: Optional[str] = typer.Option(None, "--auth-token", envvar="STREAMDIT_AUTH_TOKEN", help="Token every client must send in its handshake."),
     max_sessions: int = typer.Option(8, "--max-sessions", min=1, help="Sessions served at once (one batched DiT step for all)."),
@@ -69,11 +71,13 @@ def serve(
         if runtime.wait_warm(stop):  # a signal during the warm-up stops the runtime before any port opens
             g = runtime.serve_grpc(host, grpc_port)
             z = runtime.serve_zmq(host, zmq_port)
+            w = runtime.serve_ws(host, web_port, tuple(web_origin)) if web_port is not None else None
             info = runtime.model_info
             typer.echo(f"prompt map for sessions that send none: {info.prompt_map or 'none'}", err=True)
             typer.echo(f"serving {info.name} ({info.width}x{info.height} px, {info.fps:g} FPS, "
                        f"{info.frames_per_chunk} frames per chunk) at grpc://{host}:{g} and zmq://{host}:{z}; "
-                       f"Ctrl-C stops", err=False)
+                       + (f"ws://{host}:{w}/v1/session, viewer http://{host}:{w}/; " if w is not None else "")
+                       + "Ctrl-C stops", err=False)
         while not stop.wait(0.5):
             pass
     finally:

@@ -1,12 +1,13 @@
-"""The serving runtime: one engine and one session manager, served over gRPC, ZeroMQ and in process.
+"""The serving runtime: one engine and one session manager, served over gRPC, ZeroMQ, WebSocket and in process.
 
     rt = ServingRuntime(pipeline, ServeConfig()).start()
     rt.serve_grpc("127.0.0.1", 50051)
     rt.serve_zmq("127.0.0.1", 5557)
+    rt.serve_ws("127.0.0.1", 8765)     # ws://127.0.0.1:8765/v1/session and the viewer page
     ...
     rt.shutdown("maintenance")        # every session gets Closed{code: "shutdown", reason}
 
-Both servers and `connect()` (the `local://` transport) share the same sessions and the same batched engine.
+Every server and `connect()` (the `local://` transport) share the same sessions and the same batched engine.
 """
 
 from __future__ import annotations
@@ -142,6 +143,18 @@ class ServingRuntime:
         bound = srv.start()
         self._servers.append(srv)
         self.urls.append(f"zmq://{host}:{bound}")
+        return bound
+
+    def serve_ws(self, host: str = "127.0.0.1", port: int = 8765, origins: tuple[str, ...] = ()) -> int:
+        """Start the WebSocket transport (ws://host:port/v1/session) and the viewer page (http://host:port/) on
+        one port; returns the bound port (0 = any). origins: browser origins allowed besides the page's own."""
+        from runtime.serving.ws_server import SESSION_PATH, WsServer
+
+        self._check_bind(host)
+        srv = WsServer(self, host, port, origins)
+        bound = srv.start()
+        self._servers.append(srv)
+        self.urls.append(f"ws://{host}:{bound}{SESSION_PATH}")
         return bound
 
     def shutdown(self, reason: str = "the runtime is shutting down", grace_s: float = 1.0) -> None:

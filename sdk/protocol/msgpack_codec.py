@@ -60,6 +60,18 @@ def _decode(parts: list[bytes], types: dict[str, type], side: str) -> Any:
     return msg
 
 
+def parts_of(head: bytes, side: str = "client") -> int:
+    """How many parts the message whose first part is `head` has: 2 for frame and source_frame (the pixels
+    follow), 1 otherwise. The WebSocket binding sends each part as its own binary message and needs this to
+    pair them. Raises ProtocolError (bad_message) when `head` is not a msgpack map with a known type."""
+    types = m.CLIENT_TYPES if side == "client" else m.SERVER_TYPES
+    kind = _unpack(bytes(head)).get("type")
+    cls = types.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise ProtocolError(f"unknown {side} message type {shown(kind)}; known types: {sorted(types)}")
+    return 2 if cls in m.PIXEL_TYPES else 1
+
+
 def decode_client(parts: list[bytes]) -> Any:
     """ZeroMQ parts from a client -> a client message (Handshake, Event, ...). Raises ProtocolError."""
     return _decode(parts, m.CLIENT_TYPES, "client")
