@@ -39,7 +39,7 @@ from typing import Iterator
 ROOT = Path(__file__).resolve().parents[1]
 KINDS = ("serve", "client", "commands", "prompt-map", "fragment", "diagram")
 MARKER = re.compile(r"^<!--\s*example:\s*([a-z-]+)((?:\s+\w+=\S+)*)\s*-->\s*$")
-README_PORTS = {"grpc": 50051, "zmq": 5557}
+README_PORTS = {"grpc": 50051, "zmq": 5557, "web": 8765}
 INPUT_DIRS = ("configs/", "samples/", "runtime/", "docs/", "benchmarks/", "engine_plugins/", "proto/")
 
 
@@ -237,7 +237,7 @@ def serve(block: Block, timeout: float = 240.0) -> Iterator[Server]:
     assert argv[:2] == ["streamdit", "serve"], argv
     ports: dict[int, int] = {}
     argv = [streamdit_exe(), *argv[1:]]
-    for flag in ("--grpc-port", "--zmq-port"):
+    for flag in ("--grpc-port", "--zmq-port", "--web-port"):
         if flag in argv:
             k = argv.index(flag) + 1
             ports[int(argv[k])] = free_port()
