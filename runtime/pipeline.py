@@ -12,6 +12,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from runtime.backends.base import Backend
+from runtime.backends.torch_backend import TorchBackend
 from runtime.model.autoencoder import build_autoencoder, unit_to_video
 from runtime.model.checkpoint import load_model
 from runtime.model.compiled import resolve_compile
@@ -29,7 +31,9 @@ class StreamDiTPipeline:
     """A loaded StreamDiT checkpoint, ready to stream.
 
     Attributes: model (StreamDiT), autoencoder (encode/decode), text_encoder, config (the checkpoint JSON),
-    buffer_frames (B, latent frames), latent_shape (C, h, w), fps (video frames per second).
+    buffer_frames (B, latent frames), latent_shape (C, h, w), fps (video frames per second), backend (what runs
+    the DiT step and the autoencoder, runtime.backends: torch unless runtime.backends.select.load_pipeline
+    chose onnxruntime).
     """
 
     def __init__(self, model: torch.nn.Module, autoencoder: torch.nn.Module, text_encoder: TextEncoder,
@@ -41,7 +45,8 @@ class StreamDiTPipeline:
         self.latent_shape = (model.cfg.in_channels, int(h), int(w))
         self.fps = float(config.get("video", {}).get("fps", 8.0))
         self.temporal_factor = int(getattr(autoencoder, "temporal_factor", 1))
-        self.decode_autocast: torch.dtype | None = torch.bfloat16
+        self.decode_autocast: torch.dtype | None = torch.bfloat16  # torch backend only
+        self.backend: Backend = TorchBackend(autoencoder, device)
 
     @classmethod
     def from_checkpoint(cls, directory: str | Path, device: str | torch.device | None = None) -> "StreamDiTPipeline":
@@ -67,22 +72,41 @@ class StreamDiTPipeline:
         """A StreamingSampler over this model. compile: "auto" | "on" | "off" (or a bool), see
         runtime.model.compiled.resolve_compile; raises ConfigError for "on" where compiling is impossible."""
         g = self.config.get("sampling", {}).get("guidance_scale", 1.0) if guidance_scale is None else guidance_scale
+        be = self.backend
+        if not be.compiles:  # a backend that runs its own graph: compile does not apply
+            if compile is True or compile == "on":
+                raise ConfigError(f"--compile on applies to the torch backend; {be.name} runs its exported graph "
+                                  f"(use --compile auto or off with it)")
+            return StreamingSampler(self.model, scheme or self.scheme(), self.latent_shape, guidance_scale=float(g),
+                                    autocast_dtype=None, max_streams=max_streams, forward=be.velocity(self.model),
+                                    text_tokens=be.text_tokens)
         compiled = resolve_compile(compile, self.device)
         return StreamingSampler(self.model, scheme or self.scheme(), self.latent_shape, guidance_scale=float(g),
                                 autocast_dtype=autocast_dtype, max_streams=max_streams, compile=compiled,
-                                text_tokens=getattr(self.text_encoder, "max_tokens", None) if compiled else None)
+                                text_tokens=getattr(self.text_encoder, "max_tokens", None) if compiled else None,
+                                forward=be.velocity(self.model))
 
     @torch.no_grad()
     def decode(self, latent: torch.Tensor) -> np.ndarray:
         """A latent chunk [C, c, h, w] -> uint8 frames [c * temporal_factor, H, W, 3].
 
-        Runs under bf16 autocast (set `decode_autocast = None` for float32), as the autoencoder was trained
-        and evaluated (`streamdit eval-ae` reports its PSNR), and faster than float32 on CPUs with bf16.
+        The torch backend runs under bf16 autocast (set `decode_autocast = None` for float32), as the
+        autoencoder was trained and evaluated (`streamdit eval-ae` reports its PSNR), and faster than float32 on
+        CPUs with bf16; onnxruntime runs its exported float32 decoder.
         """
-        with torch.autocast(self.device.type, dtype=self.decode_autocast or torch.bfloat16,
-                            enabled=self.decode_autocast is not None):
-            video = self.autoencoder.decode(latent[None].to(self.device))  # (1, 3, F, H, W) float32
+        on = self.decode_autocast is not None and self.backend.autocast_dtype is not None
+        with torch.autocast(self.device.type, dtype=self.decode_autocast or torch.bfloat16, enabled=on):
+            video = self.backend.decode(latent[None].to(self.device))  # (1, 3, F, H, W) float32
         return unit_to_video(video)[0].cpu().numpy()
+
+    @torch.no_grad()
+    def encode(self, frames: np.ndarray) -> torch.Tensor:
+        """uint8 frames [F, H, W, 3] (F a multiple of the temporal factor) -> latent float32 [C, F / tf, h, w]
+        through the backend's encoder (video-to-video). Raises ShapeError for a wrong frame count or size."""
+        from runtime.model.autoencoder import video_to_unit
+
+        video = video_to_unit(torch.from_numpy(np.ascontiguousarray(frames))[None]).to(self.device)
+        return self.backend.encode(video)[0]
 
     def generate(self, prompt: str, frames: int, *, seed: int = 0, scheme: PartitionScheme | None = None,
                  guidance_scale: float | None = None, switch_at: int | None = None, prompt2: str | None = None,

@@ -10,7 +10,8 @@ Every fenced block carries a marker on the line before its fence, `<!-- example:
                 expect=frames: frame lines
     commands    long-running shell lines (training, `make demo`, benchmarks): not run; each `streamdit`
                 line is parsed by the real command line (every sub-command, option and value must exist and
-                convert), each `make` target must exist, each script or repository path it names must exist,
+                convert), each `make` target must exist, each script or repository path it names must exist
+                (a `.sh` script must be executable),
                 each `pip install .[EXTRA]` extra must exist
     prompt-map  TOML parsed by the runtime's prompt map parser
     fragment    Python that uses names the text around it defines (e.g. a game's `pixels`): compiled, and
@@ -179,6 +180,8 @@ def check_command(argv: list[str]) -> None:
         assert not missing, f"make targets {missing} are not in the Makefile ({sorted(targets)})"
     elif exe.startswith("python"):
         assert (ROOT / argv[1]).is_file(), f"{argv[1]} does not exist"
+    elif exe.endswith(".sh"):
+        assert (ROOT / argv[0]).is_file() and os.access(ROOT / argv[0], os.X_OK), f"{argv[0]} is no executable script"
     elif exe == "pip":
         assert argv[1] == "install", argv
         extras = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"])

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks import common, dit_step, transport  # noqa: E402
+from benchmarks import backends, common, dit_step, transport  # noqa: E402
 
 
 def test_interleaved_runs_every_side_once_per_round_in_rotated_order():
@@ -45,3 +45,23 @@ def test_an_mfu_above_one_is_invalid():
 def test_bounded_keeps_a_valid_value():
     assert common.bounded(0.9, 1.0, "x", "y") == {"value": 0.9}
     assert common.bounded(1.1, 1.0, "x", "y")["value"] is None
+
+
+def test_backend_ratios_are_medians_of_per_round_ratios_to_torch_compiled():
+    # round 2 was slow for every backend alike: the per-round ratio stays 2 for eager, 0.5 for onnxruntime's fps
+    samples = {"torch-compiled": {"step_ms": [10.0, 40.0, 10.0], "decode_ms_per_frame": [1.0, 4.0, 1.0],
+                                  "stream_fps": [20.0, 5.0, 20.0]},
+               "torch-eager": {"step_ms": [20.0, 80.0, 20.0], "decode_ms_per_frame": [1.0, 4.0, 1.0],
+                               "stream_fps": [10.0, 2.5, 10.0]},
+               "onnxruntime": {"step_ms": [15.0, 60.0, 15.0], "decode_ms_per_frame": [2.0, 8.0, 2.0],
+                               "stream_fps": [10.0, 2.5, 10.0]}}
+    rows = backends.backend_rows(samples)
+    assert rows["torch-eager"]["ratio_to_torch_compiled"] == {"step": 2.0, "decode": 1.0, "fps": 0.5}
+    assert rows["onnxruntime"]["ratio_to_torch_compiled"] == {"step": 1.5, "decode": 2.0, "fps": 0.5}
+    assert rows["onnxruntime"]["step_ms"] == 15.0 and rows["onnxruntime"]["step_ms_spread"] == [15.0, 60.0]
+    assert rows["torch-compiled"]["ratio_to_torch_compiled"]["step"] == 1.0
+
+
+def test_backend_ratios_are_none_without_torch_compiled():
+    rows = backends.backend_rows({"onnxruntime": {"step_ms": [1.0], "decode_ms_per_frame": [1.0], "stream_fps": [1.0]}})
+    assert rows["onnxruntime"]["ratio_to_torch_compiled"] == {"step": None, "decode": None, "fps": None}

@@ -14,6 +14,14 @@ class CompileMode(str, Enum):
     off = "off"
 
 
+class BackendChoice(str, Enum):
+    """`--backend`: what runs the DiT step and the autoencoder (runtime.backends.select.choose_backend)."""
+
+    auto = "auto"  # the fastest measured for the device (docs/backends.md), with the reason logged
+    torch = "torch"  # eager or compiled, per --compile
+    onnxruntime = "onnxruntime"  # the exported graphs (`streamdit export onnx`); CUDA/TensorRT with onnxruntime-gpu
+
+
 class LogLevel(str, Enum):
     """`--log-level`: the logging module's level names, lower case."""
 

@@ -13,6 +13,7 @@ its intermediate latents fill each buffer position with the latent whose level m
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 
@@ -74,11 +75,15 @@ class StreamingSampler:
             and later weight changes are not seen). Callers decide with runtime.model.compiled.resolve_compile.
         text_tokens: pad every batch of prompts to at least this many tokens (the text encoder's limit), so a
             compiled model sees one text shape whatever the prompts; None = pad to the longest prompt.
+        forward: what step() calls instead of the model, with the model's arguments and result and its
+            null_prompt(batch): a backend's velocity model (runtime.backends, e.g. onnxruntime's); None = the
+            model itself (or its CompiledForward with compile=True).
     """
 
     def __init__(self, model: StreamDiT, scheme: PartitionScheme, latent_shape: tuple[int, int, int], *,
                  guidance_scale: float = 1.0, autocast_dtype: torch.dtype | None = torch.bfloat16,
-                 max_streams: int | None = None, compile: bool = False, text_tokens: int | None = None) -> None:
+                 max_streams: int | None = None, compile: bool = False, text_tokens: int | None = None,
+                 forward: Callable[..., torch.Tensor] | None = None) -> None:
         if len(latent_shape) != 3 or latent_shape[0] != model.cfg.in_channels:
             raise ShapeError(f"latent_shape must be (C={model.cfg.in_channels}, H, W), got {tuple(latent_shape)}")
         if guidance_scale < 0:
@@ -90,7 +95,10 @@ class StreamingSampler:
         self.autocast_dtype = autocast_dtype
         self.max_streams = max_streams
         self.text_tokens = text_tokens
-        self.forward = CompiledForward(self.model) if compile else self.model  # what step() calls
+        if forward is not None and compile:
+            raise ConfigError("compile applies to the torch model; a backend's forward runs as it is: pass one or "
+                              "the other")
+        self.forward = forward or (CompiledForward(self.model) if compile else self.model)  # what step() calls
         self.device = next(model.parameters()).device
         self.model_calls = 0  # forward passes so far (a CFG pass counts once: one batched call)
         self._streams: dict[int, _Stream] = {}

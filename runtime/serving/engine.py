@@ -138,7 +138,7 @@ class Engine:
             for sid in ids:
                 self.sampler.remove_stream(sid)
         log.info("warm-up done in %.1f s%s", time.monotonic() - t0,
-                 "" if self.sampler.compiled else " (eager model)")
+                 "" if self.sampler.compiled or self.sampler.forward is not self.sampler.model else " (eager model)")
 
     def counters(self) -> dict[str, float]:
         """A consistent snapshot of the engine's totals since start, warm-up excluded: steps, model_calls

@@ -19,26 +19,36 @@ def install(runtime: ServingRuntime | None) -> None:
         _installed = runtime.start() if runtime is not None else None
 
 
-def runtime_for(checkpoint: str | None = None) -> ServingRuntime:
+def runtime_for(checkpoint: str | None = None, backend: str | None = None) -> ServingRuntime:
     """The installed runtime, or one started from `checkpoint` (None = the shipped default checkpoint), once
     its warm-up is done. Like `streamdit serve`, it gives sessions that send no prompt map the checkpoint's
-    prompt_map.toml (runtime.serving.prompt_maps.default_prompt_map)."""
-    with _lock:
-        if checkpoint is None and _installed is not None:
-            return _installed
-        from runtime.checkpoints import resolve
+    prompt_map.toml (runtime.serving.prompt_maps.default_prompt_map).
 
-        key = str(resolve(checkpoint))
+    backend: "auto" | "torch" | "onnxruntime" as `streamdit serve --backend` (None = $STREAMDIT_BACKEND, else
+    auto; runtime.backends.select); one runtime per (checkpoint, backend). Raises ConfigError for an unknown
+    backend or a missing onnxruntime, CheckpointError for a bad checkpoint or ONNX export."""
+    with _lock:
+        if checkpoint is None and backend is None and _installed is not None:
+            return _installed
+        from runtime.backends.select import choose_backend
+        from runtime.checkpoints import resolve
+        from runtime.pipeline import default_device
+
+        path = str(resolve(checkpoint))
+        compile_mode = ServeConfig().compile
+        chosen = choose_backend(backend, default_device(), compile_mode).name
+        key = f"{path}?backend={chosen}"
         rt = _by_checkpoint.get(key)
         if rt is None:
             from pathlib import Path
 
-            from runtime.pipeline import StreamDiTPipeline
+            from runtime.backends.select import load_pipeline
             from runtime.serving.prompt_maps import default_prompt_map
 
-            pm = default_prompt_map(key)
-            cfg = ServeConfig(model_name=Path(key).name, prompt_map=pm.text, prompt_map_source=pm.source)
-            rt = ServingRuntime(StreamDiTPipeline.from_checkpoint(key), cfg).start()
+            pm = default_prompt_map(path)
+            cfg = ServeConfig(model_name=Path(path).name, prompt_map=pm.text, prompt_map_source=pm.source)
+            pipe = load_pipeline(path, backend=backend, compile_mode=compile_mode)  # its reason as chosen
+            rt = ServingRuntime(pipe, cfg).start()
             _by_checkpoint[key] = rt
         rt.wait_warm()
         return rt

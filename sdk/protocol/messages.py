@@ -242,6 +242,8 @@ class ModelInfo:
     text_encoder: str = ""
     prompt_map: str = ""  # default map of sessions that send none: "checkpoint:NAME", "file:PATH"; "" = none
     prompt_map_sha256: str = ""  # hex SHA-256 of its TOML text
+    backend: str = ""  # what runs the model: "torch-compiled", "torch-eager", "onnxruntime", "onnxruntime-int8"
+    provider: str = ""  # where: "cpu", "cuda" (torch), or an onnxruntime execution provider, "CPUExecutionProvider"
 
 
 @dataclass

@@ -2,7 +2,8 @@
 
 The runtime is imported lazily (it needs torch): `local://` uses the runtime installed with
 `runtime.serving.local.install(rt)`, or else starts one from the default checkpoint;
-`local://?checkpoint=DIR` starts one from DIR.
+`local://?checkpoint=DIR` starts one from DIR; `&backend=onnxruntime` (or torch, auto) chooses what runs it, as
+`streamdit serve --backend` does (default: $STREAMDIT_BACKEND, else auto).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class LocalTransport(Transport):
         from runtime.serving.local import runtime_for  # lazy: the runtime side needs torch
 
         query = parse_qs(urlsplit(self.url).query)
-        self._runtime = runtime_for(query.get("checkpoint", [None])[0])
+        self._runtime = runtime_for(query.get("checkpoint", [None])[0], query.get("backend", [None])[0])
         self._conn = self._runtime.connect("local")
         self._conn.outbox.set_notify(self._ready.set)
 
