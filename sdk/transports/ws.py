@@ -1,8 +1,9 @@
 """WebSocket client transport: ws://HOST:PORT/v1/session, the ZeroMQ binding's msgpack maps (docs/protocol.md
 section 10), on the `websockets` library's synchronous client.
 
-Each message part is one binary WebSocket message: a map, and for `frame` the pixels right after it. A reader
-thread pairs them and decodes; a writer thread sends what send() queues, so send() never blocks on the network.
+Each message part is one binary WebSocket message: a map, and for `frame` the pixels right after it. recv()
+pairs them and decodes (the library's own thread reads the socket and answers pings); a writer thread sends what
+send() queues, so send() never blocks on the network.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from websockets.sync.client import ClientConnection, connect
 from sdk.errors import ProtocolError, RuntimeTimeoutError, TransportError, server_error
 from sdk.protocol import messages as m
 from sdk.protocol import msgpack_codec
-from sdk.transports.base import LOST, Transport
+from sdk.transports.base import Transport
 
 PATH = "/v1/session"
 
@@ -49,45 +50,15 @@ class WsTransport(Transport):
         self.url = f"ws://{host}:{port}{PATH}"
         self._ws: ClientConnection | None = None
         self._out: queue.Queue[Any] = queue.Queue()
-        self._in: queue.Queue[Any] = queue.Queue()
+        self._lost: TransportError | None = None
         self._closing = False
         self._threads: list[threading.Thread] = []
 
     def open(self, timeout: float) -> None:
         self._ws = _open(self.url, self.port, timeout)
-        for target, name in ((self._read, "streamdit-ws-reader"), (self._write, "streamdit-ws-writer")):
-            t = threading.Thread(target=target, name=name, daemon=True)
-            t.start()
-            self._threads.append(t)
-
-    def _read(self) -> None:
-        ws = self._ws
-        assert ws is not None
-        parts: list[bytes] = []
-        want = 1
-        try:
-            for data in ws:
-                if isinstance(data, str):
-                    self._in.put(ProtocolError(f"the runtime sent a text message ({len(data)} characters); the "
-                                               f"protocol's messages are binary"))
-                    continue
-                try:
-                    if not parts:
-                        want = msgpack_codec.parts_of(data, "server")
-                    parts.append(data)
-                    if len(parts) < want:
-                        continue
-                    msg_parts, parts = parts, []
-                    self._in.put(msgpack_codec.decode_server(msg_parts))
-                except ProtocolError as e:
-                    parts = []
-                    self._in.put(e)
-            why = f"the runtime at {self.url} closed the connection"
-        except ConnectionClosed as e:
-            why = f"the connection to {self.url} was lost ({e})"
-        except OSError as e:  # the socket was shut down under the reader (abort)
-            why = f"the connection to {self.url} was lost ({e})"
-        self._in.put((LOST, TransportError(why)))
+        t = threading.Thread(target=self._write, name="streamdit-ws-writer", daemon=True)
+        t.start()
+        self._threads.append(t)
 
     def _write(self) -> None:
         ws = self._ws
@@ -97,7 +68,7 @@ class WsTransport(Transport):
                 for part in msgpack_codec.encode(msg):
                     ws.send(part)
             except (ConnectionClosed, OSError):
-                return  # the reader reports the loss
+                return  # recv() reports the loss
 
     def send(self, msg: Any) -> None:
         if self._closing:
@@ -105,16 +76,30 @@ class WsTransport(Transport):
         self._out.put(msg)
 
     def recv(self, timeout: float | None) -> Any | None:
+        """The next server message (its parts paired), None after `timeout` seconds. One reader at a time (the
+        Session's receive thread): the library's own thread already reads the socket and answers pings."""
+        if self._lost is not None:
+            raise self._lost
+        ws = self._ws
+        assert ws is not None
         try:
-            item = self._in.get(timeout=timeout)
-        except queue.Empty:
-            return None
-        if isinstance(item, tuple) and item and item[0] is LOST:
-            self._in.put(item)  # stays lost
-            raise item[1]
-        if isinstance(item, BaseException):
-            raise item
-        return item
+            try:
+                head = ws.recv(timeout=timeout)
+            except TimeoutError:
+                return None
+            if isinstance(head, str):
+                raise ProtocolError(f"the runtime sent a text message ({len(head)} characters); the protocol's "
+                                    f"messages are binary")
+            parts = [head]
+            if msgpack_codec.parts_of(head, "server") == 2:
+                pixels = ws.recv(timeout=10.0)  # sent right after its map
+                if isinstance(pixels, str):
+                    raise ProtocolError("the runtime sent a text message where a frame's pixels belong")
+                parts.append(pixels)
+            return msgpack_codec.decode_server(parts)
+        except (ConnectionClosed, OSError, TimeoutError) as e:
+            self._lost = TransportError(f"the connection to {self.url} was lost ({e or type(e).__name__})")
+            raise self._lost from None
 
     def request(self, msg: Any, timeout: float) -> Any:
         """get_info / list_models on a short-lived WebSocket of its own."""
@@ -147,12 +132,9 @@ class WsTransport(Transport):
         self._closing = True
         self._out.put(None)
         for t in self._threads:
-            if t.name.endswith("writer"):
-                t.join(1.0)  # the queued messages (a final close) go first
+            t.join(1.0)  # the queued messages (a final close) go first
         if self._ws is not None:
             self._ws.close()
-        for t in self._threads:
-            t.join(1.0)
 
     def abort(self) -> None:
         """Drop the TCP connection without a close handshake, as a crashed client would."""
