@@ -10,7 +10,10 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import typer  # noqa: E402
 
-from runtime.command_group import CommandGroup  # noqa: E402
+from runtime.commands import (  # noqa: E402
+    autoencoder, core, cutscene, data, demo, distill, evaluate, export, fit, serve,
+)
+from runtime.commands.group import CommandGroup  # noqa: E402
 
 app = typer.Typer(
     cls=CommandGroup,  # a StreamDiTError ends any command with `error: ...` and exit status 2
@@ -38,17 +41,12 @@ def _main(
     """StreamDiT engine SDK: train, sample and serve a streaming text-to-video diffusion transformer."""
 
 
-def _register() -> None:
-    """Attach the sub-command modules; each one owns its commands."""
-    from runtime import commands  # noqa: F401  (registers core commands on `app`)
-
-
-_register()
+# Each command module owns its commands; their order here is the order `streamdit --help` lists them in.
+for _module in (core, autoencoder, serve, demo, cutscene, evaluate, distill, fit):
+    app.add_typer(_module.app)
+app.add_typer(data.app, name="data")
+app.add_typer(export.app, name="export")
 
 
 if __name__ == "__main__":  # `python -m runtime.cli ...`, e.g. under torchrun
-    # Run as a script, this file is `__main__`, a second copy of the module; the commands register on the
-    # importable `runtime.cli.app`, so run that one.
-    from runtime.cli import app as _app
-
-    _app()
+    app()

@@ -266,7 +266,7 @@ def test_missing_root_raises_data_error(tmp_path: Path):
 def test_cli_runs_a_tiny_capture(tmp_path: Path):
     from typer.testing import CliRunner
 
-    from runtime.training.data.cli import data_app
+    from runtime.commands.data import app as data_app
 
     result = CliRunner().invoke(data_app, ["crafter", "--episodes", "1", "--size", "32", "--max-steps", "20",
                                            "--out", str(tmp_path / "cli"), "--no-progress"])

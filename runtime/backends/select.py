@@ -27,8 +27,8 @@ from runtime.model.compiled import COMPILE_ENV, compile_support
 from sdk.errors import ConfigError
 
 log = logging.getLogger("streamdit.backends")
-# benchmarks/backends.py on the 2-core AVX-512 CPU here, default checkpoint (docs/backends.md): step ms.
-MEASURED_CPU = "torch compiled 64 ms, onnxruntime fp32 86 ms, torch eager 107 ms per step (default model)"
+# benchmarks/backends.py on the 2-core AVX-512 CPU here, default checkpoint (docs/backends.md, "Speed"): step ms.
+MEASURED_CPU = "torch compiled 65 ms, onnxruntime fp32 93 ms, torch eager 112 ms per step (default model, 2026-12-04)"
 
 
 @dataclass

@@ -8,9 +8,10 @@ from typing import Optional
 
 import typer
 
-from runtime.cli import app
 from runtime.commands.choices import TemporalFactor
 from sdk.errors import ConfigError
+
+app = typer.Typer()  # runtime/cli.py adds its commands to `streamdit`
 
 
 def _threads(n: int) -> None:

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from runtime.cli import app
+app = typer.Typer()  # runtime/cli.py adds its commands to `streamdit`
 
 
 @app.command()
@@ -89,7 +89,3 @@ def generate(
         m = scroll_measure(video)
         typer.echo(f"view scroll, px/frame (+x: the content moves right, +y: down): shift x {m['shift_dx']:+.3f} "
                    f"y {m['shift_dy']:+.3f}; Farneback flow x {m['flow_dx']:+.3f} y {m['flow_dy']:+.3f}")
-
-
-def main() -> None:  # pragma: no cover - `python -m runtime.cli` entry
-    app()

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from runtime.cli import app
+app = typer.Typer()  # runtime/cli.py adds its commands to `streamdit`
 
 ROWS = ("real", "teacher", "distilled", "diagonal", "chunked", "untrained")
 
@@ -41,7 +41,6 @@ def evaluate(
     per frame."""
     from tqdm import tqdm
 
-    from runtime.checkpoints import resolve
     from runtime.evaluation import classifier as clf
     from runtime.evaluation import evaluate as ev
     from runtime.pipeline import StreamDiTPipeline
@@ -56,38 +55,13 @@ def evaluate(
     if bad:
         raise ConfigError(f"unknown --rows {bad}; choose from {', '.join(ROWS)}")
     # ---- the checkpoints, checked before anything slow runs
-    from runtime.checkpoints import default_teacher
-    from runtime.model.checkpoint import is_distilled, read_config
-    from sdk.errors import CheckpointError
+    from runtime.evaluation.baselines import EqualBudgetRows, eval_checkpoints
 
-    teacher_dir = resolve(checkpoint if checkpoint is not None else default_teacher())
-    teacher_config = read_config(teacher_dir)
-    if is_distilled(teacher_config):
-        raise ConfigError(f"--checkpoint {teacher_dir} is a distilled student; the teacher rows need a teacher "
-                          f"(the shipped one is `--checkpoint teacher`); give the student as --student")
-    student_dir, student_config = None, None
-    if "distilled" in wanted:
-        try:
-            student_dir = resolve(student if student is not None else "default")
-        except CheckpointError:
-            if student is not None:
-                raise
-        student_config = read_config(student_dir) if student_dir is not None else None
-        if student_config is not None and not is_distilled(student_config):
-            if student is not None:
-                raise ConfigError(f"--student {student_dir} is not a distilled checkpoint (its config has no "
-                                  f"sampling.distilled_from); pass the output of `streamdit distill`")
-            student_dir, student_config = None, None
-        if student_dir is None:
-            typer.echo("no distilled row: the default model is not distilled (pass --student DIR)")
-            wanted.remove("distilled")
-    from runtime.model.autoencoder import frame_size
-
-    size = frame_size(teacher_config)[0]
-    student_size = frame_size(student_config)[0] if student_config is not None else size
-    if student_size != size:
-        raise ConfigError(f"--student {student_dir} streams {student_size}-px frames and the teacher {teacher_dir} "
-                          f"{size}-px ones; evaluate a student with its own teacher")
+    picked = eval_checkpoints(checkpoint, student, "distilled" in wanted)
+    teacher_dir, student_dir, size = picked.teacher_dir, picked.student_dir, picked.size
+    if "distilled" in wanted and student_dir is None:
+        typer.echo("no distilled row: the default model is not distilled (pass --student DIR)")
+        wanted.remove("distilled")
     data = Path(f"data/crafter{size}") if data is None else data
     out.mkdir(parents=True, exist_ok=True)
 
@@ -132,26 +106,8 @@ def evaluate(
     pipe = StreamDiTPipeline.from_checkpoint(teacher_dir)
     student_pipe = StreamDiTPipeline.from_checkpoint(student_dir) if student_dir is not None else None
     tf = pipe.temporal_factor
-    B = pipe.buffer_frames
-    chunked_k = B // 2 if chunked_k is None else chunked_k
-    if not 0 < chunked_k < B:
-        raise ConfigError(f"--chunked-k must be in [1, {B - 1}] for a buffer of B = {B} latent frames, got {chunked_k}")
-    teacher = pipe.scheme()
-    budget = ev.calls_per_frame(teacher, tf)  # equal model calls per frame in every generated row
-    schemes = {
-        "teacher": (pipe, teacher),
-        "diagonal": (pipe, pipe.scheme(1, max(1, round(budget * tf)))),
-        "chunked": (pipe, pipe.scheme(B - chunked_k, max(1, round(budget * (B - chunked_k) * tf)), chunked_k)),
-    }
-    if student_pipe is not None:
-        schemes["distilled"] = (student_pipe, student_pipe.scheme())
-    names = {"teacher": f"teacher (c = {teacher.c})", "diagonal": "diagonal c = 1 (FIFO-style sampling)",
-             "chunked": f"chunked extension (N = 1, K = {chunked_k})", "untrained": "untrained model, same size"}
-    if student_pipe is not None:
-        st = schemes["distilled"][1]
-        g = float(student_pipe.config.get("sampling", {}).get("guidance_scale", 1.0))
-        names["distilled"] = (f"distilled student ({st.s} call{'s' if st.s > 1 else ''} per chunk, "
-                              f"{'no CFG' if g == 1.0 else f'CFG {g:g}'})")
+    table_rows = EqualBudgetRows(pipe, student_pipe, chunked_k)  # equal model calls per frame in every row
+    teacher = table_rows.teacher
     results: list[ev.Row] = []
     sheets: list[tuple[str, list]] = []
     show = [i for i in range(len(prompts)) if i == 0 or labels[i] != labels[i - 1]][:6]  # first clip of six classes
@@ -161,19 +117,16 @@ def evaluate(
                                   teacher.c * tf))
         sheets.append(("real held-out", [real[i] for i in show]))
     for key in [r for r in wanted if r != "real"]:
-        if key == "untrained":
-            p, sch = ev.untrained_like(pipe, seed), teacher
-        else:
-            p, sch = schemes[key]
+        p, sch = table_rows.pipeline(key, seed), table_rows.scheme(key)
         t0 = time.time()
         with tqdm(total=frames, desc=key, unit="frame") as bar:
             vids = ev.generate_batch(p, [x.caption for x in prompts], frames, sch,
                                      seeds=[seed * 1000 + i for i in range(len(prompts))],
                                      on_step=lambda n, total: bar.update(n - bar.n))
-        row = ev.measure(names[key], sch.describe(), vids, labels, model_c, ref_feats, sch.c * tf,
+        row = ev.measure(table_rows.name(key), sch.describe(), vids, labels, model_c, ref_feats, sch.c * tf,
                          ev.calls_per_frame(sch, tf), time.time() - t0)
         results.append(row)
-        sheets.append((names[key], [vids[i] for i in show]))
+        sheets.append((table_rows.name(key), [vids[i] for i in show]))
         typer.echo(json.dumps({k: v for k, v in row.__dict__.items() if k != "per_class"}))
 
     table = ev.markdown_table(results, chance)

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from runtime.cli import app
+app = typer.Typer()  # runtime/cli.py adds its commands to `streamdit`
 
 
 @app.command()

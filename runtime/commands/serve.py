@@ -11,8 +11,9 @@ from typing import Optional
 
 import typer
 
-from runtime.cli import app
-from runtime.commands.choices import CompileMode, LogLevel
+from runtime.commands.choices import BackendChoice, CompileMode, LogLevel
+
+app = typer.Typer()  # runtime/cli.py adds its commands to `streamdit`
 
 
 @app.command()
@@ -27,6 +28,9 @@ def serve(
     max_sessions: int = typer.Option(8, "--max-sessions", min=1, help="Sessions served at once (one batched DiT step for all)."),
     pace: bool = typer.Option(True, help="Stream at the model's frame rate (--no-pace: as fast as the machine goes)."),
     compile_mode: CompileMode = typer.Option(CompileMode.auto, "--compile", help="torch.compile the DiT: auto (when a C++ compiler is found), on, off. Faster steps (docs/performance.md); the first start on a machine compiles for about a minute."),
+    backend: BackendChoice = typer.Option(BackendChoice.auto, "--backend", envvar="STREAMDIT_BACKEND", help="What runs the model: auto (the fastest measured for this device, reason logged; docs/backends.md), torch (eager or compiled, per --compile), onnxruntime (CPU, or CUDA/TensorRT with onnxruntime-gpu)."),
+    onnx: Optional[Path] = typer.Option(None, "--onnx", help="ONNX export directory (`streamdit export onnx`) for --backend onnxruntime (default: one exported on first use into ~/.cache/streamdit/onnx, or $STREAMDIT_CACHE/onnx)."),
+    int8: bool = typer.Option(False, "--int8", help="With --backend onnxruntime: run the DiT with int8 MatMuls (dit_int8.onnx; less faithful than the default, see docs/backends.md)."),
     log_level: LogLevel = typer.Option(LogLevel.info, "--log-level", help="Logging level."),
     prompt_map: Optional[Path] = typer.Option(None, "--prompt-map", help="Default prompt map (TOML, docs/protocol.md section 6) for sessions that send none (default: the checkpoint's prompt_map.toml)."),
 ) -> None:
@@ -36,7 +40,7 @@ def serve(
     # takes effect when torch was not imported yet (the CLI imports it lazily).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from runtime.checkpoints import resolve
-    from runtime.pipeline import StreamDiTPipeline
+    from runtime.backends.select import load_pipeline
     from runtime.serving.config import ServeConfig
     from runtime.serving.prompt_maps import default_prompt_map
     from runtime.serving.server import ServingRuntime, is_loopback
@@ -48,7 +52,7 @@ def serve(
                           f"(clients send it in the handshake), or bind to 127.0.0.1")
     directory = resolve(checkpoint)
     default_map = default_prompt_map(directory, prompt_map)  # a missing --prompt-map file fails before loading
-    pipe = StreamDiTPipeline.from_checkpoint(directory)
+    pipe = load_pipeline(directory, backend=backend.value, compile_mode=compile_mode.value, onnx_dir=onnx, int8=int8)
     cfg = ServeConfig(auth_token=auth_token, max_sessions=max_sessions, pace=pace, model_name=directory.name,
                       compile=compile_mode.value, prompt_map=default_map.text, prompt_map_source=default_map.source)
     runtime = ServingRuntime(pipe, cfg).start()
@@ -73,6 +77,7 @@ def serve(
             z = runtime.serve_zmq(host, zmq_port)
             w = runtime.serve_ws(host, web_port, tuple(web_origin)) if web_port is not None else None
             info = runtime.model_info
+            typer.echo(f"backend: {info.backend} on {info.provider} ({pipe.backend.reason})", err=True)
             typer.echo(f"prompt map for sessions that send none: {info.prompt_map or 'none'}", err=True)
             typer.echo(f"serving {info.name} ({info.width}x{info.height} px, {info.fps:g} FPS, "
                        f"{info.frames_per_chunk} frames per chunk) at grpc://{host}:{g} and zmq://{host}:{z}; "

@@ -65,6 +65,7 @@ class ServingRuntime:
             temporal_factor=pipeline.temporal_factor, text_encoder=str(pipeline.text_encoder.kind),
             prompt_map=(self.config.prompt_map_source or "runtime") if self.config.prompt_map.strip() else "",
             prompt_map_sha256=prompt_map_sha256(self.config.prompt_map))
+        self._describe_backend()
         self._check_default_prompt_map()
         self.manager = SessionManager(self.config, self.engine, self.model_info)
         self.urls: list[str] = []
@@ -76,6 +77,17 @@ class ServingRuntime:
         self.throttled = Throttled(log)  # repeated warnings (floods, auth refusals) are counted, not all written
         self._started = False
         self._closed = False
+
+    def _describe_backend(self) -> None:
+        """ModelInfo.backend and .provider (runtime.backends.select.describe), logged with the reason; called
+        again after the warm-up, when a compile that failed has fallen back to eager."""
+        from runtime.backends.select import describe
+
+        backend, provider = describe(self.pipeline, self.engine.sampler)
+        if (backend, provider) != (self.model_info.backend, self.model_info.provider):
+            self.model_info.backend, self.model_info.provider = backend, provider
+            log.info("backend %s on %s: %s", backend, provider,
+                     getattr(getattr(self.pipeline, "backend", None), "reason", "requested"))
 
     def _check_default_prompt_map(self) -> None:
         """A bad default prompt map is refused before any port opens, naming the file."""
@@ -110,6 +122,7 @@ class ServingRuntime:
         if err is not None:
             raise CheckpointError(f"the model failed its warm-up, so it cannot be served ({type(err).__name__}: "
                                   f"{err}); check the checkpoint's config.json and weights, or the log above") from err
+        self._describe_backend()
         return True
 
     def __enter__(self) -> "ServingRuntime":

@@ -5,13 +5,12 @@ default scheme and measures the net shift per frame from the pixels (best cyclic
 frames, the toy frames wrap around). A clip adheres when its mean shift points the prompted way by at
 least a quarter of a pixel per frame.
 
-    python -m runtime.training.toy_eval --checkpoint runtime/checkpoints/toy [--seeds 2] [--frames 64]
+    python -m runtime.commands.toy_eval --checkpoint runtime/checkpoints/toy [--seeds 2] [--frames 64]
+
+This module computes and returns; only the command (runtime/commands/toy_eval.py) prints.
 """
 
 from __future__ import annotations
-
-import argparse
-import json
 
 import numpy as np
 
@@ -49,20 +48,9 @@ def motion_adherence(pipe: StreamDiTPipeline, captions: list[str], seeds: int = 
     return {"adherence": hits / len(rows), "clips": len(rows), "rows": rows}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description="Motion adherence of a toy StreamDiT checkpoint.")
-    ap.add_argument("--checkpoint", default="toy")
-    ap.add_argument("--seeds", type=int, default=2)
-    ap.add_argument("--frames", type=int, default=64)
-    args = ap.parse_args()
-    pipe = StreamDiTPipeline.from_checkpoint(resolve(args.checkpoint))
+def toy_captions(pipe: StreamDiTPipeline) -> list[str]:
+    """The captions of the toy data the checkpoint was trained on ("a red square moves left", ...), from the
+    `training.data` table of its config."""
     data = dict(pipe.config["training"]["data"])
     data.pop("kind", None)
-    result = motion_adherence(pipe, ToyShapesConfig(**data).captions(), args.seeds, args.frames)
-    print(json.dumps({k: v for k, v in result.items() if k != "rows"}))
-    for row in result["rows"]:
-        print(json.dumps(row))
-
-
-if __name__ == "__main__":
-    main()
+    return ToyShapesConfig(**data).captions()

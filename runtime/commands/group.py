@@ -4,7 +4,8 @@ A StreamDiTError (bad config, data, checkpoint, ...) raised by any command ends 
 `error: <message>`, on stderr and exit status 2, not a traceback; the messages name the fix. So does a
 missing runtime dependency in a client-only install (`pip install streamdit` without the `[runtime]` extra),
 and an OSError about a named path (an output directory that cannot be created, a file that cannot be read). It lives in
-its own module, free of the command modules, so that every sub-group can use it without an import cycle.
+its own module, free of the command modules, so that `runtime/cli.py` and every sub-group (`streamdit data`) use it
+without an import cycle.
 """
 
 from __future__ import annotations

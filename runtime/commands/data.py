@@ -1,4 +1,5 @@
-"""`streamdit data ...`: make training data. Thin wrappers over `capture.py`; only this module prints."""
+"""`streamdit data ...`: make training data. Thin wrappers over `runtime/training/data/capture.py` and
+`runtime/data/importer.py`; only this module prints. `runtime/cli.py` registers `app` as the `data` group."""
 
 from __future__ import annotations
 
@@ -8,18 +9,18 @@ from typing import Optional
 
 import typer
 
-from runtime.command_group import CommandGroup
+from runtime.commands.group import CommandGroup
 
-data_app = typer.Typer(help="Make training data: record captioned gameplay of a real game.",
-                       no_args_is_help=True, add_completion=False, cls=CommandGroup)
+app = typer.Typer(help="Make training data: record captioned gameplay of a real game.",
+                  no_args_is_help=True, add_completion=False, cls=CommandGroup)
 
 
-@data_app.callback()
+@app.callback()
 def _data() -> None:
     """Make training data: record captioned gameplay of a real game."""
 
 
-@data_app.command("crafter")
+@app.command("crafter")
 def crafter(
     episodes: int = typer.Option(..., "--episodes", min=1, help="Episodes to record (resumes: complete "
                                  "shards in --out are kept)."),
@@ -58,7 +59,7 @@ def crafter(
         typer.echo(f"  {n:6d} ({100 * n / max(windows, 1):4.1f}%)  {caption}")
 
 
-@data_app.command("import")
+@app.command("import")
 def import_(
     recording: Path = typer.Argument(..., help="The recording folder (docs/recording.md): shards of frames.rgb, "
                                      "events.jsonl, manifest.json."),
