@@ -1,19 +1,20 @@
-"""Benchmark the frame transports: gRPC and ZeroMQ against a raw TCP socket, and remote against in-process FPS.
+"""Benchmark the frame transports: gRPC, ZeroMQ and WebSocket against a raw TCP socket, and remote against
+in-process FPS.
 
 Prints one JSON line, everything measured side by side in this one run (medians of --reps repetitions, the
-sides interleaved: each round measures raw TCP, gRPC and ZeroMQ once, in a rotated order):
+sides interleaved: each round measures raw TCP, gRPC, ZeroMQ and WebSocket once, in a rotated order):
 
-- transport: for 128x128 and 512x512 RGB frames, frames/s and MB/s through gRPC and through ZeroMQ (runtime
-  server -> SDK Session, credits, encode and decode included), and through a raw TCP socket (length-prefixed
+- transport: for 72x72 (the default model's) and 512x512 RGB frames, frames/s and MB/s through gRPC, ZeroMQ and
+  WebSocket (runtime server -> SDK Session, credits, encode and decode included), and through a raw TCP socket (length-prefixed
   frames in one write each, TCP_NODELAY, no protocol) as the ceiling; each transport's ratio to that ceiling,
   the median of the ratios of each round. Frames are fed straight into the session's outbox, so the model is
   not the bottleneck. Server and client share this process, as do the raw socket's two ends. No transport can
   move the same frames faster than the raw socket: a ratio above 1 is reported as invalid (the load changed
   during the run), not as a figure. spread_fps gives [min, max] over the rounds.
 - model: the FPS a client receives from the same model (pace off) in process (local://) and from a separate
-  client process over gRPC and over ZeroMQ, and the ratios remote / in-process.
+  client process over gRPC, ZeroMQ and WebSocket, and the ratios remote / in-process.
 
-    python benchmarks/transport.py [--seconds 1.5] [--reps 3] [--checkpoint DIR]
+    python benchmarks/transport.py [--seconds 1.5] [--reps 3] [--checkpoint DIR] [--part all|transport|model]
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import sdk  # noqa: E402
 from benchmarks.common import bounded, interleaved, spread  # noqa: E402
 from sdk.protocol import messages as m  # noqa: E402
 
-SIZES = (128, 512)
+SIZES = (72, 512)
 
 
 # ----------------------------------------------------------------------------------- raw TCP ceiling
@@ -184,32 +185,16 @@ def transport_row(size: int, samples: dict[str, list[float]]) -> dict:
     return row
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seconds", type=float, default=1.5, help="Length of one timed repetition, seconds.")
-    ap.add_argument("--reps", type=int, default=3, help="Repetitions; medians are reported.")
-    ap.add_argument("--checkpoint", default=None, help="Model for the FPS ratio (default: a tiny random model).")
-    ap.add_argument("--client", default=None, help=argparse.SUPPRESS)  # internal: run as the remote client
-    args = ap.parse_args()
-    if args.client:
-        print(json.dumps({"fps": client_fps(args.client, args.seconds)}))
-        return
-
-    import torch
-
+def transports(result: dict, args: argparse.Namespace) -> None:
+    """result["transport"]: every transport against raw TCP at each of SIZES, interleaved."""
     from runtime.serving.config import ServeConfig
-    from runtime.serving.local import install
     from runtime.serving.server import ServingRuntime
     from runtime.serving.testing import tiny_pipeline
 
-    med = statistics.median
-    result: dict = {"benchmark": "transport", "seconds_per_rep": args.seconds, "reps": args.reps,
-                    "torch_threads": torch.get_num_threads(), "machine": platform.machine(),
-                    "cpus": os.cpu_count(), "transport": {}}
-
     rt = ServingRuntime(tiny_pipeline(), ServeConfig(pace=False, warm_up=False)).start()
     urls = {"grpc": f"grpc://127.0.0.1:{rt.serve_grpc('127.0.0.1', 0)}",
-            "zmq": f"zmq://127.0.0.1:{rt.serve_zmq('127.0.0.1', 0)}"}
+            "zmq": f"zmq://127.0.0.1:{rt.serve_zmq('127.0.0.1', 0)}",
+            "ws": f"ws://127.0.0.1:{rt.serve_ws('127.0.0.1', 0)}/v1/session"}
     for size in SIZES:
         sides = {"raw_tcp": lambda size=size: raw_tcp_fps(size, args.seconds)}
         for name, url in urls.items():
@@ -217,6 +202,15 @@ def main() -> None:
         result["transport"][f"{size}x{size}"] = transport_row(size, interleaved(sides, args.reps))
     rt.shutdown()
 
+
+def model_fps(args: argparse.Namespace) -> dict:
+    """The FPS a client receives from the model in process and from a separate process over each transport."""
+    from runtime.serving.config import ServeConfig
+    from runtime.serving.local import install
+    from runtime.serving.server import ServingRuntime
+    from runtime.serving.testing import tiny_pipeline
+
+    med = statistics.median
     if args.checkpoint:
         from runtime.checkpoints import resolve
         from runtime.pipeline import StreamDiTPipeline
@@ -225,9 +219,11 @@ def main() -> None:
     else:
         pipe, name = tiny_pipeline(), "tiny random (32x32 px, D=32, depth 2)"
     rt = ServingRuntime(pipe, ServeConfig(pace=False)).start()
+    rt.wait_warm()  # a first compile takes about a minute; the clients' timeouts start after it
     install(rt)
     urls = {"grpc": f"grpc://127.0.0.1:{rt.serve_grpc('127.0.0.1', 0)}",
-            "zmq": f"zmq://127.0.0.1:{rt.serve_zmq('127.0.0.1', 0)}"}
+            "zmq": f"zmq://127.0.0.1:{rt.serve_zmq('127.0.0.1', 0)}",
+            "ws": f"ws://127.0.0.1:{rt.serve_ws('127.0.0.1', 0)}/v1/session"}
     sides = {"local": lambda: client_fps("local://", args.seconds)}
     for tname, url in urls.items():
         sides[tname] = lambda url=url: remote_fps(url, args.seconds)
@@ -240,9 +236,34 @@ def main() -> None:
         model[f"{tname}_remote_fps"] = round(fps, 1)
         model[f"{tname}_remote_spread_fps"] = spread(samples[tname])
         model[f"{tname}_remote_to_in_process"] = round(med([r / x for r, x in zip(samples[tname], samples["local"])]), 3)
-    result["model"] = model
     install(None)
     rt.shutdown()
+    return model
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=float, default=1.5, help="Length of one timed repetition, seconds.")
+    ap.add_argument("--reps", type=int, default=3, help="Repetitions; medians are reported.")
+    ap.add_argument("--checkpoint", default=None, help="Model for the FPS ratio (default: a tiny random model).")
+    ap.add_argument("--part", choices=("all", "transport", "model"), default="all",
+                    help="Measure the transports, the model's remote FPS, or both (default).")
+    ap.add_argument("--client", default=None, help=argparse.SUPPRESS)  # internal: run as the remote client
+    args = ap.parse_args()
+    if args.client:
+        print(json.dumps({"fps": client_fps(args.client, args.seconds)}))
+        return
+
+    import torch
+
+    result: dict = {"benchmark": "transport", "seconds_per_rep": args.seconds, "reps": args.reps,
+                    "torch_threads": torch.get_num_threads(), "machine": platform.machine(),
+                    "cpus": os.cpu_count(), "transport": {}}
+
+    if args.part != "model":
+        transports(result, args)
+    if args.part != "transport":
+        result["model"] = model_fps(args)
     print(json.dumps(result))
 
 

@@ -8,6 +8,7 @@
 ## runtime's default map applies.
 ##
 ## godot-headless --path PROJECT res://tests/e2e_session.tscn -- --port=P --out=e2e_out
+## (--transport=websocket --port=WEB_PORT: the same over the runtime's WebSocket, --web-port)
 ## Exit codes: 0 done, 1 a check failed, 2 the session failed, 3 timeout.
 extends Node
 
@@ -51,6 +52,8 @@ func _ready() -> void:
 			_min_frames = int(arg.trim_prefix("--min-frames="))
 		elif arg.begins_with("--prompt-map="):
 			_session.prompt_map_path = arg.trim_prefix("--prompt-map=")
+		elif arg.begins_with("--transport="):
+			_session.transport = arg.trim_prefix("--transport=")
 	_session.autostart = false
 	_session.seed = 1
 	_session.error.connect(_on_error)
@@ -135,7 +138,10 @@ func _drop_connection() -> void:
 		"session_id_before": _session.session_info.get("session_id"),
 		"connects_before": _connects,
 	}
-	_session._zmtp._tcp.disconnect_from_host()
+	if _session.transport == "websocket":
+		_session._zmtp.drop()
+	else:
+		_session._zmtp._tcp.disconnect_from_host()
 
 
 func _on_event_applied(event_id: int, prompt: String) -> void:
@@ -178,6 +184,7 @@ func _finish(code: int, why: String) -> void:
 		"max_poll_us": _max_poll_us,
 		"polls": _polls,
 		"errors": _errors,
+		"transport": _session.transport,
 		"png": png,
 	}
 	var file := FileAccess.open(dir.path_join("result.json"), FileAccess.WRITE)

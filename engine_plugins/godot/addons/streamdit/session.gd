@@ -68,6 +68,7 @@ const HARD_FAILURES: Array[String] = [
 ]
 
 const Zmtp := preload("res://addons/streamdit/zmtp.gd")
+const WsLink := preload("res://addons/streamdit/ws_link.gd")
 const Protocol := preload("res://addons/streamdit/protocol.gd")
 const FramePlayer := preload("res://addons/streamdit/frame_player.gd")
 ## Transport failures that mean the host and port are not a StreamDiT runtime's ZeroMQ port.
@@ -82,7 +83,12 @@ const NOT_A_RUNTIME: Array[Zmtp.Failure] = [
 
 ## Address of the runtime: an IP address or a host name (resolved without blocking the game).
 @export var host := "127.0.0.1"
-## The runtime's ZeroMQ port ([code]streamdit serve --zmq-port[/code], default 5557).
+## How to reach the runtime: [code]zmq[/code] (ZeroMQ, [code]streamdit serve --zmq-port[/code]) or
+## [code]websocket[/code] (ws://host:port/v1/session, [code]streamdit serve --web-port[/code]; the
+## one a web export can use). Read when the session connects.
+@export_enum("zmq", "websocket") var transport := "zmq"
+## The runtime's port for [member transport]: its [code]--zmq-port[/code] (default 5557), or its
+## [code]--web-port[/code] for websocket.
 @export_range(1, 65535) var port := 5557
 ## The runtime's [code]--auth-token[/code]; leave empty for a runtime on 127.0.0.1 without one.
 @export var auth_token := ""
@@ -270,6 +276,9 @@ func poll() -> void:
 
 func _connect() -> void:
 	_state = State.CONNECTING
+	if (_zmtp is WsLink) != (transport == "websocket"):
+		_zmtp.close()
+		_zmtp = WsLink.new() if transport == "websocket" else Zmtp.new()
 	_zmtp.connect_timeout_ms = int(timeout * 1000)
 	_zmtp.handshake_timeout_ms = int(timeout * 1000)
 	if _zmtp.connect_to_host(host.strip_edges(), port) != OK:
