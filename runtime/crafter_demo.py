@@ -9,7 +9,7 @@ ones (plus held states, re-pushed before their prompt-map duration runs out) are
 Generated frames are paired with the game frame shown when they arrived and written to an MP4: the game on
 the left, the stream on the right, the prompt in effect written under each.
 
-Live figures, printed about once a second: FPS (generated frames received per second), event-to-frame
+Live figures, reported about once a second: FPS (generated frames received per second), event-to-frame
 latency p50 and p99 (milliseconds from push_event to the first frame whose event_id >= the event's id) and
 dropped frames (frame-index gaps, or the runtime's count when larger).
 
@@ -18,6 +18,7 @@ dropped frames (frame-index gaps, or the runtime's count when larger).
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -29,6 +30,8 @@ import numpy as np
 
 from sdk.errors import ConfigError, RateLimitError, SessionClosedError, StreamDiTError
 from sdk.latency import LatencyTracker, percentile
+
+log = logging.getLogger(__name__)
 
 PANEL = 256  # pixels: each panel (game, stream) is PANEL x PANEL
 STRIP = 48  # pixels: caption strip under each panel
@@ -101,7 +104,7 @@ def compose(game: np.ndarray, game_prompt: str, generated: np.ndarray, generated
 
 def run_demo(*, seconds: float = 20.0, out: str | Path = "out/demo.mp4", checkpoint: str | None = None,
              url: str | None = None, seed: int = 0, steps_per_second: float = 8.0,
-             report: Callable[[str], None] = print, warm_up_timeout: float = 600.0) -> DemoResult:
+             report: Callable[[str], None] | None = None, warm_up_timeout: float = 600.0) -> DemoResult:
     """Play Crafter for `seconds` (wall clock, from the first generated frame) against the runtime at `url`,
     write the side-by-side MP4 to `out`. Waits up to `warm_up_timeout` seconds for the first frame.
 
@@ -110,7 +113,7 @@ def run_demo(*, seconds: float = 20.0, out: str | Path = "out/demo.mp4", checkpo
         checkpoint: checkpoint directory or shipped name for the in-process runtime (not with a remote url).
         seed: Crafter world seed and agent seed.
         steps_per_second: game steps per second of wall clock.
-        report: called with one line of live figures about once a second.
+        report: called with one line of live figures about once a second (None = logged at INFO).
 
     Raises ConfigError for bad options, and the sdk's errors when the runtime refuses or fails.
     """
@@ -122,6 +125,8 @@ def run_demo(*, seconds: float = 20.0, out: str | Path = "out/demo.mp4", checkpo
     from runtime.training.data.crafter_agent import ScriptedAgent
     from runtime.training.data.events import EVENTS, caption_for
     from sdk.video_io import write_mp4
+
+    report = report or log.info
 
     if seconds <= 0:
         raise ConfigError(f"--seconds must be > 0, got {seconds}")
@@ -286,26 +291,9 @@ def _base_of(prompt_map: str) -> str:
     return str(tomllib.loads(prompt_map).get("base", ""))
 
 
-def main(argv: list[str] | None = None) -> None:
-    import argparse
-
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seconds", type=float, default=20.0, help="seconds of wall clock to play")
-    p.add_argument("--out", default="out/demo.mp4", help="MP4 to write")
-    p.add_argument("--checkpoint", default=None, help="checkpoint for the in-process runtime")
-    p.add_argument("--url", default=None, help="zmq://HOST:PORT or grpc://HOST:PORT of a running runtime")
-    p.add_argument("--seed", type=int, default=0, help="Crafter world and agent seed")
-    a = p.parse_args(argv)
-    r = run_demo(seconds=a.seconds, out=a.out, checkpoint=a.checkpoint, url=a.url, seed=a.seed)
-    print(summary(r))
-
-
 def summary(r: DemoResult) -> str:
     """One line: the MP4 and the run's figures."""
     return (f"wrote {r.path} ({r.frames} frames, {r.width}x{r.height} px): {r.fps:.1f} FPS, latency p50 "
             f"{_ms(r.latency_p50_ms)} p99 {_ms(r.latency_p99_ms)} over {len(r.latencies_ms)} events, "
             f"{r.dropped} frames dropped, {r.events_pushed} events pushed, {r.events_skipped} skipped")
 
-
-if __name__ == "__main__":
-    main()

@@ -21,6 +21,7 @@ result does not depend on how fast the runtime is; `live=True` fires cues at wal
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -32,6 +33,8 @@ from typing import Any, Callable
 import numpy as np
 
 from sdk.errors import ConfigError, StreamDiTError
+
+log = logging.getLogger(__name__)
 
 PANEL = 256  # pixels: frames are scaled (nearest) to PANEL x PANEL
 STRIP = 32  # pixels: caption strip under each frame
@@ -170,7 +173,7 @@ def _labelled(pixels: np.ndarray, text: str) -> np.ndarray:
 
 
 def render_cutscene(scene: Cutscene, out: str | Path, *, url: str = "local://", live: bool = False,
-                    seed: int = 0, report: Callable[[str], None] = print) -> Path:
+                    seed: int = 0, report: Callable[[str], None] = log.info) -> Path:
     """Stream `scene` from the runtime at `url` and write it to `out` (MP4, PANEL x (PANEL + STRIP) pixels, the
     prompt in effect under each frame). Cues fire at video time (frame index), or wall-clock time when `live`.
 
