@@ -257,7 +257,7 @@ def main() -> None:
     from runtime.serving.server import ServingRuntime
 
     if args.checkpoint == "tiny":
-        from runtime.serving.testing import tiny_pipeline
+        from runtime.testing import tiny_pipeline
 
         pipe = tiny_pipeline()
     else:

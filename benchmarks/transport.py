@@ -189,7 +189,7 @@ def transports(result: dict, args: argparse.Namespace) -> None:
     """result["transport"]: every transport against raw TCP at each of SIZES, interleaved."""
     from runtime.serving.config import ServeConfig
     from runtime.serving.server import ServingRuntime
-    from runtime.serving.testing import tiny_pipeline
+    from runtime.testing import tiny_pipeline
 
     rt = ServingRuntime(tiny_pipeline(), ServeConfig(pace=False, warm_up=False)).start()
     urls = {"grpc": f"grpc://127.0.0.1:{rt.serve_grpc('127.0.0.1', 0)}",
@@ -208,7 +208,7 @@ def model_fps(args: argparse.Namespace) -> dict:
     from runtime.serving.config import ServeConfig
     from runtime.serving.local import install
     from runtime.serving.server import ServingRuntime
-    from runtime.serving.testing import tiny_pipeline
+    from runtime.testing import tiny_pipeline
 
     med = statistics.median
     if args.checkpoint:

@@ -123,7 +123,7 @@ def run_demo(*, seconds: float = 20.0, out: str | Path = "out/demo.mp4", checkpo
     from runtime.serving.prompt_maps import default_crafter_prompt_map
     from runtime.training.data.captioner import Captioner, new_events
     from runtime.training.data.crafter_agent import ScriptedAgent
-    from runtime.training.data.events import EVENTS, caption_for
+    from runtime.data.events import EVENTS, caption_for
     from sdk.video_io import write_mp4
 
     report = report or log.info

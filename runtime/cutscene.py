@@ -157,7 +157,7 @@ def parse_cutscene(text: str, *, where: str = "cutscene", base_dir: str | Path |
 def event_defaults(event_type: str) -> dict[str, Any]:
     """The payload values a cue of `event_type` gets when it leaves them out: the Crafter event vocabulary's
     defaults for its event types, none for other types."""
-    from runtime.training.data.events import EVENTS
+    from runtime.data.events import EVENTS
 
     spec = EVENTS.get(event_type)
     return dict(spec.defaults) if spec is not None else {}

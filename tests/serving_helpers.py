@@ -13,7 +13,7 @@ import zmq
 
 from runtime.serving.config import ServeConfig
 from runtime.serving.server import ServingRuntime
-from runtime.serving.testing import tiny_pipeline
+from runtime.testing import tiny_pipeline
 from sdk.protocol import messages as m
 from sdk.protocol import msgpack_codec
 

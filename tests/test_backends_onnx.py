@@ -23,7 +23,7 @@ from runtime.backends.select import choose_backend, load_pipeline
 from runtime.checkpoints import resolve
 from runtime.cli import app
 from runtime.model.checkpoint import file_sha256
-from runtime.serving.testing import save_tiny_checkpoint
+from runtime.testing import save_tiny_checkpoint
 from sdk.errors import CheckpointError, ConfigError
 
 pytest.importorskip("onnxruntime")
@@ -87,7 +87,7 @@ def test_parity_of_a_learned_conv_decoder_and_encoder(tmp_path: Path) -> None:
     from runtime.model.config import DiTConfig
     from runtime.model.text_encoder import HashTextEncoder
     from runtime.pipeline import StreamDiTPipeline
-    from runtime.serving.testing import tiny_model
+    from runtime.testing import tiny_model
 
     torch.manual_seed(0)
     ae = ConvAutoencoder(AutoencoderConfig(latent_channels=8, spatial_factor=2, widths=[8, 16], temporal_stage=0,

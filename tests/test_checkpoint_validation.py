@@ -17,7 +17,7 @@ from runtime.model.config import DiTConfig
 from runtime.pipeline import StreamDiTPipeline
 from runtime.serving.config import ServeConfig
 from runtime.serving.server import ServingRuntime
-from runtime.serving.testing import save_tiny_checkpoint, tiny_pipeline
+from runtime.testing import save_tiny_checkpoint, tiny_pipeline
 from sdk.errors import CheckpointError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ from runtime.model.config import DiTConfig
 from runtime.model.dit import StreamDiT
 from runtime.sampling.partition import PartitionScheme
 from runtime.sampling.streaming import StreamingSampler
-from runtime.serving.testing import tiny_model
+from runtime.testing import tiny_model
 from sdk.errors import ConfigError
 
 LATENT = (4, 8, 8)

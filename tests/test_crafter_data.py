@@ -18,7 +18,7 @@ from runtime.training.data.captioner import (  # noqa: E402
     CRAFTER_SEMANTIC_NAMES, Captioner, Event, caption_window, dominant_events, new_events)
 from runtime.training.data.crafter_agent import ACTIONS, ScriptedAgent  # noqa: E402
 from runtime.training.data.dataset import CrafterClips, split_episodes  # noqa: E402
-from runtime.training.data.events import EVENTS, caption_for  # noqa: E402
+from runtime.data.events import EVENTS, caption_for  # noqa: E402
 from sdk.errors import ConfigError, DataError  # noqa: E402
 
 
@@ -58,7 +58,7 @@ def test_vocabulary_is_importable_without_torch_or_crafter():
     import subprocess
     import sys
 
-    code = ("import sys; import runtime.training.data.events as e; "
+    code = ("import sys; import runtime.data.events as e; "
             "assert 'torch' not in sys.modules and 'crafter' not in sys.modules; print(len(e.EVENTS))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert int(out.stdout) == len(EVENTS) >= 20

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from runtime.cli import app
 from runtime.cutscene import PANEL, STRIP, load_cutscene
-from runtime.serving.testing import save_tiny_checkpoint
+from runtime.testing import save_tiny_checkpoint
 from sdk.video_io import read_mp4
 from sdk.errors import ConfigError
 

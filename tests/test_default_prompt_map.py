@@ -21,7 +21,7 @@ from runtime.serving.prompt_map import PromptMap
 from runtime.serving.prompt_maps import CHECKPOINT_FILE, default_crafter_prompt_map, default_prompt_map
 from runtime.serving.server import ServingRuntime
 from runtime.serving.config import ServeConfig
-from runtime.serving.testing import save_tiny_checkpoint, tiny_pipeline
+from runtime.testing import save_tiny_checkpoint, tiny_pipeline
 from runtime.training.toy_data import ToyShapesConfig
 from sdk.errors import ConfigError, UnknownEventError
 from serving_helpers import PROMPT_MAP, served

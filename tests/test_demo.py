@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from runtime import crafter_demo
-from runtime.serving.testing import save_tiny_checkpoint
+from runtime.testing import save_tiny_checkpoint
 from sdk.errors import ConfigError
 from sdk.video_io import read_mp4
 

@@ -37,7 +37,7 @@ import pytest
 from PIL import Image
 
 import sdk
-from runtime.serving.testing import save_tiny_checkpoint
+from runtime.testing import save_tiny_checkpoint
 
 pytestmark = pytest.mark.timeout(300)
 

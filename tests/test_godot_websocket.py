@@ -26,7 +26,7 @@ import pytest
 from PIL import Image
 
 from godot_helpers import GODOT_DIR, copy_project, engine_or_skip, run_godot
-from runtime.serving.testing import save_tiny_checkpoint
+from runtime.testing import save_tiny_checkpoint
 
 pytestmark = pytest.mark.timeout(300)
 PROMPT_MAP = GODOT_DIR / "sample" / "crafter_prompts.toml"

@@ -6,7 +6,7 @@ import tomllib
 
 from runtime.serving.prompt_map import PromptMap
 from runtime.serving.prompt_maps import default_crafter_prompt_map
-from runtime.training.data.events import EVENTS, caption_for
+from runtime.data.events import EVENTS, caption_for
 
 
 def test_every_event_type_has_a_rule_with_its_caption_template() -> None:

@@ -8,7 +8,7 @@ from runtime.model.dit import StreamDiT
 from runtime.sampling.euler import euler_sample
 from runtime.sampling.partition import PartitionScheme
 from runtime.sampling.streaming import StreamingSampler
-from runtime.serving.testing import tiny_model
+from runtime.testing import tiny_model
 from sdk.errors import ConfigError, ShapeError
 
 LATENT = (4, 8, 8)

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 import sdk
 from runtime.cli import app
-from runtime.serving.testing import save_tiny_checkpoint
+from runtime.testing import save_tiny_checkpoint
 from sdk.errors import ShuttingDownError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -182,7 +182,7 @@ def test_wait_warm_returns_once_warm_or_false_when_stopped_first():
     import threading
 
     from runtime.serving.server import ServingRuntime
-    from runtime.serving.testing import tiny_pipeline
+    from runtime.testing import tiny_pipeline
 
     rt = ServingRuntime(tiny_pipeline(), ServeConfig())  # not started: its engine never warms up by itself
     stop = threading.Event()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import sdk
-from runtime.serving.testing import save_tiny_checkpoint
+from runtime.testing import save_tiny_checkpoint
 from sdk.errors import AuthError, ConfigError
 from sdk.protocol import messages as m
 from serving_helpers import PROMPT_MAP, served

@@ -24,8 +24,8 @@ import pytest
 
 import sdk
 from runtime.serving.prompt_map import PromptMap
-from runtime.serving.testing import save_tiny_checkpoint
-from runtime.training.data.events import EVENTS
+from runtime.testing import save_tiny_checkpoint
+from runtime.data.events import EVENTS
 from test_unity_core import _run, _run_mode, core_tests_exe  # noqa: F401  (the session-scoped build fixture)
 
 ROOT = Path(__file__).resolve().parents[1]

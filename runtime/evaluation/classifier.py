@@ -161,7 +161,7 @@ class LabelledWindows:
 
 def actor_type(event_types: Sequence[str]) -> str | None:
     """The actor event type of a caption's event types (the first in caption order), or None."""
-    from runtime.training.data.events import EVENTS
+    from runtime.data.events import EVENTS
 
     for t in event_types:
         if t in EVENTS and EVENTS[t].group == "actor":

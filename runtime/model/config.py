@@ -15,7 +15,7 @@ class DiTConfig:
 
     The paper does not publish depth, width or window sizes; these are our choices and every checkpoint
     records them. Token grid: a latent of [C, F, H, W] becomes [F, H/p, W/p] tokens (no temporal patching,
-    so every token belongs to exactly one latent frame and gets that frame's own noise level).
+    so every token belongs to exactly one latent frame and gets that frame's own flow time tau).
     """
 
     in_channels: int = 48  # latent channels C (48 = 3 x 4 x 4 for the toy's space-to-depth autoencoder)

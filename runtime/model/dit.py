@@ -1,7 +1,7 @@
 """The StreamDiT transformer: an adaLN-Zero DiT with per-frame time embedding and windowed attention.
 
 Source: StreamDiT (arXiv 2507.03745), section 3.3 and figure 3; DiT (Peebles & Xie, 2023) for adaLN-Zero.
-Each latent frame has its own noise level, so each frame's tokens get their own shift, scale and gate.
+Each latent frame has its own flow time tau (DESIGN.md; 0 = noise, 1 = clean), so each frame's tokens get their own shift, scale and gate.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch
 
 
 class TimestepEmbedder(nn.Module):
-    """Noise level t in [0, 1] (0 = noise, 1 = data) -> [.., D] through sinusoids and an MLP."""
+    """Flow time tau in [0, 1] (0 = noise, 1 = data) -> [.., D] through sinusoids and an MLP."""
 
     def __init__(self, dim: int, freq_dim: int = 256) -> None:
         super().__init__()
@@ -89,7 +89,7 @@ class StreamDiT(nn.Module):
 
     forward(x, t, text, text_mask, drop=None):
         x:         [B, C, F, H, W] float latent video (C = cfg.in_channels; H, W multiples of patch_size)
-        t:         [B, F] float noise level per frame, 0 = pure noise, 1 = clean (flow-matching time)
+        t:         [B, F] float flow time tau per frame, 0 = pure noise, 1 = clean
         text:      [B, L, D_text] float prompt token embeddings
         text_mask: [B, L] bool, True for real tokens
         drop:      optional [B] bool; rows where it is True see the learned null prompt (prompt dropout)
@@ -155,7 +155,7 @@ class StreamDiT(nn.Module):
         if H % cfg.patch_size or W % cfg.patch_size:
             raise ShapeError(f"latent height and width must be multiples of patch_size {cfg.patch_size}, got ({H}, {W})")
         if tuple(t.shape) != (B, F):
-            raise ShapeError(f"t must give one noise level per frame, shape [{B}, {F}], got {list(t.shape)}")
+            raise ShapeError(f"t must give one flow time tau per frame, shape [{B}, {F}], got {list(t.shape)}")
         if text.ndim != 3 or text.shape[0] != B or text.shape[2] != cfg.text_dim:
             raise ShapeError(f"text must be [{B}, tokens, {cfg.text_dim}], got {list(text.shape)}")
         if tuple(text_mask.shape) != tuple(text.shape[:2]) or text_mask.dtype != torch.bool:

@@ -1,9 +1,10 @@
 """Partitioning schemes of the moving buffer (StreamDiT, arXiv 2507.03745, section 3.2, figure 2).
 
 A buffer of B latent frames holds K clean reference frames followed by N chunks of c frames:
-B = K + N*c. All frames of a chunk share one noise level, and a chunk stays s micro-steps at one position
+B = K + N*c. All frames of a chunk share one flow time tau, and a chunk stays s micro-steps at one position
 before the buffer moves by one chunk, so a chunk is denoised over T = s*N steps from entering (pure
-noise) to leaving (clean). Conventions (flow matching): level 0 is noise, level 1 is data.
+noise) to leaving (clean). Conventions (flow matching, DESIGN.md): tau 0 is noise, tau 1 is data; the methods call a
+buffer position's tau its level.
 
 Special cases: c = B (N = 1, s = T) is ordinary text-to-video sampling (uniform noise); c = 1 is the
 diagonal, FIFO-Diffusion-style scheme.
@@ -82,7 +83,7 @@ class PartitionScheme:
         return -1 if position < self.K else (position - self.K) // self.c
 
     def levels(self, micro_step: int) -> torch.Tensor:
-        """Noise level of every buffer position at a micro-step, float64 [B].
+        """Flow time tau of every buffer position at a micro-step, float64 [B].
 
         Chunk p (0 = oldest) at micro-step j has taken (N-1-p)*s + j of its T steps, so its level is
         ((N-1-p)*s + j) / T. Reference frames are clean (1.0). micro_step must be in [0, s).

@@ -29,7 +29,7 @@ class EmittedChunk:
     """A clean chunk popped from a stream's buffer.
 
     latent: float32 [C, c, H, W] on the sampler's device; chunk_index counts the stream's chunks from 0;
-    level: the noise level the chunk had accumulated when it left the buffer (1.0 = clean).
+    level: the flow time tau the chunk had reached when it left the buffer (1.0 = clean).
     """
 
     stream_id: int

@@ -1,7 +1,7 @@
 """Shipped prompt maps (TOML, docs/protocol.md section 6), and the default prompt map of a checkpoint.
 
 `crafter.toml` (package data next to this module) maps every event type of the Crafter vocabulary
-(`runtime.training.data.events.EVENTS`) to its caption, so a Crafter game steers the default model with the
+(`runtime.data.events.EVENTS`) to its caption, so a Crafter game steers the default model with the
 phrasings it was trained on. A checkpoint directory may hold its own `prompt_map.toml` (the shipped `default`
 and `teacher` carry the Crafter map, `toy` one of its shapes and directions): the runtime serving it gives
 that map to every session whose handshake sends none (`default_prompt_map`).

@@ -1,5 +1,6 @@
-"""Gameplay data for the default model: Crafter capture, the event vocabulary, captions and the clip reader.
+"""Gameplay data for the default model: Crafter capture, captions and the clip reader.
 
-`events` (the vocabulary) imports neither torch nor crafter, so games and prompt maps can use it alone.
-The other modules import crafter lazily, only where a live environment is needed.
+The event vocabulary they caption with is `runtime.data.events` (it imports neither torch nor crafter, so
+games, prompt maps, cutscenes and evaluation use it alone). These modules import crafter lazily, only where a
+live environment is needed.
 """

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from runtime.training.data.events import EVENTS, GROUPS, TERRAIN_WORDS, TOOL_WORDS, caption_for
+from runtime.data.events import EVENTS, GROUPS, TERRAIN_WORDS, TOOL_WORDS, caption_for
 
 #: Semantic ids of crafter 1.8 (`env._world._mat_ids` then `env._sem_view._obj_ids`), used when no env
 #: is given. A test checks this against a live env.

@@ -4,7 +4,7 @@ using System.Text;
 namespace StreamDiT.Samples.CrafterEvents
 {
     /// <summary>
-    /// The Crafter event vocabulary (runtime/training/data/events.py in the StreamDiT repository) as a prompt map
+    /// The Crafter event vocabulary (runtime/data/events.py in the StreamDiT repository) as a prompt map
     /// (docs/protocol.md section 6): the default model learned exactly these captions, so a game that pushes these
     /// event types steers it with the phrasings it knows. Plain C# (no UnityEngine), so the package's tests
     /// send this very map to a live runtime.

@@ -1,7 +1,7 @@
 """The event vocabulary: what can happen in a Crafter game, and the caption each event becomes.
 
 This table is the contract between three parts of the product:
-- the captioner (`captioner.py`) emits these event types while recording gameplay for training;
+- the captioner (`runtime/training/data/captioner.py`) emits these event types while recording gameplay for training;
 - the default model learns the captions, so its prompts are exactly these phrasings;
 - at serve time a game pushes the same event types on the wire, and the prompt map turns them into the
   same captions (base prompt + one rule per event type).

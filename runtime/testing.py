@@ -17,7 +17,7 @@ from runtime.pipeline import StreamDiTPipeline
 
 def tiny_model(cfg: DiTConfig, seed: int = 0) -> StreamDiT:
     """A random-weight StreamDiT in eval mode (seeded with `seed`) whose adaLN-Zero gates and output layer are
-    perturbed away from zero, so that the prompt and the noise level change its output (a fresh adaLN-Zero
+    perturbed away from zero, so that the prompt and the flow time tau change its output (a fresh adaLN-Zero
     model is the identity)."""
     torch.manual_seed(seed)
     model = StreamDiT(cfg).eval()
