@@ -1,7 +1,7 @@
 """Sessions: creation from a handshake (auth, version, limits, settings), resume by token, detach, close.
 
 A `Session` is the per-client state that outlives a connection: its prompt map and prompt schedule, the
-changes waiting for the next chunk boundary, its frame numbering, its event log. `SessionManager` owns every
+changes waiting for the next chunk boundary, its frame numbering. `SessionManager` owns every
 session (a lock guards its tables); the engine only ever sees sessions the manager handed it.
 """
 
@@ -59,19 +59,16 @@ class Session:
         self.prompt_map = pmap
         self.prompt_map_source = ""  # "session", or the runtime's default's source; "" = none
         self.prompt_map_sha256 = ""
-        self.base_prompt = base
         self.state = "active"  # active | detached | closed
         self.owner: Connection | None = None
         self.detached_at = 0.0
         self.last_event_id = 0  # input side: ids must increase
         self.rate = TokenBucket(config.max_events_per_second, config.max_events_per_second)
-        self.event_log: collections.deque[tuple[int, str, float]] = collections.deque(maxlen=256)
         self._changes: collections.deque[Change] = collections.deque()
         self._lock = threading.Lock()
         self.max_pending = config.max_pending_changes
         self.schedule = PromptSchedule(base)  # (engine)
         self.next_chunk = 0  # (engine) index of the next chunk this session will emit
-        self.stream_id: int | None = None  # (engine)
         self.generation = 0  # bumped at each attach; the engine drops work of older generations
 
     @property
@@ -86,7 +83,6 @@ class Session:
                 raise RateLimitError(f"{len(self._changes)} prompt changes already wait for the next chunk "
                                      f"boundary; send fewer events", event_id=change.event_id)
             self._changes.append(change)
-        self.event_log.append((change.event_id, change.kind, time.monotonic()))
 
     @property
     def has_changes(self) -> bool:
