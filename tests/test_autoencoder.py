@@ -13,8 +13,8 @@ pytest.importorskip("crafter")
 
 from runtime.cli import app  # noqa: E402
 from runtime.model.autoencoder import build_autoencoder, unit_to_video, video_to_unit  # noqa: E402
-from runtime.model.conv_autoencoder import (AE_WEIGHTS, AutoencoderConfig, ConvAutoencoder,  # noqa: E402
-                                            load_autoencoder, save_autoencoder)
+from runtime.model.ae_checkpoint import load_autoencoder, save_autoencoder  # noqa: E402
+from runtime.model.conv_autoencoder import AE_WEIGHTS, AutoencoderConfig, ConvAutoencoder  # noqa: E402
 from runtime.training.ae_trainer import measure_latent_stats, psnr  # noqa: E402
 from runtime.training.data.capture import capture_crafter  # noqa: E402
 from runtime.training.data.dataset import CrafterClips  # noqa: E402

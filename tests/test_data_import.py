@@ -13,7 +13,8 @@ import sdk
 from runtime.data.importer import import_recording
 from runtime.data.recording import read_recording
 from runtime.data.vocabulary import Vocabulary
-from runtime.model.conv_autoencoder import AutoencoderConfig, ConvAutoencoder, save_autoencoder
+from runtime.model.ae_checkpoint import save_autoencoder
+from runtime.model.conv_autoencoder import AutoencoderConfig, ConvAutoencoder
 from runtime.serving.prompt_map import PromptMap
 from runtime.data.latents import LatentClips
 from sdk.errors import ConfigError, DataError

@@ -16,7 +16,8 @@ import torch
 
 import sdk
 from runtime.data.importer import import_recording
-from runtime.model.conv_autoencoder import AutoencoderConfig, ConvAutoencoder, save_autoencoder
+from runtime.model.ae_checkpoint import save_autoencoder
+from runtime.model.conv_autoencoder import AutoencoderConfig, ConvAutoencoder
 from runtime.training.fit import FitOptions, fit, plan
 from sdk.errors import ConfigError
 

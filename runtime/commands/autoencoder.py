@@ -81,7 +81,7 @@ def eval_ae(
     bf16: bool = typer.Option(True, "--bf16/--fp32", help="Reconstruct under bf16 autocast."),
 ) -> None:
     """Score an autoencoder: held-out PSNR (dB) and decode time per video frame (ms)."""
-    from runtime.model.conv_autoencoder import load_autoencoder, read_autoencoder_config
+    from runtime.model.ae_checkpoint import load_autoencoder, read_autoencoder_config
     from runtime.training.ae_trainer import FrameBank, decode_ms_per_frame, evaluate, shift_residual
 
     _threads(threads)

@@ -59,7 +59,8 @@ def import_recording(recording: str | Path, vocab: str | Path, out: str | Path, 
     from tqdm import tqdm
 
     from runtime.model.checkpoint import file_sha256
-    from runtime.model.conv_autoencoder import AE_WEIGHTS, load_autoencoder
+    from runtime.model.ae_checkpoint import load_autoencoder
+    from runtime.model.conv_autoencoder import AE_WEIGHTS
     from runtime.data.latents import FORMAT, MANIFEST, _atomic_write, _npy_bytes, _read_latent_meta, encode_frames
 
     if window < 1:

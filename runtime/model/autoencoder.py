@@ -73,7 +73,7 @@ def build_autoencoder(spec: dict[str, Any], directory: str | Path | None = None)
         return SpaceToDepthAutoencoder(int(spec.get("factor", 4)), float(spec.get("shift", 0.0)),
                                        float(spec.get("scale", 1.0)))
     if kind == "conv":
-        from runtime.model.conv_autoencoder import load_conv_weights
+        from runtime.model.ae_checkpoint import load_conv_weights
 
         if directory is None:
             raise ConfigError("a 'conv' autoencoder needs the checkpoint directory that holds its "

@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from runtime.model.autoencoder import video_to_unit
-from runtime.model.conv_autoencoder import (AE_TRAIN_STATE, AutoencoderConfig, ConvAutoencoder,
-                                            load_conv_weights, read_autoencoder_config, save_autoencoder)
+from runtime.model.ae_checkpoint import AE_TRAIN_STATE, load_conv_weights, read_autoencoder_config, save_autoencoder
+from runtime.model.conv_autoencoder import AutoencoderConfig, ConvAutoencoder
 from runtime.data.frames import FrameBank, _resize  # noqa: F401  (FrameBank re-exported for `streamdit eval-ae`)
 from runtime.training.data.dataset import CrafterClips
 from sdk.errors import CheckpointError, ConfigError, DataError

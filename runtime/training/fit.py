@@ -153,7 +153,7 @@ def _autoencoder(manifest: dict[str, Any], run: Path, opts: FitOptions, minutes:
                  progress: bool) -> dict[str, Any]:
     """Fine-tune the import's autoencoder on the recording's training shards (same shapes, new weights)."""
     from runtime.data.frames import FrameBank
-    from runtime.model.conv_autoencoder import load_autoencoder, read_autoencoder_config
+    from runtime.model.ae_checkpoint import load_autoencoder, read_autoencoder_config
     from runtime.training.ae_trainer import AETrainConfig, AETrainer, evaluate
 
     source = Path(manifest["ae_dir"])

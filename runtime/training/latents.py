@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 from runtime.model.checkpoint import file_sha256
-from runtime.model.conv_autoencoder import AE_WEIGHTS, load_autoencoder
+from runtime.model.ae_checkpoint import load_autoencoder
+from runtime.model.conv_autoencoder import AE_WEIGHTS
 from runtime.training.data.captioner import Event, caption_window, dominant_events
 from runtime.training.data.capture import read_shard_meta
 from runtime.data.latents import FORMAT, MANIFEST, _atomic_write, _npy_bytes, _read_latent_meta, encode_frames

@@ -117,7 +117,7 @@ class Trainer:
         """[autoencoder] is either a spec (kind = ...) or `from = "DIR"`, a trained autoencoder checkpoint."""
         if "from" not in section:
             return dict(section), None
-        from runtime.model.conv_autoencoder import read_autoencoder_config
+        from runtime.model.ae_checkpoint import read_autoencoder_config
 
         return dict(read_autoencoder_config(section["from"])["autoencoder"]), str(section["from"])
 
