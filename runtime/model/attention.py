@@ -67,6 +67,13 @@ def shifted_window_mask(grid: tuple[int, int, int], window: tuple[int, int, int]
     return (win[:, :, None] == win[:, None, :])[:, None]  # (nW, 1, n, n)
 
 
+@functools.lru_cache(maxsize=64)
+def _window_mask_on(grid: tuple[int, int, int], window: tuple[int, int, int], shift: tuple[int, int, int],
+                    device: torch.device) -> torch.Tensor:
+    """shifted_window_mask already on `device`, cached per device and shape (no copy per call)."""
+    return shifted_window_mask(grid, window, shift).to(device)
+
+
 def partition_windows(x: torch.Tensor, window: tuple[int, int, int]) -> torch.Tensor:
     """[B, F, H, W, heads, d] -> [B, nW, heads, n, d] with n = Fw*Hw*Ww tokens per window."""
     B, F, H, W, h, d = x.shape
@@ -136,7 +143,7 @@ class WindowSelfAttention(nn.Module):
             dims = (1, 2, 3)
             neg = tuple(-s for s in shift)
             q, k, v = (torch.roll(t, neg, dims) for t in (q, k, v))
-            mask = shifted_window_mask(grid, win, shift).to(x.device)  # (nW, 1, n, n)
+            mask = _window_mask_on(grid, win, shift, x.device)  # (nW, 1, n, n)
         qw, kw, vw = (partition_windows(t, win) for t in (q, k, v))  # (B, nW, heads, n, head_dim)
         nW, n = qw.shape[1], qw.shape[3]
         # SDPA's fused CPU (flash) kernel takes 4-D inputs only; a 5-D call falls back to the unfused math

@@ -36,8 +36,15 @@ def _rope_tables(F: int, H: int, W: int, head_dim: int, theta: float) -> tuple[t
 
 def rope_cos_sin(F: int, H: int, W: int, head_dim: int, theta: float, device: torch.device,
                  dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos and sin tables of shape [F, H, W, head_dim/2] for a token grid, cached on the CPU."""
-    cos, sin = _rope_tables(F, H, W, head_dim, float(theta))
+    """cos and sin tables of shape [F, H, W, head_dim/2] for a token grid, cached per grid, device and dtype
+    (a streaming step asks for the same tables every call: no rebuild and no host-to-device copy)."""
+    return _rope_tables_on(F, H, W, head_dim, float(theta), torch.device(device), dtype)
+
+
+@functools.lru_cache(maxsize=64)
+def _rope_tables_on(F: int, H: int, W: int, head_dim: int, theta: float, device: torch.device,
+                    dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    cos, sin = _rope_tables(F, H, W, head_dim, theta)
     return cos.to(device=device, dtype=dtype), sin.to(device=device, dtype=dtype)
 
 

@@ -29,7 +29,7 @@ class EmittedChunk:
     """A clean chunk popped from a stream's buffer.
 
     latent: float32 [C, c, H, W] on the sampler's device; chunk_index counts the stream's chunks from 0;
-    level: the flow time tau the chunk had reached when it left the buffer (1.0 = clean).
+    level: the flow time tau of the chunk as it leaves the buffer, from the scheme: 1.0 (clean; section 3.2).
     """
 
     stream_id: int
@@ -103,7 +103,13 @@ class StreamingSampler:
         self.model_calls = 0  # forward passes so far (a CFG pass counts once: one batched call)
         self._streams: dict[int, _Stream] = {}
         self._next_id = 0
+        # Built once, on the device: the per-step path only indexes them (DESIGN.md: nothing twice per step).
         self._dtau = scheme.step_sizes().to(self.device)  # (B,) float64
+        self._levels = scheme.level_table().to(self.device)  # (s, B) float64: tau per position per micro-step
+        T = scheme.T
+        self._warmup_levels = (torch.arange(T + 1, dtype=torch.float64, device=self.device) / T)[:, None].expand(
+            T + 1, scheme.B)  # (T + 1, B): the uniform startup pass, every frame at warm-up step k / T
+        self._warmup_dtau = torch.full((scheme.B,), 1.0 / T, dtype=torch.float64, device=self.device)  # (B,)
 
     # ----------------------------------------------------------------------------------- stream control
     @property
@@ -164,11 +170,11 @@ class StreamingSampler:
         levels, dtau = [], []
         for st in streams:
             if st.streaming:
-                levels.append(sch.levels(st.micro_step).to(self.device))
+                levels.append(self._levels[st.micro_step])
                 dtau.append(self._dtau)
             else:  # uniform startup pass: every frame at the same level
-                levels.append(torch.full((sch.B,), st.warmup_step / sch.T, dtype=torch.float64, device=self.device))
-                dtau.append(torch.full((sch.B,), 1.0 / sch.T, dtype=torch.float64, device=self.device))
+                levels.append(self._warmup_levels[st.warmup_step])
+                dtau.append(self._warmup_dtau)
         t = torch.stack(levels).float()  # (S, B)
         dt = torch.stack(dtau)  # (S, B) float64
         text, mask = self._batch_prompts(streams)  # (S, L, D_text), (S, L)
@@ -225,7 +231,8 @@ class StreamingSampler:
         sch = self.scheme
         K, c = sch.K, sch.c
         out = st.x[:, K: K + c].clone()  # (C, c, H, W)
-        chunk = EmittedChunk(st.id, st.chunk_ids.pop(0), out, float(st.tau[K: K + c].mean()))
+        # By the scheme a leaving chunk has taken all T of its T steps, so its tau is 1.0 (read without a sync).
+        chunk = EmittedChunk(st.id, st.chunk_ids.pop(0), out, 1.0)
         C, _, H, W = st.x.shape
         fresh = torch.randn(C, c, H, W, generator=st.generator, device=self.device)
         ref = torch.cat([st.x[:, :K], out], dim=1)[:, -K:] if K else st.x[:, :0]  # newest K clean frames
