@@ -15,7 +15,8 @@ from runtime.cli import app  # noqa: E402
 from runtime.model.autoencoder import build_autoencoder, unit_to_video, video_to_unit  # noqa: E402
 from runtime.model.ae_checkpoint import load_autoencoder, save_autoencoder  # noqa: E402
 from runtime.model.conv_autoencoder import AE_WEIGHTS, AutoencoderConfig, ConvAutoencoder  # noqa: E402
-from runtime.training.ae_trainer import measure_latent_stats, psnr  # noqa: E402
+from runtime.evaluation.autoencoder import psnr  # noqa: E402
+from runtime.training.ae_trainer import measure_latent_stats  # noqa: E402
 from runtime.training.data.capture import capture_crafter  # noqa: E402
 from runtime.training.data.dataset import CrafterClips  # noqa: E402
 from runtime.data.latents import LatentClips  # noqa: E402
@@ -202,7 +203,7 @@ def test_shift_residual_sees_whole_cell_scrolls_only_when_tiles_match_cells(tmp_
     """A space-to-depth encoder with 8-px cells is exactly equivariant to 8-px shifts: at 72x72 (8-px tiles)
     a walk is a one-cell latent shift; at 64x64 (7-px tiles) it is not."""
     from runtime.model.autoencoder import SpaceToDepthAutoencoder
-    from runtime.training.ae_trainer import shift_residual
+    from runtime.evaluation.autoencoder import shift_residual
 
     ae = SpaceToDepthAutoencoder(factor=8)
     ratios = {}

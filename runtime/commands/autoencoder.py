@@ -82,7 +82,8 @@ def eval_ae(
 ) -> None:
     """Score an autoencoder: held-out PSNR (dB) and decode time per video frame (ms)."""
     from runtime.model.ae_checkpoint import load_autoencoder, read_autoencoder_config
-    from runtime.training.ae_trainer import FrameBank, decode_ms_per_frame, evaluate, shift_residual
+    from runtime.data.frames import FrameBank
+    from runtime.evaluation.autoencoder import decode_ms_per_frame, evaluate, shift_residual
 
     _threads(threads)
     model = load_autoencoder(ae)

@@ -154,7 +154,8 @@ def _autoencoder(manifest: dict[str, Any], run: Path, opts: FitOptions, minutes:
     """Fine-tune the import's autoencoder on the recording's training shards (same shapes, new weights)."""
     from runtime.data.frames import FrameBank
     from runtime.model.ae_checkpoint import load_autoencoder, read_autoencoder_config
-    from runtime.training.ae_trainer import AETrainConfig, AETrainer, evaluate
+    from runtime.evaluation.autoencoder import evaluate
+    from runtime.training.ae_trainer import AETrainConfig, AETrainer
 
     source = Path(manifest["ae_dir"])
     spec = read_autoencoder_config(source)["autoencoder"]
