@@ -43,7 +43,8 @@ def serve(
     from runtime.backends.select import load_pipeline
     from runtime.serving.config import ServeConfig
     from runtime.serving.prompt_maps import default_prompt_map
-    from runtime.serving.server import ServingRuntime, is_loopback
+    from runtime.serving.guard import is_loopback
+    from runtime.serving.server import ServingRuntime
     from sdk.errors import ConfigError
 
     logging.basicConfig(level=log_level.value.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")

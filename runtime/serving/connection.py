@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from runtime.serving.context import ServingContext
 from runtime.serving.flow import Outbox
 from runtime.serving.prompt_map import Change, check_prompt
 from runtime.serving.session import Session, TokenBucket
@@ -19,8 +20,6 @@ from sdk.errors import (AuthError, ConfigError, InvalidArgumentError, NoSessionE
 from sdk.protocol import messages as m
 from sdk.protocol.limits import check_client, shown
 
-if TYPE_CHECKING:
-    from runtime.serving.server import ServingRuntime
 
 log = logging.getLogger("streamdit.serving")
 
@@ -47,7 +46,7 @@ class Connection:
     budget: the input allowance of the transport link carrying this connection (a fresh one when None).
     """
 
-    def __init__(self, runtime: "ServingRuntime", transport: str, *, fatal_handshake_ends: bool = False,
+    def __init__(self, runtime: ServingContext, transport: str, *, fatal_handshake_ends: bool = False,
                  peer: str = "", budget: Budget | None = None) -> None:
         cfg = runtime.config
         self.runtime, self.transport, self.peer = runtime, transport, peer

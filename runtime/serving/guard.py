@@ -16,6 +16,7 @@ same address as a guesser is slowed too (never refused), which is why the delay 
 from __future__ import annotations
 
 import collections
+import ipaddress
 import logging
 import threading
 import time
@@ -137,3 +138,13 @@ def peer_host(peer: str) -> str:
                 return rest[1:rest.find("]")]
             return rest.rsplit(":", 1)[0]
     return peer
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and 'localhost'."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

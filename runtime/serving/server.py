@@ -12,7 +12,6 @@ Every server and `connect()` (the `local://` transport) share the same sessions 
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import threading
 import time
@@ -21,7 +20,7 @@ from typing import Any
 from runtime.serving.config import ServeConfig
 from runtime.serving.connection import Budget, Connection
 from runtime.serving.engine import Engine
-from runtime.serving.guard import AuthGuard, Throttled
+from runtime.serving.guard import AuthGuard, Throttled, is_loopback
 from runtime.serving.prompt_map import PromptMap
 from runtime.serving.prompt_maps import prompt_map_sha256
 from runtime.serving.session import SessionManager
@@ -31,16 +30,6 @@ from sdk.protocol import messages as m
 
 log = logging.getLogger("streamdit.serving")
 SERVER_VERSION = __version__
-
-
-def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and 'localhost'."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class ServingRuntime:

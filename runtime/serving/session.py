@@ -12,9 +12,10 @@ import hmac
 import secrets
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 
 from runtime.serving.config import ServeConfig
+from runtime.serving.flow import Outbox
 from runtime.serving.prompt_map import Change, PromptMap, PromptSchedule, check_prompt
 from runtime.serving.prompt_maps import prompt_map_sha256
 from sdk.errors import (AuthError, InvalidArgumentError, RateLimitError, ResumeError, ServerError, SessionLimitError,
@@ -22,9 +23,25 @@ from sdk.errors import (AuthError, InvalidArgumentError, RateLimitError, ResumeE
 from sdk.protocol import messages as m
 from sdk.protocol.limits import shown
 
-if TYPE_CHECKING:
-    from runtime.serving.connection import Connection
-    from runtime.serving.engine import Engine
+
+
+class SessionOwner(Protocol):
+    """The connection a session streams to (runtime.serving.connection.Connection)."""
+
+    outbox: Outbox
+
+    def detach_session(self, closed: m.Closed) -> None:
+        """The session moved to another connection (resume) or is being closed by the runtime."""
+
+
+class EngineSlots(Protocol):
+    """The engine as the session manager sees it (runtime.serving.engine.Engine): a slot per active session."""
+
+    def add(self, sess: "Session") -> None:
+        """Start streaming `sess` (it takes a slot)."""
+
+    def remove(self, sess: "Session") -> None:
+        """Stop streaming `sess` (its slot is free)."""
 
 
 class TokenBucket:
@@ -60,7 +77,7 @@ class Session:
         self.prompt_map_source = ""  # "session", or the runtime's default's source; "" = none
         self.prompt_map_sha256 = ""
         self.state = "active"  # active | detached | closed
-        self.owner: Connection | None = None
+        self.owner: SessionOwner | None = None
         self.detached_at = 0.0
         self.last_event_id = 0  # input side: ids must increase
         self.rate = TokenBucket(config.max_events_per_second, config.max_events_per_second)
@@ -72,7 +89,8 @@ class Session:
         self.generation = 0  # bumped at each attach; the engine drops work of older generations
 
     @property
-    def outbox(self) -> Any:
+    def outbox(self) -> Outbox | None:
+        """The owning connection's outbox; None while the session is detached or closed."""
         owner = self.owner
         return owner.outbox if owner is not None else None
 
@@ -99,7 +117,7 @@ class Session:
 class SessionManager:
     """Creates, resumes, detaches and closes sessions; enforces auth, version and session limits."""
 
-    def __init__(self, config: ServeConfig, engine: "Engine", model: m.ModelInfo) -> None:
+    def __init__(self, config: ServeConfig, engine: EngineSlots, model: m.ModelInfo) -> None:
         self.config, self.engine, self.model = config, engine, model
         self._lock = threading.RLock()
         self._sessions: dict[str, Session] = {}  # by id
@@ -123,7 +141,7 @@ class SessionManager:
                             "(streamdit serve --auth-token) in the handshake's auth_token", fatal=True)
 
     # ------------------------------------------------------------------------------ handshake
-    def open(self, hs: m.Handshake, owner: "Connection") -> tuple[Session, bool]:
+    def open(self, hs: m.Handshake, owner: SessionOwner) -> tuple[Session, bool]:
         """A handshake -> (session, resumed). Raises a fatal ServerError subclass that names the problem."""
         if not self.accepting:
             raise ShuttingDownError("the runtime is shutting down and takes no new sessions", fatal=True)
@@ -151,7 +169,7 @@ class SessionManager:
             raise VersionMismatchError(f"the client speaks protocol {version}, this runtime speaks "
                                        f"{m.PROTOCOL_VERSION}: major versions must match; update {behind}", fatal=True)
 
-    def _create(self, hs: m.Handshake, owner: "Connection") -> Session:
+    def _create(self, hs: m.Handshake, owner: SessionOwner) -> Session:
         st, model, cfg = hs.settings, self.model, self.config
         if st.model and st.model != model.name:
             raise InvalidArgumentError(f"unknown model {shown(st.model)}; this runtime serves {[model.name]} "
@@ -183,7 +201,7 @@ class SessionManager:
         self.engine.add(sess)
         return sess
 
-    def _resume(self, hs: m.Handshake, owner: "Connection") -> Session:
+    def _resume(self, hs: m.Handshake, owner: SessionOwner) -> Session:
         with self._lock:
             self._expire()
             sess = self._by_token.get(hs.resume_token)
@@ -204,7 +222,7 @@ class SessionManager:
         return sess
 
     # ------------------------------------------------------------------------------ ends
-    def detach(self, sess: Session, owner: "Connection") -> None:
+    def detach(self, sess: Session, owner: SessionOwner) -> None:
         """The owner's connection dropped: release the engine slot now, keep the state for resume_window_s."""
         with self._lock:
             if sess.owner is not owner or sess.state != "active":

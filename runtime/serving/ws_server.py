@@ -38,6 +38,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from runtime.serving.connection import Connection
+from runtime.serving.guard import is_loopback
 from runtime.serving.web_tools import WebTools, static_file
 from sdk.errors import ConfigError, MessageTooLargeError, ProtocolError, StreamDiTError
 from sdk.protocol import messages as m
@@ -168,8 +169,6 @@ class WsServer:
     def _host_ok(self, host_header: str) -> bool:
         """Requests must name this runtime: its bind address or a loopback name (DNS rebinding defence);
         bound beyond loopback (a token is then required) any name is accepted."""
-        from runtime.serving.server import is_loopback
-
         if not is_loopback(self.host):
             return True
         name = urlsplit("//" + host_header).hostname or ""
