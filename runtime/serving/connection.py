@@ -15,9 +15,10 @@ from runtime.serving.context import ServingContext
 from runtime.serving.flow import Outbox
 from runtime.serving.prompt_map import Change, check_prompt
 from runtime.serving.session import Session, TokenBucket
-from sdk.errors import (AuthError, ConfigError, InvalidArgumentError, NoSessionError, PromptError, ProtocolError,
-                        RateLimitError, ServerError, ShapeError, UnsupportedError)
+from sdk.errors import (AuthError, ConfigError, InvalidArgumentError, MessageTooLargeError, NoSessionError,
+                        PromptError, ProtocolError, RateLimitError, ServerError, ShapeError, UnsupportedError)
 from sdk.protocol import messages as m
+from sdk.protocol import msgpack_codec
 from sdk.protocol.limits import check_client, shown
 
 
@@ -109,6 +110,26 @@ class Connection:
         client. msg: the decoded message when there is one. fatal: end the connection (and its session) too,
         e.g. when gRPC bytes are not a ClientMessage."""
         self._fail(exc, msg, fatal=fatal)
+
+    def size_ok(self, size: int) -> bool:
+        """The servers' one size check: True when a `size`-byte message (all its parts) is within
+        limits.max_message_bytes; otherwise it is refused (MessageTooLargeError, not fatal: the message is
+        ignored and the session goes on) and False."""
+        limit = self.runtime.config.max_message_bytes
+        if size <= limit:
+            return True
+        self.reject(MessageTooLargeError(f"a {size}-byte message exceeds the runtime's limit of {limit} bytes "
+                                         f"(limits.max_message_bytes); it was ignored"))
+        return False
+
+    def decode_msgpack(self, parts: list[bytes]) -> Any | None:
+        """The msgpack servers' (ZeroMQ, WebSocket) one decode: the parts of one message -> a client message,
+        or None when they are malformed (refused with the codec's ProtocolError; the session goes on)."""
+        try:
+            return msgpack_codec.decode_client(parts)
+        except ProtocolError as e:
+            self.reject(e)
+            return None
 
     def auth_delay(self, msg: Any) -> float:
         """Seconds the transport must wait, without blocking any other connection, before it handles `msg`: a

@@ -23,7 +23,7 @@ from google.protobuf.message import DecodeError
 
 from runtime.serving.connection import Connection
 from runtime.serving.guard import peer_host
-from sdk.errors import ConfigError, MessageTooLargeError, ProtocolError, StreamDiTError
+from sdk.errors import ConfigError, ProtocolError, StreamDiTError
 from sdk.protocol import messages as m
 from sdk.protocol import proto_codec
 from sdk.protocol.limits import shown
@@ -103,7 +103,6 @@ class _Servicer:
             context.set_details(f"{fatal.code}: {fatal.message}"[:1000])
 
     async def _read(self, request_iterator: Any, conn: Connection, wake: asyncio.Event) -> None:
-        limit = self.runtime.config.max_message_bytes
         loop = asyncio.get_running_loop()
         try:
             async for raw in request_iterator:
@@ -112,9 +111,7 @@ class _Servicer:
                     if pause > 0:  # then not read at all for a while: flow control holds it in the client
                         await asyncio.sleep(pause)
                     continue
-                if len(raw) > limit:
-                    conn.reject(MessageTooLargeError(f"a {len(raw)}-byte message exceeds the runtime's limit of "
-                                                     f"{limit} bytes (limits.max_message_bytes); it was ignored"))
+                if not conn.size_ok(len(raw)):
                     continue
                 try:
                     msg = proto_codec.client_from_proto(pb.ClientMessage.FromString(raw))

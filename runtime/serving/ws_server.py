@@ -40,7 +40,7 @@ from websockets.http11 import Request, Response
 from runtime.serving.connection import Connection
 from runtime.serving.guard import is_loopback
 from runtime.serving.web_tools import WebTools, static_file
-from sdk.errors import ConfigError, MessageTooLargeError, ProtocolError, StreamDiTError
+from sdk.errors import ConfigError, ProtocolError, StreamDiTError
 from sdk.protocol import messages as m
 from sdk.protocol import msgpack_codec
 from sdk.protocol.limits import shown
@@ -257,7 +257,6 @@ class WsServer:
                 await wake.wait()
 
     async def _read(self, ws: ServerConnection, conn: Connection, wake: asyncio.Event) -> None:
-        limit = self.runtime.config.max_message_bytes
         loop = asyncio.get_running_loop()
         parts: list[bytes] = []
         want = 1
@@ -282,15 +281,11 @@ class WsServer:
                 parts.append(data)
                 if len(parts) < want:
                     continue
-                size, msg_parts, parts = sum(len(p) for p in parts), parts, []
-                if size > limit:
-                    conn.reject(MessageTooLargeError(f"a {size}-byte message exceeds the runtime's limit of {limit} "
-                                                     f"bytes (limits.max_message_bytes); it was ignored"))
+                msg_parts, parts = parts, []
+                if not conn.size_ok(sum(len(p) for p in msg_parts)):
                     continue
-                try:
-                    msg = msgpack_codec.decode_client(msg_parts)
-                except ProtocolError as e:
-                    conn.reject(e)
+                msg = conn.decode_msgpack(msg_parts)
+                if msg is None:
                     continue
                 try:
                     delay = conn.auth_delay(msg)

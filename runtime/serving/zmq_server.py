@@ -34,7 +34,7 @@ import zmq
 from zmq.utils.monitor import parse_monitor_message
 
 from runtime.serving.connection import Connection
-from sdk.errors import ConfigError, MessageTooLargeError, ProtocolError, StreamDiTError
+from sdk.errors import ConfigError, StreamDiTError
 from sdk.protocol import messages as m
 from sdk.protocol import msgpack_codec
 from sdk.protocol.limits import shown
@@ -233,16 +233,10 @@ class ZmqServer:
                 self._cut(rid, conn)
             return
         parts = [f.buffer for f in frames[1:]]
-        size = sum(len(p) for p in parts)
-        limit = self.runtime.config.max_message_bytes
-        if size > limit:
-            conn.reject(MessageTooLargeError(f"a {size}-byte message exceeds the runtime's limit of {limit} bytes "
-                                             f"(limits.max_message_bytes); it was ignored"))
+        if not conn.size_ok(sum(len(p) for p in parts)):
             return
-        try:
-            msg = msgpack_codec.decode_client(parts)
-        except ProtocolError as e:
-            conn.reject(e)
+        msg = conn.decode_msgpack(parts)
+        if msg is None:
             return
         try:
             delay = conn.auth_delay(msg)

@@ -6,6 +6,7 @@ the Session does the handshake, credits, acks and reconnects on top of it, whate
 
 from __future__ import annotations
 
+import queue
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -41,3 +42,22 @@ class Transport(ABC):
 
 
 LOST = object()  # queued by a transport's reader when the connection is gone
+
+
+def receive_queued(inbox: "queue.Queue[Any]", timeout: float | None) -> Any | None:
+    """The next item a transport's reader thread queued, None after `timeout` seconds (the shared receive of
+    the gRPC and ZeroMQ transports).
+
+    A `(LOST, error)` item stays at the head of the queue and raises `error` on this and every later call (the
+    connection is gone for good); a queued exception is raised once; anything else is a message.
+    """
+    try:
+        item = inbox.get(timeout=timeout)
+    except queue.Empty:
+        return None
+    if isinstance(item, tuple) and item and item[0] is LOST:
+        inbox.put(item)  # stays lost
+        raise item[1]
+    if isinstance(item, BaseException):
+        raise item
+    return item

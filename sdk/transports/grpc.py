@@ -15,7 +15,7 @@ from sdk.errors import MessageTooLargeError, ProtocolError, RuntimeTimeoutError,
 from sdk.protocol import messages as m
 from sdk.protocol import proto_codec
 from sdk.protocol.pb import runtime_pb2_grpc as pb_grpc
-from sdk.transports.base import LOST, Transport
+from sdk.transports.base import LOST, Transport, receive_queued
 
 OPTIONS = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", 64 << 20),
            ("grpc.enable_retries", 0)]
@@ -78,16 +78,7 @@ class GrpcTransport(Transport):
         self._out.put(msg)
 
     def recv(self, timeout: float | None) -> Any | None:
-        try:
-            item = self._in.get(timeout=timeout)
-        except queue.Empty:
-            return None
-        if isinstance(item, tuple) and item and item[0] is LOST:
-            self._in.put(item)  # stays lost
-            raise item[1]
-        if isinstance(item, BaseException):
-            raise item
-        return item
+        return receive_queued(self._in, timeout)
 
     def request(self, msg: Any, timeout: float) -> Any:
         if self._stub is None:

@@ -19,7 +19,7 @@ from zmq.utils.monitor import parse_monitor_message
 from sdk.errors import ProtocolError, RuntimeTimeoutError, TransportError, server_error
 from sdk.protocol import messages as m
 from sdk.protocol import msgpack_codec
-from sdk.transports.base import LOST, Transport
+from sdk.transports.base import LOST, Transport, receive_queued
 
 
 def _dealer(ctx: zmq.Context, endpoint: str) -> zmq.Socket:
@@ -133,16 +133,7 @@ class ZmqTransport(Transport):
         self._wake()
 
     def recv(self, timeout: float | None) -> Any | None:
-        try:
-            item = self._in.get(timeout=timeout)
-        except queue.Empty:
-            return None
-        if isinstance(item, tuple) and item and item[0] is LOST:
-            self._in.put(item)
-            raise item[1]
-        if isinstance(item, BaseException):
-            raise item
-        return item
+        return receive_queued(self._in, timeout)
 
     def request(self, msg: Any, timeout: float) -> Any:
         sock = _dealer(self.ctx, self.endpoint)
