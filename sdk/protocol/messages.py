@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Optional, Union
 
+from sdk import errors
+
 PROTOCOL_VERSION = "1.0"
 PIXEL_FORMAT = "rgb8"
 DEFAULT_CREDITS = 4
@@ -18,21 +20,22 @@ DEFAULT_CREDITS = 4
 PayloadValue = Union[str, int, float, bool]
 Payload = dict  # str -> PayloadValue; checked by the codecs
 
-# Error codes (docs/protocol.md section 7).
-BAD_MESSAGE = "bad_message"
-VERSION_MISMATCH = "version_mismatch"
-AUTH_FAILED = "auth_failed"
-TOO_MANY_SESSIONS = "too_many_sessions"
-MESSAGE_TOO_LARGE = "message_too_large"
-RATE_LIMITED = "rate_limited"
-PROMPT_TOO_LONG = "prompt_too_long"
-UNKNOWN_EVENT = "unknown_event"
-INVALID_ARGUMENT = "invalid_argument"
-UNSUPPORTED = "unsupported"
-NO_SESSION = "no_session"
-RESUME_FAILED = "resume_failed"
-SHUTTING_DOWN = "shutting_down"
-INTERNAL = "internal"
+# Error codes (docs/protocol.md section 7): defined once, as the `code` of their exception in sdk/errors.py;
+# these names are the same strings for code that builds an Error message.
+BAD_MESSAGE = errors.BadMessageError.code
+VERSION_MISMATCH = errors.VersionMismatchError.code
+AUTH_FAILED = errors.AuthError.code
+TOO_MANY_SESSIONS = errors.SessionLimitError.code
+MESSAGE_TOO_LARGE = errors.MessageTooLargeError.code
+RATE_LIMITED = errors.RateLimitError.code
+PROMPT_TOO_LONG = errors.PromptTooLongError.code
+UNKNOWN_EVENT = errors.UnknownEventError.code
+INVALID_ARGUMENT = errors.InvalidArgumentError.code
+UNSUPPORTED = errors.UnsupportedError.code
+NO_SESSION = errors.NoSessionError.code
+RESUME_FAILED = errors.ResumeError.code
+SHUTTING_DOWN = errors.ShuttingDownError.code
+INTERNAL = errors.InternalServerError.code
 
 
 def required(default: Any = None) -> Any:
