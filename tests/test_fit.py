@@ -87,6 +87,22 @@ def test_budget_too_small_is_refused_with_the_minimum(tmp_path):
     assert sum(plan(10).values()) == pytest.approx(10)
 
 
+def test_shares_split_the_budget_and_bad_ones_are_named():
+    from runtime.training.fit import parse_shares
+
+    m = plan(100, autoencoder=False, shares=parse_shares("teacher=0.45,distill=0.45,evaluate=0.1"))
+    assert m == pytest.approx({"teacher": 45.0, "distill": 45.0, "evaluate": 10.0})
+    m = plan(100, shares=parse_shares("distill=0.6"))  # the others keep 0.1/0.5/0.1, all scaled to sum to 1
+    assert m["distill"] == pytest.approx(100 * 0.6 / 1.3) and sum(m.values()) == pytest.approx(100)
+    assert plan(100, autoencoder=False) == pytest.approx({"teacher": 60.0, "distill": 30.0, "evaluate": 10.0})
+    with pytest.raises(ConfigError, match="STAGE one of autoencoder, teacher, distill, evaluate"):
+        parse_shares("student=0.5")
+    with pytest.raises(ConfigError, match="between 0 and 1"):
+        parse_shares("distill=1.5")
+    with pytest.raises(ConfigError, match="must be a number"):
+        parse_shares("distill=lots")
+
+
 def test_fit_end_to_end_then_serve(tmp_path):
     torch.manual_seed(0)
     ae = save_autoencoder(tmp_path / "ae", ConvAutoencoder(AutoencoderConfig(widths=[8, 8, 8, 8], latent_channels=4,

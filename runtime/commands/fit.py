@@ -23,6 +23,10 @@ def fit(
                                             "shipped name), used when its shapes match; 'none' for none."),
     keep_autoencoder: bool = typer.Option(False, "--keep-autoencoder", help="Skip the autoencoder fine-tune and "
                                           "train on the import's own latents (its share goes to the teacher)."),
+    shares: Optional[str] = typer.Option(None, "--shares", help="How the budget splits, e.g. "
+                                         "'teacher=0.45,distill=0.45,evaluate=0.1' (stages left out keep their "
+                                         "share; all are scaled to sum to 1)."),
+    eval_per_class: int = typer.Option(4, "--eval-per-class", min=1, help="Held-out prompts per evaluation class."),
     micro_steps: int = typer.Option(16, "--micro-steps", min=1, help="Teacher micro-steps per chunk in distillation."),
     classifier_steps: int = typer.Option(600, "--classifier-steps", min=1, help="Evaluation classifier steps."),
     min_windows: int = typer.Option(20, "--min-windows", min=1, help="Training windows an event type needs to be "
@@ -31,12 +35,13 @@ def fit(
 ) -> None:
     """Fit a StreamDiT to a game's own footage: autoencoder -> latents -> teacher -> distillation -> evaluation ->
     one checkpoint."""
-    from runtime.training.fit import TEMPLATE, FitOptions, fit as run_fit
+    from runtime.training.fit import TEMPLATE, FitOptions, fit as run_fit, parse_shares
 
     opts = FitOptions(budget_minutes=budget_minutes, template=template or TEMPLATE,
                       init_from=None if init_from in (None, "none") else init_from,
                       autoencoder=not keep_autoencoder,
                       distill_micro_steps=micro_steps, eval_classifier_steps=classifier_steps,
-                      eval_min_windows=min_windows)
+                      eval_min_windows=min_windows, eval_per_class=eval_per_class,
+                      shares=parse_shares(shares) if shares else None)
     ckpt = run_fit(data, out, opts, progress=progress, log=lambda m: typer.echo(m, err=True))
     typer.echo(f"checkpoint: {ckpt} (serve it: streamdit serve --checkpoint {ckpt})")

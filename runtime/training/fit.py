@@ -60,16 +60,44 @@ class FitOptions:
     eval_min_windows: int = 20
     heldout_fraction: float = 0.1
     overrides: dict[str, Any] = field(default_factory=dict)  # more teacher config overrides ("optim.lr": ...)
+    shares: dict[str, float] | None = None  # timed stage -> fraction of the budget (None = SHARES)
 
 
-def plan(budget_minutes: float, autoencoder: bool = True) -> dict[str, float]:
+def parse_shares(text: str) -> dict[str, float]:
+    """"teacher=0.45,distill=0.45,evaluate=0.1" -> {"teacher": 0.45, ...} (only the stages named; `plan` gives the
+    others their default share). Raises ConfigError naming a bad stage or value."""
+    shares: dict[str, float] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or name not in SHARES:
+            raise ConfigError(f"--shares item {item!r}: write STAGE=FRACTION with STAGE one of {', '.join(SHARES)}")
+        try:
+            shares[name] = float(value)
+        except ValueError:
+            raise ConfigError(f"--shares {name}={value!r}: the fraction must be a number, e.g. {name}=0.3") from None
+        if not 0 <= shares[name] <= 1:
+            raise ConfigError(f"--shares {name}={value}: a fraction is between 0 and 1")
+    return shares
+
+
+def plan(budget_minutes: float, autoencoder: bool = True, shares: dict[str, float] | None = None) -> dict[str, float]:
     """Minutes per timed stage (autoencoder, teacher, distill, evaluate; without the autoencoder stage its share
-    goes to the teacher). Raises ConfigError naming the stage and the smallest budget when one is too small."""
+    goes to the teacher). `shares` (stage -> fraction; stages left out keep SHARES's) are scaled to sum to 1, after
+    the autoencoder's is dropped when that stage does not run. Raises ConfigError naming the stage and the smallest
+    budget when one is too small."""
     if not budget_minutes > 0:
         raise ConfigError(f"--budget-minutes must be > 0, got {budget_minutes}")
-    shares = dict(SHARES)
+    given = shares
+    shares = {**SHARES, **(given or {})}
     if not autoencoder:
-        shares["teacher"] += shares.pop("autoencoder")
+        ae_share = shares.pop("autoencoder")
+        if not given:
+            shares["teacher"] += ae_share
+    total = sum(shares.values())
+    if not total > 0:
+        raise ConfigError("--shares gives every stage 0: give the stages positive fractions")
+    shares = {s: v / total for s, v in shares.items()}
     minutes = {s: budget_minutes * share for s, share in shares.items()}
     for s, m in minutes.items():
         if m < MINIMUM[s]:
@@ -88,7 +116,7 @@ def fit(data: str | Path, out: str | Path, opts: FitOptions, *, progress: bool =
     from runtime.model.checkpoint import write_json_atomic
 
     data, out = Path(data), Path(out)
-    minutes = plan(opts.budget_minutes, opts.autoencoder)
+    minutes = plan(opts.budget_minutes, opts.autoencoder, opts.shares)
     manifest_path = data / "manifest.json"
     if not manifest_path.is_file() or not (data / "vocabulary.toml").is_file():
         raise ConfigError(f"{data} is not an import (no manifest.json and vocabulary.toml): make it with "
