@@ -78,6 +78,11 @@ LIMITS: tuple[Limit, ...] = (
     Limit("event payload", f"{MAX_PAYLOAD_KEYS} keys of at most {MAX_PAYLOAD_KEY_CHARS} characters; "
           "integer values signed 64-bit", "invalid_argument"),
     Limit("set_prompt.weight", "finite, in (0, 1]", "invalid_argument"),
+    Limit("source_frame.strength, settings.strength", "finite, in [0, 1]", "invalid_argument"),
+    Limit("source_frame size and pixel format", "the session's width x height, `rgb8` (else refused, the session "
+          "goes on)", "invalid_argument"),
+    Limit("source frames waiting for the engine, per session", "the newest few (older ones are dropped and counted "
+          "in stats.source_frames_dropped)", "-"),
     Limit("transition_steps (set_prompt and prompt-map rules)", f"0 to {MAX_TRANSITION_STEPS} chunks", "invalid_argument"),
     Limit("prompt-map duration_chunks", f"1 to {MAX_DURATION_CHUNKS} chunks", "invalid_argument"),
     Limit("prompt-map duration_seconds", f"finite, > 0 and at most {MAX_DURATION_SECONDS:g} s", "invalid_argument"),
@@ -119,6 +124,13 @@ def check_int(value: int, lo: int, hi: int, what: str, unit: str = "") -> int:
     """value if lo <= value <= hi, else ProtocolError(invalid_argument) naming `what` and the range."""
     if not lo <= value <= hi:
         raise _fail(what, value, f"in [{lo}, {hi}]{' ' + unit if unit else ''}")
+    return value
+
+
+def check_unit(value: float, what: str) -> float:
+    """value if it is finite and in [0, 1] (a video-to-video strength), else ProtocolError(invalid_argument)."""
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise _fail(what, value, "finite and in [0, 1] (0 = the source, 1 = text-only)")
     return value
 
 
@@ -164,6 +176,7 @@ def check_client(msg: Any) -> None:
         check_int(st.height, 0, MAX_FRAME_SIDE, "handshake.settings.height", "pixels")
         if st.seed is not None:
             check_int(st.seed, INT64_MIN, INT64_MAX, "handshake.settings.seed")
+        check_unit(st.strength, "handshake.settings.strength")
     elif kind == "event":
         check_int(msg.event_id, 0, UINT64_MAX, "event.event_id")
         check_chars(msg.event_type, MAX_EVENT_TYPE_CHARS, "event.event_type")
@@ -178,6 +191,8 @@ def check_client(msg: Any) -> None:
         check_int(msg.frame_index, 0, UINT64_MAX, "source_frame.frame_index")
         check_int(msg.width, 0, MAX_FRAME_SIDE, "source_frame.width", "pixels")
         check_int(msg.height, 0, MAX_FRAME_SIDE, "source_frame.height", "pixels")
+        if msg.strength is not None:
+            check_unit(msg.strength, "source_frame.strength")
     elif kind == "credit":
         check_int(msg.n, 0, UINT32_MAX, "credit.n", "frames")
     elif kind == "close":

@@ -72,6 +72,7 @@ class SessionSettings:
     seed: Optional[int] = None  # None = random
     prompt: str = ""
     prompt_map: str = ""  # TOML text; "" = the runtime's default prompt map
+    strength: float = 0.5  # initial video-to-video strength in [0, 1]: 0 = the source, 1 = text-only
 
 
 @dataclass
@@ -113,6 +114,7 @@ class HandshakeReply:
     limits: Limits = field(default_factory=Limits)
     prompt_map: str = ""  # the map in effect: "session", "checkpoint:NAME", "file:PATH"; "" = none
     prompt_map_sha256: str = ""  # hex SHA-256 of its TOML text; "" = none
+    v2v: bool = False  # the runtime serves video-to-video (source_frame)
 
 
 # ----------------------------------------------------------------------------------- client messages
@@ -138,12 +140,20 @@ class SetPrompt:
 
 @dataclass
 class SourceFrame:
+    """A frame of the game's own render to restyle (video-to-video, docs/protocol.md section 3).
+
+    strength: None keeps the session's current strength; otherwise in [0, 1] (0 = give the source back,
+    1 = text-only), from the next chunk boundary on. anchor: True restarts the buffer from this frame, so the
+    stream continues the game's current view (a session's first source frame anchors too)."""
+
     TYPE: ClassVar[str] = "source_frame"
     frame_index: int = 0
     width: int = required(0)
     height: int = required(0)
     pixel_format: str = PIXEL_FORMAT
     pixels: bytes = b""
+    strength: Optional[float] = None
+    anchor: bool = False
 
 
 @dataclass
@@ -184,6 +194,7 @@ class Frame:
     height: int = required(0)
     pixel_format: str = PIXEL_FORMAT
     pixels: bytes = b""  # width*height*3 bytes (a separate part on ZeroMQ)
+    source_index: int = -1  # frame_index of the source frame this frame restyles; -1 = none (text-only)
 
 
 @dataclass
@@ -222,6 +233,8 @@ class Stats:
     step_ms: float = 0.0
     decode_queue: int = 0
     sessions: int = 0
+    source_frames_received: int = 0  # source frames accepted from this client so far
+    source_frames_dropped: int = 0  # of those, replaced by newer ones before the engine used them
 
 
 @dataclass
@@ -275,3 +288,10 @@ CLIENT_TYPES: dict[str, type] = {c.TYPE: c for c in (Handshake, Event, SetPrompt
 SERVER_TYPES: dict[str, type] = {c.TYPE: c for c in (HandshakeReply, Frame, EventAck, Error, Stats, Closed,
                                                       RuntimeInfo, ModelList)}
 PIXEL_TYPES = (Frame, SourceFrame)  # messages whose pixels travel as a second ZeroMQ part
+
+
+def rgb8_sized(msg: Any) -> bool:
+    """Whether the codecs check that msg.pixels holds width*height*3 bytes: always for a frame; for a
+    source_frame only when it says "rgb8" (another pixel format is refused by the runtime with
+    invalid_argument, naming the one it takes, and the session goes on)."""
+    return not isinstance(msg, SourceFrame) or msg.pixel_format == PIXEL_FORMAT

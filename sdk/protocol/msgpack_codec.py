@@ -54,7 +54,7 @@ def _decode(parts: list[bytes], types: dict[str, type], side: str) -> Any:
     if expect == 2:
         msg.pixels = bytes(parts[1])
         want = msg.width * msg.height * 3
-        if len(msg.pixels) != want:
+        if len(msg.pixels) != want and m.rgb8_sized(msg):
             raise ProtocolError(f"{kind}: {msg.width}x{msg.height} rgb8 needs {want} pixel bytes, "
                                 f"got {len(msg.pixels)}")
     return msg

@@ -55,10 +55,13 @@ def _fill(target: Any, msg: Any) -> None:
 
 def _read(cls: type, source: Any) -> Any:
     kwargs: dict[str, Any] = {}
-    for name, ann, _, _ in fields_of(cls):
+    presence = source.DESCRIPTOR.fields_by_name
+    for name, ann, _, f in fields_of(cls):
         origin = typing.get_origin(ann)
         if origin is typing.Union:  # Optional scalar: proto3 `optional`
             kwargs[name] = getattr(source, name) if source.HasField(name) else None
+        elif presence[name].has_presence and not dataclasses.is_dataclass(ann) and not source.HasField(name):
+            kwargs[name] = f.default  # a proto3 `optional` scalar left out: the dataclass default (e.g. -1, 0.5)
         elif dataclasses.is_dataclass(ann):
             kwargs[name] = _read(ann, getattr(source, name))
         elif name == "payload":
@@ -95,7 +98,8 @@ def _from_wrapper(wrapper: Any, types: dict[str, type], side: str) -> Any:
     if kind is None or kind not in types:
         raise ProtocolError(f"empty or unknown {side} message (oneof field {kind!r}); see docs/protocol.md")
     msg = _read(types[kind], getattr(wrapper, kind))
-    if isinstance(msg, m.PIXEL_TYPES) and len(msg.pixels) != msg.width * msg.height * 3:
+    if (isinstance(msg, m.PIXEL_TYPES) and len(msg.pixels) != msg.width * msg.height * 3
+            and m.rgb8_sized(msg)):
         raise ProtocolError(f"{kind}: {msg.width}x{msg.height} rgb8 needs {msg.width * msg.height * 3} pixel "
                             f"bytes, got {len(msg.pixels)}")
     return msg
