@@ -139,9 +139,9 @@ func _drop_connection() -> void:
 		"connects_before": _connects,
 	}
 	if _session.transport == "websocket":
-		_session._zmtp.drop()
+		_session._connection.link.drop()
 	else:
-		_session._zmtp._tcp.disconnect_from_host()
+		_session._connection.link._tcp.disconnect_from_host()
 
 
 func _on_event_applied(event_id: int, prompt: String) -> void:

@@ -124,6 +124,27 @@ static func major_of(version: String) -> int:
 	return int(halves[0])
 
 
+## Why this addon cannot play the stream a handshake_reply's [param fields] describe: {code,
+## message} with code version_mismatch (another major protocol version) or unsupported (a pixel
+## format other than rgb8); {} when it can.
+static func check_reply(fields: Dictionary) -> Dictionary:
+	var theirs: String = fields["protocol_version"]
+	if major_of(theirs) != VERSION_MAJOR:
+		var behind := "runtime" if major_of(theirs) < VERSION_MAJOR else "addon"
+		var message := (
+			(
+				"the runtime speaks protocol %s and this addon speaks %s: the major versions "
+				+ "differ, so they cannot talk; update the %s"
+			)
+			% [theirs, VERSION, behind]
+		)
+		return {"code": "version_mismatch", "message": message}
+	if fields["pixel_format"] != PIXEL_FORMAT:
+		var streams := "the runtime streams %s; this addon shows rgb8" % fields["pixel_format"]
+		return {"code": "unsupported", "message": streams}
+	return {}
+
+
 ## The base prompt of a prompt map: its top-level [code]base = "..."[/code], or "" (a basic
 ## string only; the runtime's TOML parser is the authority).
 static func base_prompt_of(prompt_map: String) -> String:

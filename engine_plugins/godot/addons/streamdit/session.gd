@@ -50,36 +50,16 @@ enum State {
 	FAILED,  ## Stopped for good: a setting must change first (see [member last_error]).
 }
 
+const Protocol := preload("res://addons/streamdit/protocol.gd")
+const Connection := preload("res://addons/streamdit/session_connection.gd")
+const Playback := preload("res://addons/streamdit/session_playback.gd")
+const HeldChanges := preload("res://addons/streamdit/held_changes.gd")
 ## How to fix an unreadable prompt map.
 const FIX_PROMPT_MAP := ": check prompt_map_path; exported games need *.toml in the export filter"
 ## Events and prompt changes held while the stream is away; older ones are dropped.
 const MAX_HELD_CHANGES := 16
 ## Failures that reconnecting cannot fix: the node stops and reports them.
-const HARD_FAILURES: Array[String] = [
-	"bad_settings",
-	"version_mismatch",
-	"auth_failed",
-	"invalid_argument",
-	"prompt_too_long",
-	"unsupported",
-	"bad_message",
-	"not_a_runtime",
-	"replaced",
-]
-
-const Zmtp := preload("res://addons/streamdit/zmtp.gd")
-const WsLink := preload("res://addons/streamdit/ws_link.gd")
-const Protocol := preload("res://addons/streamdit/protocol.gd")
-const FramePlayer := preload("res://addons/streamdit/frame_player.gd")
-## Transport failures that mean the host and port are not a StreamDiT runtime's ZeroMQ port.
-const NOT_A_RUNTIME: Array[Zmtp.Failure] = [
-	Zmtp.Failure.BAD_GREETING,
-	Zmtp.Failure.UNSUPPORTED_VERSION,
-	Zmtp.Failure.UNSUPPORTED_MECHANISM,
-	Zmtp.Failure.INCOMPATIBLE_PEER,
-	Zmtp.Failure.PEER_ERROR,
-	Zmtp.Failure.INVALID_SETTINGS,
-]
+const HARD_FAILURES: Array[String] = Connection.HARD_FAILURES
 
 ## Address of the runtime: an IP address or a host name (resolved without blocking the game).
 @export var host := "127.0.0.1"
@@ -122,7 +102,7 @@ const NOT_A_RUNTIME: Array[Zmtp.Failure] = [
 ## The latest frame. The same object for the node's whole life: bind it once.
 var texture: ImageTexture:
 	get:
-		return _player.texture
+		return _playback.player.texture
 ## The runtime's handshake reply (session_id, fps, frames_per_chunk, width, height, resumed, ...).
 var session_info: Dictionary = {}
 ## The runtime's latest stats message (fps, frames_sent, frames_dropped, ...), about once a second.
@@ -132,19 +112,19 @@ var prompt_in_effect := ""
 ## Frames received.
 var frames_received: int:
 	get:
-		return _player.received
+		return _playback.player.received
 ## Frames shown in [member texture].
 var frames_shown: int:
 	get:
-		return _player.shown
+		return _playback.player.shown
 ## Frames not shown: due in the same game frame as a newer one (the game runs slower).
 var frames_skipped: int:
 	get:
-		return _player.skipped
+		return _playback.player.skipped
 ## Frames the runtime dropped for lack of credit (gaps in frame_index).
 var frames_dropped: int:
 	get:
-		return _player.dropped
+		return _playback.player.dropped
 ## Connection attempts after the first.
 var reconnects := 0
 ## The last error: code, message, event_id, fatal.
@@ -154,18 +134,15 @@ var state: State:
 	get:
 		return _state
 
-var _zmtp := Zmtp.new()
-var _player := FramePlayer.new()
+# The three parts of a session: the link to the runtime and its reconnects; the frames shown and
+# the prompt of each; the changes held while the stream is away.
+var _connection := Connection.new()
+var _playback := Playback.new()
+var _held := HeldChanges.new(MAX_HELD_CHANGES)
 var _state := State.IDLE
 var _prompt_map_text := ""
 var _resume_token := ""
 var _last_event_id := 0
-var _held: Array[Dictionary] = []
-var _deadline_ms := 0
-var _retry_at_ms := 0
-var _retry_delay_s := 0.0
-var _outage_codes: Dictionary = {}
-var _prompts: Dictionary = {}
 
 
 func _ready() -> void:
@@ -186,9 +163,8 @@ func _exit_tree() -> void:
 func start() -> void:
 	if _state == State.STREAMING:
 		_send(Protocol.close("the game started a new session"))
-	_zmtp.close()
-	_outage_codes.clear()
-	_retry_delay_s = reconnect_delay_min
+	_connection.close()
+	_connection.reset_backoff(reconnect_delay_min)
 	_resume_token = ""
 	_prompt_map_text = ""
 	if prompt_map_path != "":
@@ -231,16 +207,16 @@ func set_prompt(text: String) -> int:
 ## Ends the session (the runtime forgets it) and stops reconnecting; [member texture] keeps the last
 ## frame. Call [method start] to begin a new session.
 func close(reason := "closed by the game") -> void:
-	if _zmtp.get_state() == Zmtp.State.READY and _state in [State.HANDSHAKING, State.STREAMING]:
+	if _connection.is_ready() and _state in [State.HANDSHAKING, State.STREAMING]:
 		_send(Protocol.close(reason))  # "close is always answered": safe before the reply too
-	_zmtp.close()
+	_connection.close()
 	if _state != State.FAILED:
 		_state = State.CLOSED
 
 
 ## The Image behind [member texture] (null before the first frame). Read it, do not change it.
 func get_image() -> Image:
-	return _player.image
+	return _playback.player.image
 
 
 ## Advances the session without waiting: connects, reads, shows the frame that is due, gives
@@ -251,24 +227,25 @@ func poll() -> void:
 		State.IDLE, State.CLOSED, State.FAILED:
 			return
 		State.WAITING_TO_RETRY:
-			if Time.get_ticks_msec() >= _retry_at_ms:
+			if _connection.retry_due():
 				reconnects += 1
 				_connect()
 			return
-	_zmtp.poll()
+	var link := _connection.link
+	link.poll()
 	var now := Time.get_ticks_usec()
-	while _zmtp.has_message() and _state in [State.CONNECTING, State.HANDSHAKING, State.STREAMING]:
-		var msg := Protocol.parse(_zmtp.take_message())
+	while link.has_message() and _state in [State.CONNECTING, State.HANDSHAKING, State.STREAMING]:
+		var msg := Protocol.parse(link.take_message())
 		if msg.type == "frame" and _state == State.STREAMING:
 			_receive_frame(msg, now)
 		else:
 			_handle(msg)
 	if _state == State.STREAMING:
-		_player.smooth = smooth_playback
-		var shown := _player.present(now)
+		var shown := _playback.present(now, smooth_playback)
 		if not shown.is_empty():
-			_on_shown(shown)
-		var consumed := _player.take_consumed()
+			prompt_in_effect = shown["prompt"]
+			frame_received.emit(texture, shown)
+		var consumed := _playback.take_consumed()
 		if consumed > 0:
 			_send(Protocol.credit(consumed))
 	_check_connection()
@@ -276,12 +253,7 @@ func poll() -> void:
 
 func _connect() -> void:
 	_state = State.CONNECTING
-	if (_zmtp is WsLink) != (transport == "websocket"):
-		_zmtp.close()
-		_zmtp = WsLink.new() if transport == "websocket" else Zmtp.new()
-	_zmtp.connect_timeout_ms = int(timeout * 1000)
-	_zmtp.handshake_timeout_ms = int(timeout * 1000)
-	if _zmtp.connect_to_host(host.strip_edges(), port) != OK:
+	if not _connection.open(transport, host.strip_edges(), port, timeout):
 		_on_transport_failure()
 		return
 	_send_handshake()
@@ -289,60 +261,29 @@ func _connect() -> void:
 
 func _send_handshake() -> void:
 	_send(Protocol.handshake(prompt, _prompt_map_text, seed, credits, auth_token, _resume_token))
-	_deadline_ms = Time.get_ticks_msec() + int(timeout * 1000)
+	_connection.arm_deadline(timeout)
 
 
 func _check_connection() -> void:
 	if _state not in [State.CONNECTING, State.HANDSHAKING, State.STREAMING]:
 		return
-	var zmtp_state := _zmtp.get_state()
-	if zmtp_state == Zmtp.State.FAILED:
+	if _connection.has_failed():
 		_on_transport_failure()
-	elif _state == State.CONNECTING and zmtp_state == Zmtp.State.READY:
+	elif _state == State.CONNECTING and _connection.is_ready():
 		_state = State.HANDSHAKING
-		_deadline_ms = Time.get_ticks_msec() + int(timeout * 1000)
-	elif _state == State.HANDSHAKING and Time.get_ticks_msec() > _deadline_ms:
-		_lost(
-			"handshake_timeout",
-			(
-				(
-					"%s:%d took the connection but sent no handshake reply in %.0f s: is it a "
-					+ "StreamDiT runtime (streamdit serve), and not overloaded?"
-				)
-				% [host, port, timeout]
-			)
-		)
-	elif _state == State.STREAMING and _zmtp.get_idle_msec() > int(timeout * 1000):
-		_lost(
-			"connection_lost",
-			(
-				(
-					"no data from the runtime at %s:%d for %.0f s (it pings every second): the "
-					+ "connection is dead; reconnecting"
-				)
-				% [host, port, timeout]
-			)
-		)
+		_connection.arm_deadline(timeout)
+	elif _state == State.HANDSHAKING and _connection.deadline_passed():
+		_lost("handshake_timeout", Connection.handshake_timeout_message(host, port, timeout))
+	elif _state == State.STREAMING and _connection.is_silent(timeout):
+		_lost("connection_lost", Connection.silence_message(host, port, timeout))
 
 
 func _on_transport_failure() -> void:
-	var message := _zmtp.get_error_message()
-	var failure := _zmtp.get_failure()
-	if failure == Zmtp.Failure.CONNECT_FAILED:
-		_lost("connect_failed", message + "; retrying with backoff")
-	elif failure == Zmtp.Failure.HOST_NOT_FOUND:
-		_lost("host_not_found", message)
-	elif failure == Zmtp.Failure.CONNECT_TIMEOUT:
-		_lost("connect_timeout", message)
-	elif failure == Zmtp.Failure.CLOSED_BY_PEER:
-		var kind := "connection_lost" if _state == State.STREAMING else "connect_failed"
-		_lost(kind, message + "; the last frame stays shown while reconnecting")
-	elif failure == Zmtp.Failure.MESSAGE_TOO_LARGE:
-		_fail("bad_message", message)
-	elif failure in NOT_A_RUNTIME:
-		_fail("not_a_runtime", message + "; check host and port")
+	var failure := _connection.failure(_state == State.STREAMING)
+	if failure["hard"]:
+		_fail(failure["code"], failure["message"])
 	else:
-		_lost("connection_lost", message if message != "" else "the connection closed")
+		_lost(failure["code"], failure["message"])
 
 
 func _handle(msg: Protocol.Message) -> void:
@@ -358,8 +299,7 @@ func _handle(msg: Protocol.Message) -> void:
 		"handshake_reply":
 			_on_handshake_reply(f)
 		"event_ack":
-			if f["in_effect"]:
-				_prompts[f["event_id"]] = f["prompt"]
+			_playback.note_ack(f)
 			event_applied.emit(f["event_id"], f["prompt"])
 		"error":
 			_on_server_error(f)
@@ -377,36 +317,16 @@ func _on_handshake_reply(f: Dictionary) -> void:
 	if _state not in [State.CONNECTING, State.HANDSHAKING]:
 		_report("bad_message", "a second handshake_reply arrived; it was ignored", 0, false)
 		return
-	var theirs: String = f["protocol_version"]
-	if Protocol.major_of(theirs) != Protocol.VERSION_MAJOR:
-		var behind := "runtime" if Protocol.major_of(theirs) < Protocol.VERSION_MAJOR else "addon"
-		_fail(
-			"version_mismatch",
-			(
-				(
-					"the runtime speaks protocol %s and this addon speaks %s: the major versions "
-					+ "differ, so they cannot talk; update the %s"
-				)
-				% [theirs, Protocol.VERSION, behind]
-			)
-		)
-		return
-	if f["pixel_format"] != Protocol.PIXEL_FORMAT:
-		_fail("unsupported", "the runtime streams %s; this addon shows rgb8" % f["pixel_format"])
+	var problem := Protocol.check_reply(f)
+	if not problem.is_empty():
+		_fail(problem["code"], problem["message"])
 		return
 	session_info = f
-	# Frames queued from an earlier connection are forgotten: their credits went with it.
-	_player.reset(f["next_frame_index"], f["fps"], f["credits"])
-	_player.prepare(f["width"], f["height"])
+	_playback.begin(f, prompt if prompt != "" else Protocol.base_prompt_of(_prompt_map_text))
 	_resume_token = f["resume_token"]
 	_state = State.STREAMING
-	_retry_delay_s = reconnect_delay_min
-	_outage_codes.clear()
-	if not f["resumed"]:
-		_prompts = {0: prompt if prompt != "" else Protocol.base_prompt_of(_prompt_map_text)}
-	var held := _held
-	_held = []
-	for change in held:
+	_connection.reset_backoff(reconnect_delay_min)
+	for change in _held.take_all():
 		_send(change)
 	connected.emit()
 
@@ -421,7 +341,7 @@ func _on_server_error(f: Dictionary) -> void:
 	elif code == "resume_failed" and _state != State.STREAMING:
 		_report(code, message + "; starting a new session", 0, true)
 		_resume_token = ""
-		_prompts = {}
+		_playback.forget_prompts()
 		_send_handshake()
 	elif code in HARD_FAILURES:
 		_fail(code, message)
@@ -444,60 +364,42 @@ func _on_closed(f: Dictionary) -> void:
 
 func _receive_frame(msg: Protocol.Message, now: int) -> void:
 	if msg.error != "":
-		_player.consumed += 1  # it used a credit all the same
+		_playback.spend_credit()  # it used a credit all the same
 		_handle(msg)
 	else:
-		_player.push(msg.fields, msg.pixels, now)
-
-
-func _on_shown(f: Dictionary) -> void:
-	prompt_in_effect = _prompts.get(f["event_id"], "")
-	var info := {
-		"frame_index": f["frame_index"],
-		"chunk_index": f["chunk_index"],
-		"pts_us": f["pts_us"],
-		"event_id": f["event_id"],
-		"width": f["width"],
-		"height": f["height"],
-		"prompt": prompt_in_effect,
-	}
-	frame_received.emit(texture, info)
+		_playback.receive(msg.fields, msg.pixels, now)
 
 
 func _change(message: Dictionary) -> void:
 	if _state == State.STREAMING:
 		_send(message)
 	elif _state not in [State.CLOSED, State.FAILED]:
-		_held.append(message)
-		if _held.size() > MAX_HELD_CHANGES:
-			_held.pop_front()
+		_held.hold(message)
 
 
 func _send(message: Dictionary) -> void:
 	var parts := Protocol.encode(message)
 	if parts.is_empty():
 		_report("invalid_argument", "%s has a value with no msgpack form" % message, 0, false)
-	elif _zmtp.send_multipart(parts) != OK:
+	elif not _connection.send(parts):
 		_on_transport_failure()
 
 
 ## Reports a lost connection (once per outage and code) and schedules the next attempt.
 func _lost(code: String, message: String) -> void:
-	_zmtp.close()
+	_connection.close()
 	if not reconnect:
 		_fail(code, message)
 		return
-	if not _outage_codes.has(code):
-		_outage_codes[code] = true
+	if _connection.first_in_outage(code):
 		_report(code, message, 0, true)
 	_state = State.WAITING_TO_RETRY
-	_retry_at_ms = Time.get_ticks_msec() + int(_retry_delay_s * 1000)
-	_retry_delay_s = minf(_retry_delay_s * 2.0, reconnect_delay_max)
+	_connection.schedule_retry(reconnect_delay_max)
 
 
 ## Stops for good: a setting has to change before another attempt can work.
 func _fail(code: String, message: String) -> void:
-	_zmtp.close()
+	_connection.close()
 	_state = State.FAILED
 	_report(code, message, 0, true)
 

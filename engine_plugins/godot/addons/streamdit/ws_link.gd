@@ -4,12 +4,12 @@
 ## has no raw TCP for ZeroMQ). Each message part is one binary WebSocket message: a msgpack map,
 ## and after a [code]frame[/code] map one more with its pixels.
 ##
-## It keeps [StreamDiTZmtp]'s interface, states and failures (it extends it; none of the ZMTP code
-## runs), so [StreamDiTSession] drives either. Nothing here blocks: [method poll] reads what has
+## It extends [StreamDiTLink], as [StreamDiTZmtp] does (the same interface, states and failures),
+## so [StreamDiTSession] drives either. Nothing here blocks: [method poll] reads what has
 ## arrived; the engine answers the runtime's pings by itself. A web export's page must be allowed
 ## by the runtime: [code]streamdit serve --web-origin http://HOST:PORT[/code] (the page's origin).
 class_name StreamDiTWsLink
-extends "res://addons/streamdit/zmtp.gd"
+extends "res://addons/streamdit/link.gd"
 
 const MsgPack := preload("res://addons/streamdit/msgpack.gd")
 ## The protocol's path on the runtime's --web-port.
@@ -42,12 +42,7 @@ func close() -> void:
 	_pending = []
 
 
-func poll() -> int:
-	if _state == State.DISCONNECTED or _state == State.FAILED:
-		return _inbox.size()
-	if _resolve_id >= 0:
-		_poll_resolve()
-		return _inbox.size()
+func _advance() -> void:
 	_ws.poll()
 	var ready_state := _ws.get_ready_state()
 	if ready_state == WebSocketPeer.STATE_OPEN:
@@ -72,14 +67,9 @@ func poll() -> int:
 				% [_endpoint, PATH, connect_timeout_ms]
 			)
 		)
-	return _inbox.size()
 
 
-func send_multipart(parts: Array[PackedByteArray]) -> Error:
-	if parts.is_empty():
-		return ERR_INVALID_PARAMETER
-	if _state == State.DISCONNECTED or _state == State.FAILED:
-		return ERR_CONNECTION_ERROR
+func _send_parts(parts: Array[PackedByteArray]) -> Error:
 	for part in parts:
 		if _opened:
 			var err := _ws.send(part, WebSocketPeer.WRITE_MODE_BINARY)
@@ -94,7 +84,7 @@ func send_multipart(parts: Array[PackedByteArray]) -> Error:
 	return OK
 
 
-func _connect_tcp(address: String, port: int) -> Error:
+func _open(address: String, port: int) -> Error:
 	# The frames of a chunk arrive back to back: room for a few large ones, and for many packets.
 	_ws.inbound_buffer_size = max_message_size
 	_ws.outbound_buffer_size = 1 << 20
