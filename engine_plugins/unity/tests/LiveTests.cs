@@ -16,7 +16,7 @@ namespace StreamDiT.Tests
     sealed class LiveSession
     {
         public readonly StreamDiTSession Session;
-        public readonly List<StreamDiTError> Errors = new List<StreamDiTError>();
+        public readonly List<ErrorInfo> Errors = new List<ErrorInfo>();
         public readonly List<StreamDiTSessionState> States = new List<StreamDiTSessionState>();
         public readonly Dictionary<long, EventAck> Acks = new Dictionary<long, EventAck>();
         readonly AutoResetEvent signal = new AutoResetEvent(false);
@@ -113,7 +113,7 @@ namespace StreamDiT.Tests
             Check.Equal("a zombie approaches", ack.Prompt, "ack prompt");
             Check.True(firstWithZombie.FrameIndex >= ack.FrameIndex && ack.ClientTimeUs > 0, "ack frame index and client time");
             live.Until(() => { lock (live.Acks) return live.Acks.ContainsKey(walk); }, 10000, "ack of the walk event");
-            StreamDiTError err = null;
+            ErrorInfo err = null;
             live.Until(() => { lock (live.Errors) return (err = live.Errors.Find(e => e.EventId == unknown)) != null; }, 10000, "unknown_event error");
             Check.True(err.Code == "unknown_event" && !err.Fatal && err.Message.Contains("dragon_appears"), err.ToString());
             Check.True(NotBlank(frames[frames.Count - 1].Pixels), "the last frame is not blank");

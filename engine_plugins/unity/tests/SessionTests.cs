@@ -11,7 +11,7 @@ namespace StreamDiT.Tests
     sealed class Recorder
     {
         public readonly StreamDiTSession Session;
-        public readonly List<StreamDiTError> Errors = new List<StreamDiTError>();
+        public readonly List<ErrorInfo> Errors = new List<ErrorInfo>();
         public readonly List<EventAck> Acks = new List<EventAck>();
         public readonly List<StreamDiTSessionState> States = new List<StreamDiTSessionState>();
 
@@ -37,9 +37,9 @@ namespace StreamDiT.Tests
                 + ", last error: " + Session.LastError + ")");
         }
 
-        public StreamDiTError WaitError(string code, int timeoutMs = 8000)
+        public ErrorInfo WaitError(string code, int timeoutMs = 8000)
         {
-            StreamDiTError found = null;
+            ErrorInfo found = null;
             Check.True(Check.WaitFor(() => { lock (Errors) return (found = Errors.Find(e => e.Code == code)) != null; }, timeoutMs),
                 "an error with code " + code + " (errors: " + string.Join("; ", Errors.ConvertAll(e => e.ToString()).ToArray()) + ")");
             return found;
@@ -89,7 +89,7 @@ namespace StreamDiT.Tests
             {
                 var r = new Recorder(rt.Port).Start();
                 r.WaitState(StreamDiTSessionState.Failed);
-                StreamDiTError e = r.Session.LastError;
+                ErrorInfo e = r.Session.LastError;
                 Check.True(e.Code == "version_mismatch" && e.Fatal && e.FromRuntime, e.ToString());
                 Check.True(e.Message.Contains("refused the handshake") && e.Message.Contains("runtime speaks 2.0"), e.Message);
                 Check.Equal(1, r.ErrorCount("version_mismatch"), "one error event");
@@ -109,7 +109,7 @@ namespace StreamDiT.Tests
             {
                 var r = new Recorder(rt.Port).Start();
                 r.WaitState(StreamDiTSessionState.Failed);
-                StreamDiTError e = r.Session.LastError;
+                ErrorInfo e = r.Session.LastError;
                 Check.True(e.Code == "version_mismatch" && e.Fatal && !e.FromRuntime, e.ToString());
                 Check.True(e.Message.Contains("speaks protocol 2.0") && e.Message.Contains("speaks 1.0")
                     && e.Message.Contains("Update"), e.Message);
@@ -142,7 +142,7 @@ namespace StreamDiT.Tests
                 Check.True(Check.WaitFor(() => r.ErrorCount("bad_message") == 4, 5000), "four bad_message errors, got "
                     + r.ErrorCount("bad_message"));
                 lock (r.Errors)
-                    foreach (StreamDiTError e in r.Errors)
+                    foreach (ErrorInfo e in r.Errors)
                     {
                         Check.True(!e.Fatal && !e.FromRuntime && e.Message.Contains("127.0.0.1:" + rt.Port), e.ToString());
                         Check.True(e.Message.Contains("it was ignored"), e.Message);
@@ -206,7 +206,7 @@ namespace StreamDiT.Tests
                 long id2 = r.Session.SetPrompt("a dark cave", 0.5, 2);
                 Check.True(id1 == 1 && id2 == 2, "ids 1 and 2");
                 r.Start();
-                StreamDiTError unknown = r.WaitError("unknown_event");
+                ErrorInfo unknown = r.WaitError("unknown_event");
                 Check.True(unknown.EventId == 2 && !unknown.Fatal && unknown.FromRuntime, unknown.ToString());
                 Check.True(r.Acks.Count == 1 && r.Acks[0].EventId == 1 && r.Acks[0].Prompt == "a zombie approaches"
                     && r.Acks[0].FrameIndex == 6 && r.Acks[0].InEffect, "ack");
@@ -246,7 +246,7 @@ namespace StreamDiT.Tests
                 Check.Equal("tok-1", (string)second["resume_token"], "resume token sent");
                 Check.Equal(id, (long)ev["event_id"], "event sent after the resume");
                 Check.True(r.Session.Info.Resumed && r.Session.Reconnects == 1 && r.Session.Info.ResumeToken == "tok-2", "resumed");
-                StreamDiTError lost = r.WaitError("transport");
+                ErrorInfo lost = r.WaitError("transport");
                 Check.True(!lost.Fatal && lost.Message.Contains("resuming"), lost.ToString());
                 r.Session.Dispose();
                 r.WaitState(StreamDiTSessionState.Closed);
@@ -267,7 +267,7 @@ namespace StreamDiT.Tests
             {
                 var r = new Recorder(rt.Port).Start();
                 r.WaitState(StreamDiTSessionState.Failed);
-                StreamDiTError e = r.Session.LastError;
+                ErrorInfo e = r.Session.LastError;
                 Check.True(e.Code == "resume_failed" && e.Fatal && e.Message.Contains("refused the resume"), e.ToString());
                 rt.Finish(8000);
             }
@@ -281,7 +281,7 @@ namespace StreamDiT.Tests
             l.Stop();
             var r = new Recorder(port).Start();
             r.WaitState(StreamDiTSessionState.Failed);
-            StreamDiTError e = r.Session.LastError;
+            ErrorInfo e = r.Session.LastError;
             Check.True(e.Code == "transport" && e.Fatal && !e.FromRuntime, e.ToString());
             Check.True(e.Message.Contains("Connection refused at 127.0.0.1:" + port) && e.Message.Contains("runtime is running"), e.Message);
             Check.Equal(1, r.ErrorCount("transport"), "one error, no retries before a session existed");
@@ -293,7 +293,7 @@ namespace StreamDiT.Tests
             {
                 var r = new Recorder(rt.Port, o => o.HandshakeTimeoutMilliseconds = 300).Start();
                 r.WaitState(StreamDiTSessionState.Failed);
-                StreamDiTError e = r.Session.LastError;
+                ErrorInfo e = r.Session.LastError;
                 Check.True(e.Code == "timeout" && e.Fatal && e.Message.Contains("no handshake reply came within 300 ms"), e.ToString());
                 rt.Finish(8000);
             }
@@ -310,7 +310,7 @@ namespace StreamDiT.Tests
             {
                 var r = new Recorder(rt.Port).Start();
                 r.WaitState(StreamDiTSessionState.Failed);
-                StreamDiTError e = r.Session.LastError;
+                ErrorInfo e = r.Session.LastError;
                 Check.True(e.Code == "shutting_down" && e.Fatal && e.Message.Contains("SIGTERM"), e.ToString());
                 Check.Equal("shutdown", r.Session.CloseCode, "close code");
                 rt.Finish(8000);

@@ -18,7 +18,7 @@ namespace StreamDiT.Core
     sealed class ServerMessage
     {
         public string Type;
-        /// <summary>A Frame, SessionInfo, EventAck, StreamDiTError or SessionStats; null for closed and ignored types.</summary>
+        /// <summary>A Frame, SessionInfo, EventAck, ErrorInfo or SessionStats; null for closed and ignored types.</summary>
         public object Body;
         public string ClosedCode;
         public string ClosedReason;
@@ -229,13 +229,13 @@ namespace StreamDiT.Core
             };
         }
 
-        static StreamDiTError DecodeError(Dictionary<string, object> m)
+        static ErrorInfo DecodeError(Dictionary<string, object> m)
         {
             const string T = "error";
             string code = Str(m, T, "code", true);
             if (code.Length == 0) throw new MalformedMessageException("error: empty code");
             string message = Str(m, T, "message", false);
-            return new StreamDiTError(code, message.Length > 0 ? message : "the runtime sent error '" + code + "' without a message",
+            return new ErrorInfo(code, message.Length > 0 ? message : "the runtime sent error '" + code + "' without a message",
                 UInt(m, T, "event_id", false), Bool(m, T, "fatal"), true);
         }
 

@@ -58,10 +58,10 @@ namespace StreamDiT.Core
         readonly FrameQueue frames;
         readonly AutoResetEvent wake = new AutoResetEvent(false);
         readonly ConcurrentQueue<PendingChange> outbox = new ConcurrentQueue<PendingChange>();
-        readonly ConcurrentQueue<StreamDiTError> deferredErrors = new ConcurrentQueue<StreamDiTError>();
+        readonly ConcurrentQueue<ErrorInfo> deferredErrors = new ConcurrentQueue<ErrorInfo>();
         readonly object gate = new object();
         volatile StreamDiTSessionState state = StreamDiTSessionState.Idle;
-        volatile StreamDiTError lastError;
+        volatile ErrorInfo lastError;
         volatile SessionInfo info;
         volatile SessionStats stats;
         volatile bool closeRequested;
@@ -99,7 +99,7 @@ namespace StreamDiT.Core
         /// <summary>The runtime's latest statistics for this session; null before the first (about 1 s in).</summary>
         public SessionStats Stats { get { return stats; } }
         /// <summary>The latest error, fatal or not; null if none yet.</summary>
-        public StreamDiTError LastError { get { return lastError; } }
+        public ErrorInfo LastError { get { return lastError; } }
         /// <summary>Frames received from the runtime so far.</summary>
         public long FramesReceived { get { return Interlocked.Read(ref framesReceived); } }
         /// <summary>Frames dropped by the local queue because it was full (the runtime counts its own drops in <see cref="Stats"/>).</summary>
@@ -122,7 +122,7 @@ namespace StreamDiT.Core
         /// it arrives before the first frame whose <see cref="Frame.EventId"/> is this id.</summary>
         public event Action<EventAck> EventApplied;
         /// <summary>Raised for every error, fatal or not; <see cref="LastError"/> is set first.</summary>
-        public event Action<StreamDiTError> Error;
+        public event Action<ErrorInfo> Error;
         /// <summary>Raised when <see cref="State"/> changes.</summary>
         public event Action<StreamDiTSessionState> StateChanged;
         /// <summary>Raised after a frame was queued for <see cref="TryDequeueFrame"/> (to wake a consumer; keep it short).</summary>
@@ -233,7 +233,7 @@ namespace StreamDiT.Core
             StreamDiTSessionState s = state;
             if (closeRequested || s == StreamDiTSessionState.Closed || s == StreamDiTSessionState.Failed)
             {
-                StreamDiTError e = lastError;
+                ErrorInfo e = lastError;
                 throw new StreamDiTException(what + " on a session that is " + (s == StreamDiTSessionState.Failed ? "failed"
                     : "closed") + (s == StreamDiTSessionState.Failed && e != null ? " (" + e.Message + ")" : "")
                     + ": create a new StreamDiTSession");
@@ -245,7 +245,7 @@ namespace StreamDiT.Core
             if (Interlocked.Increment(ref outboxCount) > options.MaxPendingChanges)
             {
                 Interlocked.Decrement(ref outboxCount);
-                deferredErrors.Enqueue(new StreamDiTError(StreamDiTErrorCodes.QueueFull, options.MaxPendingChanges
+                deferredErrors.Enqueue(new ErrorInfo(ErrorCodes.QueueFull, options.MaxPendingChanges
                     + " events and prompt changes are already waiting for the connection to " + Endpoint + " (state "
                     + state + "); event " + id + " was dropped. Push less often while the session is not streaming, or "
                     + "raise StreamDiTSessionOptions.MaxPendingChanges", id, false, false));

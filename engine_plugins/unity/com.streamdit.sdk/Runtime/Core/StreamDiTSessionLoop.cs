@@ -18,7 +18,7 @@ namespace StreamDiT.Core
             }
             catch (Exception e)  // a bug here must still end the session visibly
             {
-                Fail(new StreamDiTError(StreamDiTErrorCodes.Internal, "StreamDiTSession failed unexpectedly (a bug in "
+                Fail(new ErrorInfo(ErrorCodes.Internal, "StreamDiTSession failed unexpectedly (a bug in "
                     + "com.streamdit.sdk " + PackageVersion + "; please report it): " + e, 0, true, false));
             }
         }
@@ -29,7 +29,7 @@ namespace StreamDiT.Core
             int delay = options.ReconnectInitialDelayMilliseconds;
             while (true)
             {
-                StreamDiTError loss;
+                ErrorInfo loss;
                 bool reachedSession;
                 if (Attempt(out loss, out reachedSession) == Outcome.Finished) return;
                 if (info == null)
@@ -50,12 +50,12 @@ namespace StreamDiT.Core
                     resumeDeadline = NowMs() + options.ReconnectTimeoutMilliseconds;
                     delay = options.ReconnectInitialDelayMilliseconds;
                     SetState(StreamDiTSessionState.Reconnecting);
-                    Report(new StreamDiTError(StreamDiTErrorCodes.Transport, "Lost the connection to the runtime at "
+                    Report(new ErrorInfo(ErrorCodes.Transport, "Lost the connection to the runtime at "
                         + Endpoint + " (" + loss.Message + "); resuming the session with its resume token", 0, false, false));
                 }
                 if (NowMs() + delay > resumeDeadline)
                 {
-                    Fail(new StreamDiTError(loss.Code, "Lost the connection to the runtime at " + Endpoint + " and could not "
+                    Fail(new ErrorInfo(loss.Code, "Lost the connection to the runtime at " + Endpoint + " and could not "
                         + "resume the session within " + options.ReconnectTimeoutMilliseconds + " ms (last attempt: "
                         + loss.Message + "). Check that the runtime is still running, then create a new session", 0, true,
                         loss.FromRuntime));
@@ -71,7 +71,7 @@ namespace StreamDiT.Core
         }
 
         /// <summary>One connection: handshake (resuming when a session exists), then stream until it ends or drops.</summary>
-        Outcome Attempt(out StreamDiTError loss, out bool reachedSession)
+        Outcome Attempt(out ErrorInfo loss, out bool reachedSession)
         {
             loss = null;
             reachedSession = false;
@@ -99,7 +99,7 @@ namespace StreamDiT.Core
                     }
                     if (zc.State == ZmtpClientState.Faulted)
                     {
-                        loss = new StreamDiTError(StreamDiTErrorCodes.Transport, zc.Error.Message, 0, false, false);
+                        loss = new ErrorInfo(ErrorCodes.Transport, zc.Error.Message, 0, false, false);
                         return Outcome.Lost;
                     }
                     if (streaming && closeDeadline == 0) Flush(zc);  // changes pushed before Close still go out
@@ -120,11 +120,11 @@ namespace StreamDiT.Core
                             + " ms; the connection was closed anyway", false);
                         return Outcome.Finished;
                     }
-                    StreamDiTError deferred;
+                    ErrorInfo deferred;
                     while (deferredErrors.TryDequeue(out deferred)) Report(deferred);
                     if (!streaming && NowMs() >= handshakeDeadline)
                     {
-                        loss = new StreamDiTError(StreamDiTErrorCodes.Timeout, "Connected to " + Endpoint + " but no "
+                        loss = new ErrorInfo(ErrorCodes.Timeout, "Connected to " + Endpoint + " but no "
                             + "handshake reply came within " + options.HandshakeTimeoutMilliseconds + " ms: check that this "
                             + "port is a StreamDiT runtime's ZeroMQ port (--zmq-port) and that the runtime speaks protocol "
                             + ProtocolVersion, 0, false, false);
@@ -142,7 +142,7 @@ namespace StreamDiT.Core
             }
         }
 
-        Outcome Handle(ZmtpClient zc, byte[][] parts, bool resuming, ref bool streaming, out StreamDiTError loss)
+        Outcome Handle(ZmtpClient zc, byte[][] parts, bool resuming, ref bool streaming, out ErrorInfo loss)
         {
             loss = null;
             ServerMessage msg;
@@ -153,7 +153,7 @@ namespace StreamDiT.Core
             catch (MalformedMessageException e)
             {
                 if (e.Type == "frame" && streaming) Interlocked.Increment(ref creditsOwed);  // it used a credit
-                Report(new StreamDiTError(StreamDiTErrorCodes.BadMessage, "The runtime at " + Endpoint + " sent a "
+                Report(new ErrorInfo(ErrorCodes.BadMessage, "The runtime at " + Endpoint + " sent a "
                     + "message that does not follow protocol " + ProtocolVersion + " (" + e.Message + "); it was ignored. "
                     + "If this repeats, check that the port is a StreamDiT runtime's ZeroMQ port and that the runtime's "
                     + "protocol version is " + ProtocolCodec.Major + ".x", 0, false, false));
@@ -174,7 +174,7 @@ namespace StreamDiT.Core
                     stats = (SessionStats)msg.Body;
                     return Outcome.Continue;
                 case "error":
-                    return OnError((StreamDiTError)msg.Body, resuming, streaming, out loss);
+                    return OnError((ErrorInfo)msg.Body, resuming, streaming, out loss);
                 case "closed":
                     return OnClosed(msg.ClosedCode, msg.ClosedReason);
                 default:
@@ -193,7 +193,7 @@ namespace StreamDiT.Core
             if (!TryMajor(reply.ProtocolVersion, out major) || major != ProtocolCodec.Major)
             {
                 TrySend(zc, ProtocolCodec.Close("protocol version mismatch"));
-                Fail(new StreamDiTError(StreamDiTErrorCodes.VersionMismatch, "The runtime at " + Endpoint + " speaks "
+                Fail(new ErrorInfo(ErrorCodes.VersionMismatch, "The runtime at " + Endpoint + " speaks "
                     + "protocol " + reply.ProtocolVersion + " but this package (com.streamdit.sdk " + PackageVersion
                     + ") speaks " + ProtocolVersion + ": the major versions differ, so they cannot work together. Update "
                     + "the side that is behind (docs/protocol.md section 8)", 0, true, false));
@@ -207,7 +207,7 @@ namespace StreamDiT.Core
             return Outcome.Continue;
         }
 
-        Outcome OnError(StreamDiTError err, bool resuming, bool streaming, out StreamDiTError loss)
+        Outcome OnError(ErrorInfo err, bool resuming, bool streaming, out ErrorInfo loss)
         {
             loss = null;
             if (streaming)
@@ -220,10 +220,10 @@ namespace StreamDiT.Core
                 Report(err);
                 return Outcome.Continue;
             }
-            var refusal = new StreamDiTError(err.Code, "The runtime at " + Endpoint + " refused the " + (resuming
+            var refusal = new ErrorInfo(err.Code, "The runtime at " + Endpoint + " refused the " + (resuming
                 ? "resume" : "handshake") + " (" + err.Code + "): " + err.Message, err.EventId, true, true);
-            if (resuming && (err.Code == StreamDiTErrorCodes.TooManySessions || err.Code == StreamDiTErrorCodes.ShuttingDown
-                || err.Code == StreamDiTErrorCodes.Internal))
+            if (resuming && (err.Code == ErrorCodes.TooManySessions || err.Code == ErrorCodes.ShuttingDown
+                || err.Code == ErrorCodes.Internal))
             {
                 loss = refusal;  // may pass: try again until the resume window ends
                 return Outcome.Lost;
@@ -240,10 +240,10 @@ namespace StreamDiT.Core
                 return Outcome.Finished;
             }
             if (code == "shutdown")
-                Fail(new StreamDiTError(StreamDiTErrorCodes.ShuttingDown, "The runtime at " + Endpoint + " closed the "
+                Fail(new ErrorInfo(ErrorCodes.ShuttingDown, "The runtime at " + Endpoint + " closed the "
                     + "session: " + reason + ". Start a new session when the runtime is back", 0, true, true), code, reason);
             else
-                Fail(new StreamDiTError(StreamDiTErrorCodes.SessionClosed, "The runtime at " + Endpoint + " closed the "
+                Fail(new ErrorInfo(ErrorCodes.SessionClosed, "The runtime at " + Endpoint + " closed the "
                     + "session (" + code + (code == "replaced" ? ": it was resumed on another connection" : "") + "): "
                     + reason, 0, true, true), code, reason);
             return Outcome.Finished;
@@ -316,9 +316,9 @@ namespace StreamDiT.Core
             return p.Length == 2 && int.TryParse(p[0], out major) && int.TryParse(p[1], out minor) && major >= 0 && minor >= 0;
         }
 
-        StreamDiTError BadOrder(string what)
+        ErrorInfo BadOrder(string what)
         {
-            return new StreamDiTError(StreamDiTErrorCodes.BadMessage, "The runtime at " + Endpoint + " sent " + what
+            return new ErrorInfo(ErrorCodes.BadMessage, "The runtime at " + Endpoint + " sent " + what
                 + " out of order (before the handshake reply or after it); it was ignored", 0, false, false);
         }
 
@@ -339,9 +339,9 @@ namespace StreamDiT.Core
             return Frame.MonotonicUs() / 1000;
         }
 
-        static StreamDiTError AsFatal(StreamDiTError e, string suffix = "")
+        static ErrorInfo AsFatal(ErrorInfo e, string suffix = "")
         {
-            return new StreamDiTError(e.Code, e.Message + suffix, e.EventId, true, e.FromRuntime);
+            return new ErrorInfo(e.Code, e.Message + suffix, e.EventId, true, e.FromRuntime);
         }
 
         // ------------------------------------------------------------------------------ state and events
@@ -356,16 +356,16 @@ namespace StreamDiT.Core
             Invoke(StateChanged, s, "StateChanged");
         }
 
-        void Report(StreamDiTError e)
+        void Report(ErrorInfo e)
         {
             lastError = e;
-            Action<StreamDiTError> handler = Error;
+            Action<ErrorInfo> handler = Error;
             if (handler == null) return;
             try { handler(e); }
             catch (Exception) { /* reporting a failing error handler through itself would loop */ }
         }
 
-        void Fail(StreamDiTError e, string code = "error", string reason = null)
+        void Fail(ErrorInfo e, string code = "error", string reason = null)
         {
             closeCode = code;
             closeMessage = reason ?? e.Message;
@@ -388,9 +388,9 @@ namespace StreamDiT.Core
             catch (Exception e) { Report(CallbackError(name, e)); }
         }
 
-        StreamDiTError CallbackError(string name, Exception e)
+        ErrorInfo CallbackError(string name, Exception e)
         {
-            return new StreamDiTError(StreamDiTErrorCodes.CallbackFailed, "A handler of StreamDiTSession." + name
+            return new ErrorInfo(ErrorCodes.CallbackFailed, "A handler of StreamDiTSession." + name
                 + " threw " + e.GetType().Name + ": " + e.Message + " (the session goes on; fix the handler)", 0, false, false);
         }
     }

@@ -58,7 +58,7 @@ namespace StreamDiT.Unity
         readonly ConcurrentQueue<Action> mainThread = new ConcurrentQueue<Action>();
         StreamDiTSession session;
         Texture2D texture;
-        StreamDiTError lastError;
+        ErrorInfo lastError;
         float retryAt = -1f;
         bool started;
 
@@ -67,7 +67,7 @@ namespace StreamDiT.Unity
         /// <summary>The current session, or null when disconnected. Its events run on a background thread: prefer this component's.</summary>
         public StreamDiTSession Session { get { return session; } }
         /// <summary>The latest error (fatal or not); null if none yet. Never thrown.</summary>
-        public StreamDiTError LastError { get { return lastError; } }
+        public ErrorInfo LastError { get { return lastError; } }
         /// <summary>True while the runtime streams to this component.</summary>
         public bool IsStreaming { get { return session != null && session.State == StreamDiTSessionState.Streaming; } }
         /// <summary>The frame shown in <see cref="Texture"/> now; null before the first.</summary>
@@ -91,7 +91,7 @@ namespace StreamDiT.Unity
         /// <summary>Main thread: the runtime applied an event or prompt change (id and prompt in the ack).</summary>
         public event Action<EventAck> EventApplied;
         /// <summary>Main thread: an error (refused connection, version mismatch, runtime error, bad input, ...).</summary>
-        public event Action<StreamDiTError> ErrorOccurred;
+        public event Action<ErrorInfo> ErrorOccurred;
         /// <summary>Main thread: the game called PushEvent (raised whether or not the event could be sent); a
         /// <see cref="StreamDiTRecorder"/> whose session this is records it.</summary>
         public event Action<string, IDictionary<string, object>> EventPushed;
@@ -113,7 +113,7 @@ namespace StreamDiT.Unity
             }
             catch (ArgumentException e)
             {
-                Report(new StreamDiTError(StreamDiTErrorCodes.InvalidArgument, "StreamDiTBehaviour on '" + name
+                Report(new ErrorInfo(ErrorCodes.InvalidArgument, "StreamDiTBehaviour on '" + name
                     + "' has an invalid setting: " + e.Message, 0, true, false));
                 return;
             }
@@ -144,7 +144,7 @@ namespace StreamDiT.Unity
             if (pushed != null)
             {
                 try { pushed(type, payload); }
-                catch (Exception e) { Report(new StreamDiTError(StreamDiTErrorCodes.CallbackFailed, "An EventPushed handler threw " + e.GetType().Name + ": " + e.Message, 0, false, false)); }
+                catch (Exception e) { Report(new ErrorInfo(ErrorCodes.CallbackFailed, "An EventPushed handler threw " + e.GetType().Name + ": " + e.Message, 0, false, false)); }
             }
             StreamDiTSession s = Usable("PushEvent");
             if (s == null) return 0;
@@ -154,7 +154,7 @@ namespace StreamDiT.Unity
             }
             catch (Exception e)  // ArgumentException for bad input; StreamDiTException if it just ended
             {
-                Report(new StreamDiTError(StreamDiTErrorCodes.InvalidArgument, "PushEvent(\"" + type + "\") was not sent: " + e.Message, 0, false, false));
+                Report(new ErrorInfo(ErrorCodes.InvalidArgument, "PushEvent(\"" + type + "\") was not sent: " + e.Message, 0, false, false));
                 return 0;
             }
         }
@@ -171,7 +171,7 @@ namespace StreamDiT.Unity
             }
             catch (Exception e)
             {
-                Report(new StreamDiTError(StreamDiTErrorCodes.InvalidArgument, "SetPrompt was not sent: " + e.Message, 0, false, false));
+                Report(new ErrorInfo(ErrorCodes.InvalidArgument, "SetPrompt was not sent: " + e.Message, 0, false, false));
                 return 0;
             }
         }
@@ -205,7 +205,7 @@ namespace StreamDiT.Unity
             while (mainThread.TryDequeue(out work))
             {
                 try { work(); }
-                catch (Exception e) { Report(new StreamDiTError(StreamDiTErrorCodes.CallbackFailed, "StreamDiTBehaviour.Update: " + e, 0, false, false)); }
+                catch (Exception e) { Report(new ErrorInfo(ErrorCodes.CallbackFailed, "StreamDiTBehaviour.Update: " + e, 0, false, false)); }
             }
             StreamDiTSession s = session;
             if (s == null) return;
@@ -226,7 +226,7 @@ namespace StreamDiT.Unity
             }
             catch (Exception e)
             {
-                Report(new StreamDiTError(StreamDiTErrorCodes.BadMessage, "Could not upload a " + frame.Width + "x"
+                Report(new ErrorInfo(ErrorCodes.BadMessage, "Could not upload a " + frame.Width + "x"
                     + frame.Height + " frame into the texture: " + e.Message, 0, false, false));
                 return;
             }
@@ -262,21 +262,21 @@ namespace StreamDiT.Unity
         }
 
         // The runtime being away or restarting fixes itself; a version mismatch, a refused token or bad settings do not.
-        static bool Retryable(StreamDiTError e)
+        static bool Retryable(ErrorInfo e)
         {
             if (e == null) return false;
             string c = e.Code;
-            return c == StreamDiTErrorCodes.Transport || c == StreamDiTErrorCodes.Timeout || c == StreamDiTErrorCodes.ShuttingDown
-                || c == StreamDiTErrorCodes.SessionClosed || c == StreamDiTErrorCodes.ResumeFailed
-                || c == StreamDiTErrorCodes.TooManySessions || c == StreamDiTErrorCodes.Internal;
+            return c == ErrorCodes.Transport || c == ErrorCodes.Timeout || c == ErrorCodes.ShuttingDown
+                || c == ErrorCodes.SessionClosed || c == ErrorCodes.ResumeFailed
+                || c == ErrorCodes.TooManySessions || c == ErrorCodes.Internal;
         }
 
         StreamDiTSession Usable(string what)
         {
             StreamDiTSession s = session;
             if (s != null && s.State != StreamDiTSessionState.Closed && s.State != StreamDiTSessionState.Failed) return s;
-            StreamDiTError cause = s != null ? s.LastError : null;
-            Report(new StreamDiTError(StreamDiTErrorCodes.Transport, what + " was not sent: no session"
+            ErrorInfo cause = s != null ? s.LastError : null;
+            Report(new ErrorInfo(ErrorCodes.Transport, what + " was not sent: no session"
                 + (cause != null ? " (" + cause.Message + ")" : "; call Connect() first") + ".", 0, false, false));
             return null;
         }
@@ -287,7 +287,7 @@ namespace StreamDiT.Unity
             mainThread.Enqueue(() => { if (ReferenceEquals(from, session)) work(); });
         }
 
-        void Report(StreamDiTError e)
+        void Report(ErrorInfo e)
         {
             bool repeated = lastError != null && lastError.Message == e.Message;  // e.g. PushEvent every frame while away
             lastError = e;
@@ -304,7 +304,7 @@ namespace StreamDiT.Unity
             }
             catch (Exception e)  // a game's handler must not break the stream; surfaced, not thrown
             {
-                lastError = new StreamDiTError(StreamDiTErrorCodes.CallbackFailed, "A handler of StreamDiTBehaviour threw "
+                lastError = new ErrorInfo(ErrorCodes.CallbackFailed, "A handler of StreamDiTBehaviour threw "
                     + e.GetType().Name + ": " + e.Message, 0, false, false);
                 if (logErrors) Debug.LogWarning("StreamDiT: " + lastError, this);
             }

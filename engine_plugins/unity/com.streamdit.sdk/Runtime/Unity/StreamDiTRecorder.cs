@@ -69,14 +69,14 @@ namespace StreamDiT.Unity
         Texture2D readTexture;
         Coroutine loop;
         StreamDiTBehaviour hooked;
-        StreamDiTError lastError;
+        ErrorInfo lastError;
         float clock;
         int due;
 
         /// <summary>Main thread: a shard was closed and is complete on disk (its folder, frames, events).</summary>
         public event Action<string, int, int> ShardClosed;
         /// <summary>Main thread: something went wrong (codes: bad_settings, bad_event, readback_failed, write_failed).</summary>
-        public event Action<StreamDiTError> ErrorOccurred;
+        public event Action<ErrorInfo> ErrorOccurred;
 
         /// <summary>True while frames and events are being recorded.</summary>
         public bool IsRecording { get { return writer != null; } }
@@ -87,7 +87,7 @@ namespace StreamDiT.Unity
         /// <summary>Frames whose readback failed (their events go to the next frame).</summary>
         public long FramesLost { get; private set; }
         /// <summary>The latest error; null if none. Never thrown.</summary>
-        public StreamDiTError LastError { get { return lastError; } }
+        public ErrorInfo LastError { get { return lastError; } }
         /// <summary>The absolute folder of the recording.</summary>
         public string RecordingPath { get { return Path.IsPathRooted(directory) ? directory : Path.Combine(Application.persistentDataPath, directory); } }
         /// <summary>The RenderTexture recorded; takes effect at the next frame.</summary>
@@ -296,7 +296,7 @@ namespace StreamDiT.Unity
             }
             catch (Exception e)  // a game's ShardClosed handler threw
             {
-                Report(StreamDiTErrorCodes.CallbackFailed, "A ShardClosed handler threw " + e.GetType().Name + ": " + e.Message);
+                Report(ErrorCodes.CallbackFailed, "A ShardClosed handler threw " + e.GetType().Name + ": " + e.Message);
             }
         }
 
@@ -314,7 +314,7 @@ namespace StreamDiT.Unity
 
         void Report(string code, string message)
         {
-            lastError = new StreamDiTError(code, message, 0, false, false);
+            lastError = new ErrorInfo(code, message, 0, false, false);
             if (logErrors) Debug.LogWarning("StreamDiT recorder: " + lastError, this);
             if (ErrorOccurred == null) return;
             try

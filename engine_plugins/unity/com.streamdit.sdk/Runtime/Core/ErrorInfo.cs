@@ -3,14 +3,14 @@ using System;
 namespace StreamDiT.Core
 {
     /// <summary>
-    /// The <see cref="StreamDiTError.Code"/> values a <see cref="StreamDiTSession"/> reports. The first group is
+    /// The <see cref="ErrorInfo.Code"/> values a <see cref="StreamDiTSession"/> reports. The first group is
     /// the runtime's error codes (docs/protocol.md section 7), passed through as the runtime sent them; the
     /// second group is detected by this client.
     /// </summary>
-    public static class StreamDiTErrorCodes
+    public static class ErrorCodes
     {
         /// <summary>A message broke the protocol. Sent by the runtime: one of ours was malformed; detected by this client
-        /// (<see cref="StreamDiTError.FromRuntime"/> false): one of the runtime's was, and it was ignored.</summary>
+        /// (<see cref="ErrorInfo.FromRuntime"/> false): one of the runtime's was, and it was ignored.</summary>
         public const string BadMessage = "bad_message";
         /// <summary>The two sides speak different major protocol versions: update the one that is behind.</summary>
         public const string VersionMismatch = "version_mismatch";
@@ -53,12 +53,15 @@ namespace StreamDiT.Core
 
     /// <summary>
     /// An immutable description of something that went wrong in a session, as delivered by
-    /// <see cref="StreamDiTSession.Error"/> and kept in <see cref="StreamDiTSession.LastError"/>. Safe to share
+    /// <see cref="StreamDiTSession.Error"/> and kept in <see cref="StreamDiTSession.LastError"/>: the fields of
+    /// the wire's error message (code, message, event_id, fatal; docs/protocol.md section 7) and whether the
+    /// runtime sent it. A record, not an exception: what the package throws derives from
+    /// <see cref="StreamDiTException"/> (the Python SDK's <c>sdk.errors.StreamDiTError</c>). Safe to share
     /// between threads.
     /// </summary>
-    public sealed class StreamDiTError
+    public sealed class ErrorInfo
     {
-        /// <summary>One of <see cref="StreamDiTErrorCodes"/>; a newer runtime may send other codes.</summary>
+        /// <summary>One of <see cref="ErrorCodes"/>; a newer runtime may send other codes.</summary>
         public string Code { get; private set; }
 
         /// <summary>What went wrong and what to check; never null or empty.</summary>
@@ -75,10 +78,10 @@ namespace StreamDiT.Core
 
         /// <summary>Creates an error.</summary>
         /// <exception cref="ArgumentException"><paramref name="code"/> or <paramref name="message"/> is null or empty.</exception>
-        public StreamDiTError(string code, string message, long eventId, bool fatal, bool fromRuntime)
+        public ErrorInfo(string code, string message, long eventId, bool fatal, bool fromRuntime)
         {
-            if (string.IsNullOrEmpty(code)) throw new ArgumentException("a StreamDiTError needs a code", "code");
-            if (string.IsNullOrEmpty(message)) throw new ArgumentException("a StreamDiTError needs a message", "message");
+            if (string.IsNullOrEmpty(code)) throw new ArgumentException("an ErrorInfo needs a code", "code");
+            if (string.IsNullOrEmpty(message)) throw new ArgumentException("an ErrorInfo needs a message", "message");
             Code = code;
             Message = message;
             EventId = eventId;
