@@ -7,7 +7,9 @@ What runs where:
   tests are skipped with that reason, never passed.
 
 The core is compiled on its own into StreamDiT.Core.dll (as Unity compiles the StreamDiT.Core asmdef), so the
-test program sees only its public API. The build fixture is session-scoped and shared with
+test program sees its public API, and its codec internals (msgpack, ZMTP framing) only through
+`[assembly: InternalsVisibleTo("CoreTests")]`: the test program must be CoreTests.exe, and any other assembly
+(a game's) cannot reach them. The build fixture is session-scoped and shared with
 tests/test_unity_session.py (live runtime) and tests/test_unity_layer.py (Unity layer compile check). The interop tests run the C# DEALER against a real libzmq ROUTER
 (pyzmq) on a random loopback port; the server msgpack-decodes what C# encoded and sends back what Python
 encoded, so each codec is checked against the other.
@@ -135,6 +137,23 @@ def core_tests_exe(tmp_path_factory) -> Path:
     assert tests.returncode == 0, f"mcs failed on the C# tests:\n{tests.stdout}{tests.stderr}"
     _BUILT["exe"] = exe
     return exe
+
+
+def test_codec_internals_are_internal_to_other_assemblies(core_tests_exe, tmp_path):
+    """A game's assembly reaches StreamDiTSession but not the msgpack or ZMTP framing classes (CS0122)."""
+    dll = core_tests_exe.parent / "StreamDiT.Core.dll"
+    for use, visible in (("StreamDiT.Core.MsgPack.Encode(null);", False),
+                         ("new StreamDiT.Core.ZmtpDecoder(1024, true);", False),
+                         ("StreamDiT.Core.ZmtpFraming.EncodeGreeting();", False),
+                         ("new StreamDiT.Core.StreamDiTSessionOptions();", True)):
+        source = tmp_path / "Game.cs"
+        source.write_text("static class Game { static void Main() { " + use + " } }\n", encoding="utf-8")
+        result = _run([*MCS, f"-r:{dll}", f"-out:{tmp_path / 'Game.exe'}", str(source)])
+        if visible:
+            assert result.returncode == 0, f"{use} should compile:\n{result.stdout}{result.stderr}"
+        else:
+            assert result.returncode != 0 and "CS0122" in result.stdout + result.stderr, (
+                f"{use} compiled from another assembly; the codec classes must be internal:\n{result.stdout}")
 
 
 def _run_mode(exe: Path, *args: str) -> str:

@@ -1,4 +1,5 @@
-// Test program for StreamDiT.Core, compiled by Mono's mcs against StreamDiT.Core.dll (public API only).
+// Test program for StreamDiT.Core, compiled by Mono's mcs against StreamDiT.Core.dll as CoreTests.exe: it sees the
+// public API and, through [assembly: InternalsVisibleTo("CoreTests")] in Runtime/Core/AssemblyInfo.cs, the codec internals.
 //   mono CoreTests.exe unit                 unit tests of framing, decoder, msgpack and the client (fake peers)
 //   mono CoreTests.exe interop HOST PORT    echo suite against a real libzmq ROUTER (tests/test_unity_core.py)
 //   mono CoreTests.exe limits HOST PORT     oversize-message and peer-closed faults against a real libzmq ROUTER

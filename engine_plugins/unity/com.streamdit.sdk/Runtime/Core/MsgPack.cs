@@ -11,7 +11,7 @@ namespace StreamDiT.Core
     /// double, string, byte[] (bin), <c>List&lt;object&gt;</c> (array) and <c>Dictionary&lt;string, object&gt;</c>
     /// (map with str keys). Stateless and thread-safe.
     /// </summary>
-    public static class MsgPack
+    internal static class MsgPack
     {
         /// <summary>Encodes <paramref name="value"/> (see <see cref="MsgPackWriter.WriteValue"/> for the types).</summary>
         /// <exception cref="MsgPackException">A value has no msgpack encoding, or nesting is deeper than <see cref="MsgPackReader.MaxDepth"/>.</exception>
@@ -55,7 +55,7 @@ namespace StreamDiT.Core
     /// Appends msgpack values to a growable buffer, always choosing the smallest encoding (as Python's
     /// msgpack does). Not thread-safe. Big-endian per the spec; strings are UTF-8.
     /// </summary>
-    public sealed class MsgPackWriter
+    internal sealed class MsgPackWriter
     {
         static readonly Encoding Utf8 = new UTF8Encoding(false, true);
         byte[] buffer;

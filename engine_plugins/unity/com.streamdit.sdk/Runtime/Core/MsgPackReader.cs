@@ -5,7 +5,7 @@ using System.Text;
 namespace StreamDiT.Core
 {
     /// <summary>The msgpack type family of the next value, from its first byte.</summary>
-    public enum MsgPackType { Nil, Bool, Integer, Float, String, Binary, Array, Map, Extension }
+    internal enum MsgPackType { Nil, Bool, Integer, Float, String, Binary, Array, Map, Extension }
 
     /// <summary>
     /// Reads msgpack values from a byte range, typed (ReadInt64, ReadString, ...) or as objects
@@ -14,7 +14,7 @@ namespace StreamDiT.Core
     /// <see cref="MaxDepth"/>. Truncated or malformed input throws <see cref="MsgPackException"/>; after a throw
     /// the reader's position is unspecified. Not thread-safe.
     /// </summary>
-    public sealed class MsgPackReader
+    internal sealed class MsgPackReader
     {
         /// <summary>Deepest nesting of arrays and maps accepted (reading and writing).</summary>
         public const int MaxDepth = 64;

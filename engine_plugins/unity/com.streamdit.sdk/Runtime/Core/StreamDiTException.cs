@@ -39,7 +39,7 @@ namespace StreamDiT.Core
     /// no msgpack encoding. <see cref="Offset"/> is the byte offset of the problem in the input, or -1 when
     /// writing.
     /// </summary>
-    public class MsgPackException : StreamDiTException
+    internal class MsgPackException : StreamDiTException
     {
         /// <summary>Byte offset in the input where decoding failed; -1 for encoding errors.</summary>
         public int Offset { get; private set; }

@@ -5,7 +5,7 @@ using System.Text;
 namespace StreamDiT.Core
 {
     /// <summary>What <see cref="ZmtpDecoder.Next"/> produced.</summary>
-    public enum ZmtpDecodeStatus
+    internal enum ZmtpDecodeStatus
     {
         /// <summary>Nothing complete yet: feed more bytes.</summary>
         NeedMoreData,
@@ -25,7 +25,7 @@ namespace StreamDiT.Core
     /// A frame body is allocated only after its size passed the <c>maxMessageSize</c> check, so a lying size
     /// field costs at most <c>maxMessageSize</c> bytes. Not thread-safe: use one decoder from one thread.
     /// </summary>
-    public sealed class ZmtpDecoder
+    internal sealed class ZmtpDecoder
     {
         enum State { Greeting, Flags, Size, Body, Failed }
 

@@ -9,7 +9,7 @@ namespace StreamDiT.Core
     /// One ZMTP frame as decoded from the wire: a message part or a command. Immutable after construction;
     /// <see cref="Body"/> is owned by the frame and must not be changed by the receiver if the frame is shared.
     /// </summary>
-    public sealed class ZmtpFrame
+    internal sealed class ZmtpFrame
     {
         /// <summary>The frame body (without flags and size); never null, may be empty.</summary>
         public byte[] Body { get; private set; }
@@ -34,7 +34,7 @@ namespace StreamDiT.Core
     }
 
     /// <summary>The fields of a peer's 64-octet ZMTP greeting. Immutable.</summary>
-    public sealed class ZmtpGreeting
+    internal sealed class ZmtpGreeting
     {
         /// <summary>Major protocol version (3 for ZMTP 3.x).</summary>
         public int VersionMajor { get; private set; }
@@ -60,7 +60,7 @@ namespace StreamDiT.Core
     /// and the NULL mechanism's READY metadata. All members are stateless and thread-safe. Sizes are in
     /// bytes; multi-byte integers on the wire are big-endian (network order).
     /// </summary>
-    public static class ZmtpFraming
+    internal static class ZmtpFraming
     {
         /// <summary>Length of a ZMTP 3.x greeting in bytes.</summary>
         public const int GreetingLength = 64;
