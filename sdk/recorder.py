@@ -31,6 +31,8 @@ VERSION = 1
 MAX_EVENT_TYPE = 64
 EVENT_TYPE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SHARD = re.compile(r"^shard-(\d+)(\.partial)?$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")  # a shard folder or an attached file name (no dots)
+_RESERVED = {"frames.rgb", "events.jsonl", "manifest.json"}
 
 
 def check_event(event_type: Any, payload: Any) -> dict[str, Any]:
@@ -87,6 +89,7 @@ class Recorder:
         self._frames = 0
         self._events = 0
         self._pending: list[tuple[str, dict[str, Any]]] = []  # events waiting for the next frame
+        self._next_name: str | None = None  # the folder name the next shard takes (name_shard), else shard-NNNNN
         self._closed = False
 
     # -- writing ------------------------------------------------------------------------------------
@@ -118,6 +121,46 @@ class Recorder:
         self._check_open()
         self._pending.append((event_type, check_event(event_type, payload)))
 
+    def name_shard(self, name: str) -> None:
+        """Name the shard that the next frame opens `name/` instead of the next free `shard-NNNNN/` (a capture
+        that numbers its shards by episode, so that a rerun can record a missing one in its place).
+
+        Raises ConfigError: a name that is not letters, digits, '_' and '-' (at most 64, no dots), a shard is
+        already open (call `new_shard()` first), or `name/` or `name.partial/` already exists."""
+        self._check_open()
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ConfigError(f"shard name {str(name)[:80]!r}: use letters, digits, '_' and '-' (at most 64, "
+                              f"starting with a letter or digit)")
+        if self._dir is not None:
+            raise ConfigError(f"shard {self._dir.name} is open: call new_shard() before naming the next one")
+        for taken in (self.path / name, self.path / f"{name}.partial"):
+            if taken.exists():
+                raise ConfigError(f"{taken} already exists: delete it to record that shard again, or pick "
+                                  f"another name")
+        self._next_name = name
+
+    def attach(self, filename: str, data: bytes) -> None:
+        """Add a file of the recorder's own (e.g. a game's state per frame) to the open shard. It is written
+        before the manifest, so it appears with the shard, whole, or not at all; readers of the format ignore
+        it (docs/recording.md, "Other files").
+
+        Raises ConfigError: no shard is open (record a frame first), a name the format uses or that is not
+        NAME.EXT of letters, digits, '_' and '-', or a file of that name already attached."""
+        self._check_open()
+        stem, dot, ext = filename.partition(".") if isinstance(filename, str) else ("", "", "")
+        if filename in _RESERVED or not (_NAME.match(stem) and dot and _NAME.match(ext)):
+            raise ConfigError(f"attached file name {str(filename)[:80]!r}: use NAME.EXT (letters, digits, '_', "
+                              f"'-'), not one of {sorted(_RESERVED)}")
+        if self._dir is None:
+            raise ConfigError(f"no shard is open to attach {filename} to: record a frame first")
+        target = self._dir / filename
+        if target.exists():
+            raise ConfigError(f"{filename} is already attached to shard {self._dir.name}")
+        with open(target, "wb") as f:
+            f.write(bytes(data))
+            f.flush()
+            os.fsync(f.fileno())
+
     def new_shard(self) -> Path | None:
         """Close the open shard (an episode ended); the next frame starts a new one. Returns the closed shard."""
         self._check_open()
@@ -145,9 +188,11 @@ class Recorder:
         if self._dir is not None:
             return
         self.path.mkdir(parents=True, exist_ok=True)
-        taken = [int(m.group(1)) for p in self.path.iterdir() if (m := _SHARD.match(p.name))]
-        number = max(taken, default=-1) + 1
-        self._dir = self.path / f"shard-{number:05d}.partial"
+        if self._next_name is not None:
+            self._dir, self._next_name = self.path / f"{self._next_name}.partial", None
+        else:
+            taken = [int(m.group(1)) for p in self.path.iterdir() if (m := _SHARD.match(p.name))]
+            self._dir = self.path / f"shard-{max(taken, default=-1) + 1:05d}.partial"
         self._dir.mkdir()
         self._frames_file = open(self._dir / "frames.rgb", "wb")
         self._events_file = open(self._dir / "events.jsonl", "w", encoding="utf-8")

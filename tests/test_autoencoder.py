@@ -20,6 +20,7 @@ from runtime.training.ae_trainer import measure_latent_stats  # noqa: E402
 from runtime.training.data.capture import capture_crafter  # noqa: E402
 from runtime.training.data.dataset import CrafterClips  # noqa: E402
 from runtime.data.latents import LatentClips  # noqa: E402
+from runtime.data.recording import read_shard  # noqa: E402
 from runtime.training.latents import encode_latents  # noqa: E402
 from runtime.training.sources import build_source  # noqa: E402
 from sdk.errors import CheckpointError, ConfigError, DataError, ShapeError  # noqa: E402
@@ -149,7 +150,7 @@ def test_latent_source_shapes_captions_and_split(capture: Path, tmp_path: Path):
     assert src.episodes == train_eps
     assert LatentClips(out, 4, split="heldout", heldout_fraction=0.5).episodes == held_eps
     # the stored latents are what encode() gives, and the caption is the middle latent frame's
-    frames = torch.from_numpy(np.load(capture / f"{train_eps[0]}.npz")["frames"][:16])
+    frames = torch.from_numpy(np.array(read_shard(capture / train_eps[0]).frames()[:16]))
     with torch.no_grad():
         ref = ae.encode(video_to_unit(frames[None]))[0]  # (C, 4, 8, 8)
     clip, caption = src.clip(0)

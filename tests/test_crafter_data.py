@@ -13,7 +13,7 @@ import pytest
 
 crafter = pytest.importorskip("crafter")
 
-from runtime.training.data.capture import capture_crafter, read_shard_meta  # noqa: E402
+from runtime.training.data.capture import STATE, capture_crafter, read_episode  # noqa: E402
 from runtime.training.data.captioner import (  # noqa: E402
     CRAFTER_SEMANTIC_NAMES, Captioner, Event, caption_window, dominant_events, new_events)
 from runtime.training.data.crafter_agent import ACTIONS, ScriptedAgent  # noqa: E402
@@ -197,16 +197,17 @@ def captured(tmp_path_factory) -> Path:
 
 
 def test_capture_writes_shards_manifest_and_resumes(captured: Path):
-    manifest = json.loads((captured / "manifest.json").read_text())
-    metas = [read_shard_meta(captured / f"episode_{i:05d}.json") for i in range(3)]
+    manifest = json.loads((captured / "capture.json").read_text())
+    episodes = [read_episode(captured / f"episode_{i:05d}") for i in range(3)]
+    metas = [meta for _, meta, _ in episodes]
     assert manifest["episodes"] == 3 and manifest["frames"] == sum(m["steps"] for m in metas)
     assert sum(manifest["caption_histogram"].values()) == sum(len(m["windows"]) for m in metas)
-    with np.load(captured / "episode_00000.npz") as npz:
-        frames, actions = npz["frames"], npz["actions"]
-    assert frames.dtype == np.uint8 and frames.shape == (metas[0]["steps"], 64, 64, 3)
-    assert actions.shape == (metas[0]["steps"],) and len(metas[0]["events"]) == metas[0]["steps"]
+    shard, meta, events = episodes[0]
+    frames = np.asarray(shard.frames())
+    assert frames.dtype == np.uint8 and frames.shape == (meta["steps"], 64, 64, 3)
+    assert len(meta["actions"]) == meta["steps"] and len(events) == meta["steps"]
     assert frames.std() > 10  # the game rendered something
-    assert not list(captured.glob("*.tmp"))
+    assert not list(captured.glob("*.tmp")) and not list(captured.glob("*.partial"))
     again = capture_crafter(3, 64, captured, seed=7, max_steps=48, window=16, progress=False)
     assert again.captured == 0 and again.frames == manifest["frames"]
     with pytest.raises(ConfigError, match="use another --out"):
@@ -215,14 +216,13 @@ def test_capture_writes_shards_manifest_and_resumes(captured: Path):
 
 def test_reader_round_trip_matches_capture(captured: Path):
     clips = CrafterClips(captured, 16, split="train", heldout_fraction=0.0)
-    metas = {f"episode_{i:05d}": read_shard_meta(captured / f"episode_{i:05d}.json") for i in range(3)}
+    metas = {f"episode_{i:05d}": read_episode(captured / f"episode_{i:05d}")[1] for i in range(3)}
     assert len(clips) == sum(len(m["windows"]) for m in metas.values())
     frames, caption, types = clips[0]
     assert frames.dtype == np.uint8 and frames.shape == (16, 64, 64, 3)
     first = metas[clips.episodes[0]]
     assert caption == first["windows"][0]["caption"] and types == first["windows"][0]["event_types"]
-    with np.load(captured / f"{clips.episodes[0]}.npz") as npz:
-        np.testing.assert_array_equal(frames, npz["frames"][:16])
+    np.testing.assert_array_equal(frames, read_episode(captured / clips.episodes[0])[0].frames()[:16])
     assert clips[-1][0].shape == (16, 64, 64, 3)
     with pytest.raises(IndexError):
         clips[len(clips)]
@@ -241,14 +241,14 @@ def test_split_is_by_episode_and_deterministic(captured: Path):
 def test_corrupted_shard_is_skipped_with_a_warning(captured: Path, tmp_path: Path):
     root = tmp_path / "copy"
     shutil.copytree(captured, root)
-    npz = root / "episode_00001.npz"
-    npz.write_bytes(npz.read_bytes()[: npz.stat().st_size // 2])
-    with pytest.warns(RuntimeWarning, match="episode_00001"):
+    rgb = root / "episode_00001" / "frames.rgb"
+    rgb.write_bytes(rgb.read_bytes()[: rgb.stat().st_size // 2])  # truncated
+    with pytest.warns(RuntimeWarning, match="episode_00001.*truncated"):
         clips = CrafterClips(root, 16, split="train", heldout_fraction=0.0)
     assert clips.episodes == ["episode_00000", "episode_00002"] and clips.skipped == ["episode_00001"]
     assert all(frames.shape == (16, 64, 64, 3) for frames, _, _ in clips)
-    (root / "episode_00000.json").write_text("{not json")
-    (root / "episode_00002.npz").unlink()
+    (root / "episode_00000" / STATE).write_text("{not json")
+    (root / "episode_00002" / "frames.rgb").unlink()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(DataError, match="streamdit data crafter"):

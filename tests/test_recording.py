@@ -129,3 +129,30 @@ def test_recorder_refuses_bad_input(tmp_path):
     assert [p.name for p in rec.close()] == ["shard-00000"]
     with pytest.raises(ConfigError, match="closed"):
         rec.frame(np.zeros((8, 8, 3), np.uint8))
+
+
+def test_named_shards_and_attached_files_travel_with_the_shard(tmp_path):
+    rec = sdk.Recorder(tmp_path / "rec", game="g", fps=12)
+    rec.name_shard("episode_00003")
+    rec.frame(np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(ConfigError, match="is open: call new_shard"):
+        rec.name_shard("episode_00004")
+    rec.attach("state.json", b'{"hp": [3]}')
+    assert not (tmp_path / "rec" / "episode_00003").exists()  # still .partial: nothing shows before the close
+    with pytest.raises(ConfigError, match="already attached"):
+        rec.attach("state.json", b"{}")
+    for bad in ("manifest.json", "frames.rgb", "../x.json", "noext", "a.b.c"):
+        with pytest.raises(ConfigError, match="attached file name"):
+            rec.attach(bad, b"")
+    rec.new_shard()
+    with pytest.raises(ConfigError, match="record a frame first"):
+        rec.attach("state.json", b"{}")
+    with pytest.raises(ConfigError, match="already exists"):
+        rec.name_shard("episode_00003")
+    with pytest.raises(ConfigError, match="shard name"):
+        rec.name_shard("../up")
+    rec.frame(np.zeros((8, 8, 3), np.uint8))  # unnamed: the next free shard-NNNNN
+    rec.close()
+    report = read_recording(tmp_path / "rec")
+    assert [s.name for s in report.shards] == ["episode_00003", "shard-00000"] and not report.skipped
+    assert (tmp_path / "rec" / "episode_00003" / "state.json").read_bytes() == b'{"hp": [3]}'

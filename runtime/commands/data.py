@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -26,16 +25,16 @@ def crafter(
                                  "shards in --out are kept)."),
     size: int = typer.Option(128, "--size", min=9, help="Frame side in pixels (64 or 128 for the default "
                              "model)."),
-    out: Path = typer.Option(..., "--out", help="Capture directory (one .npz + .json shard per episode)."),
+    out: Path = typer.Option(..., "--out", help="The recording to write (docs/recording.md): one shard per "
+                             "episode, for `streamdit data import` or `streamdit encode-latents`."),
     seed: int = typer.Option(0, "--seed", help="Base seed; episode i uses seeds derived from (seed, i)."),
     max_steps: int = typer.Option(1000, "--max-steps", min=2, help="Steps per episode at most (an episode "
                                   "also ends when the player dies)."),
     window: int = typer.Option(16, "--window", min=2, help="Frames per caption window (stride window/2)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
-    recording: Optional[Path] = typer.Option(None, "--recording", help="Also write the episodes as a recording "
-                                             "(docs/recording.md) in this folder, for `streamdit data import`."),
 ) -> None:
-    """Record Crafter played by a scripted agent, with per-step events and window captions."""
+    """Record Crafter played by a scripted agent as a recording: the captioner's events per step and its
+    window captions (the shipped Crafter vocabulary captions it on import)."""
     from runtime.training.data.capture import capture_crafter
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -49,11 +48,6 @@ def crafter(
                    f"({summary.frames_per_second:.0f} frames/s)")
     else:
         typer.echo("nothing to record: every shard was already complete")
-    if recording is not None:
-        from runtime.training.data.crafter_recording import write_recording
-
-        shards = write_recording(out, recording)
-        typer.echo(f"recording {recording}: {len(shards)} shards (vocabulary: the shipped Crafter prompt map)")
     typer.echo("top captions:")
     for caption, n in list(summary.caption_histogram.items())[:8]:
         typer.echo(f"  {n:6d} ({100 * n / max(windows, 1):4.1f}%)  {caption}")

@@ -1,4 +1,5 @@
-"""Frames in memory for autoencoder training: one split of a recording (docs/recording.md) or of a Crafter capture.
+"""Frames in memory for autoencoder training: one split of a recording (docs/recording.md; a Crafter
+capture is one).
 
     bank = FrameBank("data/vizdoom_rec", size=72, clip_frames=1, split="train")
     clips = bank.sample(32, torch.Generator().manual_seed(0))   # uint8 [32, 1, 72, 72, 3]
@@ -23,17 +24,12 @@ from sdk.errors import ConfigError, DataError
 log = logging.getLogger(__name__)
 
 
-def is_crafter_capture(root: str | Path) -> bool:
-    """True when `root` holds Crafter capture shards (`*.npz`, `streamdit data crafter`), not a recording."""
-    return any(Path(root).glob("*.npz"))
-
-
 class FrameBank:
     """Every frame of one split, in memory: uint8 arrays [T_e, S, S, 3], one per shard (`episodes`, `names`).
 
     Args:
-        root: a recording folder (`sdk.Recorder`; bad shards are skipped by name, with a warning) or a Crafter
-            capture directory.
+        root: a recording folder (`sdk.Recorder` or `streamdit data crafter`; bad shards are skipped by name,
+            with a warning).
         size: frame size in pixels; frames larger by an integer factor are area-downsampled.
         clip_frames: frames per sampled clip (the autoencoder's temporal factor); shorter shards are left out.
         split: "train" or "heldout". heldout_fraction: the share of shards held out (`split_episodes`).
@@ -79,19 +75,6 @@ def _split_frames(root: Path, clip_frames: int, split: str, heldout_fraction: fl
     """(name, uint8 [T, H, W, 3]) for each shard of the split that has at least clip_frames frames."""
     if split not in ("train", "heldout"):
         raise ConfigError(f"split must be 'train' or 'heldout', got {split!r}")
-    if is_crafter_capture(root):
-        from runtime.training.data.dataset import CrafterClips
-
-        clips = CrafterClips(root, clip_frames, split=split, heldout_fraction=heldout_fraction)  # type: ignore[arg-type]
-        for name in clips.episodes:
-            try:
-                with np.load(root / f"{name}.npz") as npz:
-                    frames = npz["frames"]
-            except Exception as e:
-                raise DataError(f"Crafter shard {name}.npz in {root} is unreadable ({e}); delete it and rerun "
-                                "the capture") from e
-            yield name, frames
-        return
     from runtime.data.recording import read_recording
 
     report = read_recording(root)

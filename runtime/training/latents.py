@@ -30,7 +30,7 @@ from runtime.model.checkpoint import file_sha256
 from runtime.model.ae_checkpoint import load_autoencoder
 from runtime.model.conv_autoencoder import AE_WEIGHTS
 from runtime.training.data.captioner import Event, caption_window, dominant_events
-from runtime.training.data.capture import read_shard_meta
+from runtime.training.data.capture import check_not_v1, episode_shards, read_episode
 from runtime.data.latents import FORMAT, MANIFEST, _atomic_write, _npy_bytes, _read_latent_meta, encode_frames
 from sdk.errors import ConfigError, DataError
 
@@ -79,7 +79,8 @@ def encode_latents(ae_dir: str | Path, data: str | Path, out: str | Path, *, cli
     ae_dir, data, out = Path(ae_dir), Path(data), Path(out)
     ae = load_autoencoder(ae_dir)
     tf, size = ae.temporal_factor, ae.cfg.image_size
-    names = sorted(p.stem for p in data.glob("episode_*.json")) if data.is_dir() else []
+    check_not_v1(data)
+    names = [p.name for p in episode_shards(data)] if data.is_dir() else []
     if not names:
         raise DataError(f"no Crafter shards in {data}; capture with `streamdit data crafter --episodes 200 "
                         f"--size {size} --out {data}`")
@@ -108,9 +109,8 @@ def encode_latents(ae_dir: str | Path, data: str | Path, out: str | Path, *, cli
             except DataError:
                 pass  # damaged: encode it again
         try:
-            meta = read_shard_meta(data / f"{name}.json")
-            with np.load(data / f"{name}.npz") as npz:
-                frames = npz["frames"]
+            recorded, _, events = read_episode(data / name)
+            frames = np.array(recorded.frames())
         except (DataError, OSError, ValueError, KeyError) as e:
             skipped.append(f"{name} ({e})")
             continue
@@ -123,7 +123,6 @@ def encode_latents(ae_dir: str | Path, data: str | Path, out: str | Path, *, cli
             continue
         latents = encode_frames(ae, frames[: n * tf], bf16=bf16, batch_frames=batch_frames)
         latents = latents.numpy().astype(np.float16)  # (T', C, h, w)
-        events = [[Event.from_json(e) for e in step] for step in meta["events"]]
         captions, types = latent_captions(events, n, tf, clip_frames)
         blob = _npy_bytes(latents)
         _atomic_write(out / f"{name}.npy", blob)

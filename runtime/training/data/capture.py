@@ -1,18 +1,24 @@
-"""Record captioned Crafter gameplay to disk, one shard per episode.
+"""Record captioned Crafter gameplay as a recording (docs/recording.md), one shard per episode.
 
-Layout of a capture directory:
+The capture is one writer of the recording format, through `sdk.Recorder`: the scripted agent plays, the
+captioner turns each step into events, and every step's events are recorded before its frame. So a Crafter
+capture is a recording like any game's: `runtime.data.recording` validates it, `streamdit data import`
+captions it with the shipped Crafter vocabulary (runtime/checkpoints/default/prompt_map.toml), and the
+training readers (`CrafterClips`, `encode_latents`, `FrameBank`) read it through that one reader.
 
-    episode_00007.npz   frames uint8 [T, S, S, 3], actions int16 [T], daylight float32 [T],
-                        player_pos int16 [T, 2] (np.savez_compressed)
-    episode_00007.json  {"format", "episode", "seed", "world_seed", "size", "steps", "window", "stride",
-                         "npz_bytes", "events": [[event, ...] per step], "windows": [{"start", "caption",
-                         "event_types"}], "achievements": [...], "died": bool}
-    manifest.json       totals over the complete shards: episodes, frames, size, seed, caption histogram
+    data/crafter72/
+      episode_00007/        a shard (named by episode, so a rerun records a missing one in its place)
+        frames.rgb          uint8 RGB frames [T, S, S, 3]; frame t is the observation after action t
+        events.jsonl        the captioner's events of step t, stamped with frame t
+        manifest.json       the recording manifest (game "crafter", fps 16, the vocabulary)
+        crafter.json        the capture's own state (`Recorder.attach`): {"format", "episode", "seed",
+                            "world_seed", "agent_seed", "size", "max_steps", "steps", "window", "stride",
+                            "actions", "daylight", "player_pos", "windows": [{"start", "caption",
+                            "event_types"}], "achievements", "agent_tasks", "died"}
+      capture.json          totals over the complete shards: episodes, frames, size, seed, caption histogram
 
-Frame t is the observation after action t, and events[t] are the events of that step. Each file is
-written to a temporary name in the same directory and then renamed (`os.replace`), the JSON last, so an
-interrupted capture leaves only complete shards (plus stray `.tmp` files, removed on the next run) and a
-rerun skips them.
+A shard appears whole or not at all (`NAME.partial/` renamed on close), so an interrupted capture keeps its
+complete episodes; a rerun removes the `.partial` leftovers and records only what is missing.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -28,13 +35,18 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from runtime.data.recording import Shard, read_shard
 from runtime.training.data.captioner import Captioner, Event, caption_window, dominant_events
 from sdk.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
-FORMAT = "streamdit.crafter.v1"
-MANIFEST = "manifest.json"
+FORMAT = "streamdit.crafter.v2"  # crafter.json inside a recording shard (v1 was episode_NNNNN.npz + .json)
+STATE = "crafter.json"
+MANIFEST = "capture.json"
+GAME = "crafter"
+FPS = 16.0  # the default model's frame rate: one env step per frame
+VOCABULARY = Path(__file__).resolve().parents[2] / "checkpoints" / "default" / "prompt_map.toml"
 
 
 @dataclass
@@ -83,7 +95,7 @@ def crafter_view(size: int) -> tuple[int, tuple[int, int, int, int]]:
 
 
 def shard_name(episode: int) -> str:
-    """The stem of an episode's shard files, e.g. "episode_00007"."""
+    """The folder name of an episode's shard, e.g. "episode_00007"."""
     return f"episode_{episode:05d}"
 
 
@@ -99,41 +111,51 @@ def _episode_seeds(seed: int, episode: int) -> tuple[int, int]:
     return int(state[0] % (2**31 - 1)), int(state[1])
 
 
-def _atomic_write(path: Path, write: Any) -> None:
-    """Call write(file) on a temporary file next to `path`, then rename it to `path`."""
+def _write_json(path: Path, data: Any) -> None:
+    """Write JSON to a temporary file next to `path`, then rename it to `path`."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
-        write(f)
+        f.write(json.dumps(data, indent=1).encode())
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
-def _write_json(path: Path, data: Any, compact: bool = False) -> None:
-    text = json.dumps(data, separators=(",", ":")) if compact else json.dumps(data, indent=1)
-    _atomic_write(path, lambda f: f.write(text.encode()))
+def check_not_v1(root: Path) -> None:
+    """Refuse a capture directory of the old layout (episode_NNNNN.npz + .json), naming the fix."""
+    if root.is_dir() and any(root.glob("episode_*.npz")):
+        raise DataError(f"{root} holds a Crafter capture of the old layout (episode_*.npz, streamdit.crafter.v1); "
+                        f"captures are recordings now (docs/recording.md): capture again into a new folder with "
+                        f"`streamdit data crafter --out NEW_DIR`")
 
 
-def read_shard_meta(json_path: Path) -> dict[str, Any]:
-    """The JSON half of a shard, checked against its npz half.
+def read_episode(shard_dir: Path) -> tuple[Shard, dict[str, Any], list[list[Event]]]:
+    """One Crafter shard: (the validated recording shard, its crafter.json, the captioner's events per step).
 
-    Raises:
-        DataError: the JSON is unreadable or not a shard, or the npz is missing or has another size
-            than the JSON recorded (a truncated or replaced file).
+    events[t] are the events recorded with frame t (the step that led to frame t). Raises DataError, naming the
+    shard and the fix, when the shard is not a valid recording shard (`read_shard`), has no readable
+    crafter.json, or the two disagree on the number of frames.
     """
+    shard = read_shard(shard_dir)
     try:
-        meta = json.loads(json_path.read_text())
+        meta = json.loads((shard_dir / STATE).read_text())
     except (OSError, ValueError) as e:
-        raise DataError(f"shard {json_path.name} is unreadable: {e}") from e
+        raise DataError(f"Crafter shard {shard_dir.name}: its {STATE} is missing or unreadable ({e}); delete the "
+                        f"shard and rerun the capture to record it again") from e
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise DataError(f"shard {json_path.name} is not a {FORMAT} shard")
-    npz = json_path.with_suffix(".npz")
-    if not npz.exists():
-        raise DataError(f"shard {json_path.name}: its frames file {npz.name} is missing")
-    if npz.stat().st_size != meta.get("npz_bytes"):
-        raise DataError(f"shard {npz.name} has {npz.stat().st_size} bytes, expected {meta.get('npz_bytes')} "
-                        f"(truncated or overwritten)")
-    return meta
+        raise DataError(f"Crafter shard {shard_dir.name}: {STATE} is not a {FORMAT} file; capture again")
+    if meta.get("steps") != shard.num_frames:
+        raise DataError(f"Crafter shard {shard_dir.name}: {STATE} says {meta.get('steps')} steps, frames.rgb holds "
+                        f"{shard.num_frames} frames; delete the shard and rerun the capture")
+    events: list[list[Event]] = [[] for _ in range(shard.num_frames)]
+    for e in shard.events:
+        events[e.frame].append(Event(e.type, {k: str(v) for k, v in e.payload.items()}, e.frame + 1))
+    return shard, meta, events
+
+
+def episode_shards(root: Path) -> list[Path]:
+    """The shard folders of a capture directory that look complete (episode_NNNNN/ with a manifest), sorted."""
+    return sorted(p for p in Path(root).glob("episode_*") if p.is_dir() and not p.name.endswith(".partial"))
 
 
 def _record_episode(episode: int, size: int, seed: int, max_steps: int) -> tuple[dict[str, np.ndarray],
@@ -167,39 +189,45 @@ def _record_episode(episode: int, size: int, seed: int, max_steps: int) -> tuple
     return arrays, events, extra
 
 
-def _write_episode(root: Path, episode: int, size: int, seed: int, max_steps: int,
+def _write_episode(rec: Any, episode: int, size: int, seed: int, max_steps: int,
                    window: int) -> dict[str, Any]:
-    """Record and write one episode shard; returns its JSON metadata."""
+    """Record one episode into its own shard of `rec` (an sdk.Recorder); returns its crafter.json."""
     arrays, events, extra = _record_episode(episode, size, seed, max_steps)
-    stem = root / shard_name(episode)
-    _atomic_write(stem.with_suffix(".npz"), lambda f: np.savez_compressed(f, **arrays))
+    rec.name_shard(shard_name(episode))
+    for frame, step_events in zip(arrays["frames"], events):
+        for e in step_events:
+            rec.event(e.type, {k: str(v) for k, v in e.payload.items()})
+        rec.frame(frame)
     wins = []
     for start in windows(len(events), window):
         chunk = events[start: start + window]
         wins.append({"start": start, "caption": caption_window(chunk),
                      "event_types": [e.type for e in dominant_events(chunk)]})
     meta = {"format": FORMAT, "episode": episode, "seed": seed, "size": size, "max_steps": max_steps,
-            "steps": len(events), "window": window, "stride": max(window // 2, 1),
-            "npz_bytes": stem.with_suffix(".npz").stat().st_size, **extra,
-            "events": [[e.to_json() for e in step] for step in events], "windows": wins}
-    _write_json(stem.with_suffix(".json"), meta, compact=True)
+            "steps": len(events), "window": window, "stride": max(window // 2, 1), **extra,
+            "actions": arrays["actions"].tolist(), "daylight": [round(float(d), 5) for d in arrays["daylight"]],
+            "player_pos": arrays["player_pos"].tolist(), "windows": wins}
+    rec.attach(STATE, json.dumps(meta, separators=(",", ":")).encode())
+    rec.new_shard()
     return meta
 
 
 def _complete(root: Path, episode: int, settings: dict[str, int]) -> bool:
-    """Whether the episode's shard is complete; raises ConfigError if it was made with other settings."""
-    path = (root / shard_name(episode)).with_suffix(".json")
+    """Whether the episode's shard is complete; raises ConfigError if it was made with other settings.
+    A damaged shard is deleted (with a warning) so that the capture records it again."""
+    path = root / shard_name(episode)
     if not path.exists():
         return False
     try:
-        meta = read_shard_meta(path)
+        _, meta, _ = read_episode(path)
     except DataError as e:
-        log.warning("re-recording %s: %s", path.stem, e)
+        log.warning("re-recording %s: %s", path.name, e)
+        shutil.rmtree(path)
         return False
     other = {k: meta.get(k) for k in settings if meta.get(k) != settings[k]}
     if other:
         raise ConfigError(
-            f"{root} already holds {path.stem} made with {other}, but this capture asks for "
+            f"{root} already holds {path.name} made with {other}, but this capture asks for "
             f"{ {k: settings[k] for k in other} }; use another --out directory or the same settings")
     return True
 
@@ -214,19 +242,19 @@ class _Totals:
         self.captions: Counter[str] = Counter()
         self.events: Counter[str] = Counter()
 
-    def add(self, meta: dict[str, Any]) -> None:
+    def add(self, meta: dict[str, Any], events: list[list[Event]]) -> None:
         self.episodes += 1
         self.frames += int(meta["steps"])
         self.sizes.add(int(meta["size"]))
         self.seeds.add(int(meta["seed"]))
         self.captions.update(w["caption"] for w in meta["windows"])
-        for step in meta["events"]:
-            self.events.update({e["type"] for e in step})
+        for step in events:
+            self.events.update({e.type for e in step})
 
     def write(self, root: Path) -> CaptureSummary:
         captions, events = dict(self.captions.most_common()), dict(self.events.most_common())
         _write_json(root / MANIFEST, {
-            "format": FORMAT, "episodes": self.episodes, "frames": self.frames, "size": sorted(self.sizes),
+            "format": FORMAT + ".capture", "episodes": self.episodes, "frames": self.frames, "size": sorted(self.sizes),
             "seed": sorted(self.seeds), "windows": sum(captions.values()),
             "caption_histogram": captions, "event_histogram": events})
         return CaptureSummary(root, self.episodes, 0, self.frames, 0.0, 0.0, captions, events)
@@ -239,11 +267,12 @@ def summarize(root: Path) -> CaptureSummary:
     """
     root = Path(root)
     totals = _Totals()
-    for path in sorted(root.glob("episode_*.json")):
+    for path in episode_shards(root):
         try:
-            totals.add(read_shard_meta(path))
+            _, meta, events = read_episode(path)
+            totals.add(meta, events)
         except DataError as e:
-            log.warning("leaving %s out of the manifest: %s", path.name, e)
+            log.warning("leaving %s out of the totals: %s", path.name, e)
     return totals.write(root)
 
 
@@ -272,25 +301,30 @@ def capture_crafter(episodes: int, size: int, out: Path, *, seed: int = 0, max_s
                           f"episodes={episodes}, size={size}, window={window}, max_steps={max_steps}")
     from tqdm import tqdm
 
+    import sdk
+
     root = Path(out)
+    check_not_v1(root)
     root.mkdir(parents=True, exist_ok=True)
-    for stale in root.glob("*.tmp"):
-        stale.unlink()
+    for stale in list(root.glob("*.tmp")) + list(root.glob("episode_*.partial")):
+        shutil.rmtree(stale) if stale.is_dir() else stale.unlink()  # what an interrupted capture left
     settings = {"seed": seed, "size": size, "max_steps": max_steps, "window": window}
     todo = [ep for ep in range(episodes) if not _complete(root, ep, settings)]
     totals = _Totals()
-    for path in sorted(root.glob("episode_*.json")):
-        if path.stem not in {shard_name(ep) for ep in todo}:
+    for path in episode_shards(root):
+        if path.name not in {shard_name(ep) for ep in todo}:
             try:
-                totals.add(read_shard_meta(path))
+                _, meta, events = read_episode(path)
+                totals.add(meta, events)
             except DataError as e:
-                log.warning("leaving %s out of the manifest: %s", path.name, e)
+                log.warning("leaving %s out of the totals: %s", path.name, e)
     start, recorded, captured = time.perf_counter(), 0, 0
     bar = tqdm(total=len(todo), unit="ep", desc="crafter capture", disable=not progress)
+    rec = sdk.Recorder(root, game=GAME, fps=FPS, vocabulary=str(VOCABULARY))
     try:
         for ep in todo:
-            meta = _write_episode(root, ep, size, seed, max_steps, window)
-            totals.add(meta)
+            meta = _write_episode(rec, ep, size, seed, max_steps, window)
+            totals.add(meta, read_episode(root / shard_name(ep))[2])
             totals.write(root)
             recorded += meta["steps"]
             captured += 1
@@ -299,6 +333,7 @@ def capture_crafter(episodes: int, size: int, out: Path, *, seed: int = 0, max_s
             bar.update(1)
     finally:
         bar.close()
+    rec.close()  # only after a clean run: an episode cut off stays .partial, and the next run removes it
     summary = totals.write(root)
     summary.seconds = time.perf_counter() - start
     summary.captured = captured

@@ -1,4 +1,4 @@
-"""Read captioned Crafter clips from a capture directory (see `capture.py` for the layout)."""
+"""Read captioned Crafter clips from a capture (a recording, see `capture.py`), through the one recording reader."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ from typing import Any, Iterator, Literal
 
 import numpy as np
 
+from runtime.data.recording import read_shard
 from runtime.data.split import split_episodes  # noqa: F401  (re-exported: the capture's readers use it from here)
-from runtime.training.data.capture import read_shard_meta
+from runtime.training.data.capture import check_not_v1, episode_shards, read_episode
 from runtime.training.data.captioner import Event, dominant_events
 from sdk.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
-CAPTURE_COMMAND = "streamdit data crafter --episodes 100 --size 128 --out DIR"
+CAPTURE_COMMAND = "streamdit data crafter --episodes 100 --size 72 --out DIR"
 Clip = tuple[np.ndarray, str, list[str]]
 
 
@@ -29,7 +30,7 @@ class CrafterClips:
     types behind that caption, in caption order (actor, scene, time), e.g. ["player_moves_left", "night"].
 
     Args:
-        root: a capture directory.
+        root: a capture directory (a recording of `episode_NNNNN/` shards, `streamdit data crafter`).
         clip_frames: frames per clip.
         split: "train" or "heldout"; episodes are split deterministically (`split_episodes`).
         heldout_fraction: share of episodes held out, in [0, 1].
@@ -59,14 +60,15 @@ class CrafterClips:
         self.split = split
         self.skipped: list[str] = []  # shard names left out, with the reason logged
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._shards: dict[str, Path] = {}
         self._cache_size = max(cache_episodes, 1)
         self._episodes: list[tuple[str, list[list[Event]]]] = []
         self._index: list[tuple[int, int]] = []  # (episode number in self._episodes, start frame)
 
-        names = sorted(p.stem for p in self.root.glob("episode_*.json")) if self.root.is_dir() else []
-        orphans = sorted(p.stem for p in self.root.glob("episode_*.npz")) if self.root.is_dir() else []
-        for name in sorted(set(orphans) - set(names)):
-            self._skip(name, "its .json half is missing (an interrupted capture?)")
+        check_not_v1(self.root)
+        names = [p.name for p in episode_shards(self.root)] if self.root.is_dir() else []
+        for partial in sorted(self.root.glob("episode_*.partial")) if self.root.is_dir() else []:
+            self._skip(partial.name, "an interrupted capture: rerun it, or delete the folder")
         train, heldout = split_episodes(names, heldout_fraction)
         for name in train if split == "train" else heldout:
             self._add_episode(name)
@@ -84,17 +86,12 @@ class CrafterClips:
 
     def _add_episode(self, name: str) -> None:
         try:
-            meta = read_shard_meta(self.root / f"{name}.json")
-            events = [[Event.from_json(e) for e in step] for step in meta["events"]]
-            steps = int(meta["steps"])
-            with np.load(self.root / f"{name}.npz") as npz:  # reads the zip directory only
-                if "frames" not in npz.files:
-                    raise DataError("no frames array")
-            if len(events) != steps:
-                raise DataError(f"{len(events)} event lists for {steps} steps")
+            shard, meta, events = read_episode(self.root / name)
+            steps = shard.num_frames
         except (DataError, OSError, ValueError, KeyError, TypeError) as e:
             self._skip(name, str(e))
             return
+        self._shards[name] = shard.path
         number = len(self._episodes)
         self._episodes.append((name, events))
         self._index.extend((number, s) for s in range(0, steps - self.clip_frames + 1, self.stride))
@@ -121,14 +118,10 @@ class CrafterClips:
             self._cache.move_to_end(name)
             return self._cache[name]
         try:
-            with np.load(self.root / f"{name}.npz") as npz:
-                frames = npz["frames"]
-        except Exception as e:  # zipfile.BadZipFile, zlib.error, EOFError, ValueError ...
-            raise DataError(f"Crafter shard {name}.npz in {self.root} is corrupted ({e}); delete it and "
-                            f"rerun the capture to record it again") from e
-        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-            raise DataError(f"Crafter shard {name}.npz: frames are {frames.dtype} {frames.shape}, "
-                            f"expected uint8 [T, H, W, 3]")
+            frames = np.array(read_shard(self._shards[name]).frames())  # checked again: it may have changed
+        except (DataError, OSError, ValueError) as e:
+            raise DataError(f"Crafter shard {name} in {self.root} is damaged ({e}); delete it and rerun the "
+                            f"capture to record it again") from e
         self._cache[name] = frames
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
