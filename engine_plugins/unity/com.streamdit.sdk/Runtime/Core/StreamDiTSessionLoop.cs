@@ -76,11 +76,9 @@ namespace StreamDiT.Core
             loss = null;
             reachedSession = false;
             bool resuming = info != null;
-            var zc = new ZmtpClient(options.Host, options.Port);
-            Action wakeUp = () => wake.Set();
-            zc.MessageReceived += wakeUp;
-            zc.Ready += wakeUp;
-            zc.Faulted += e => wake.Set();
+            ITransport zc;
+            if (!TryCreateTransport(out zc)) return Outcome.Finished;
+            zc.Changed += () => wake.Set();
             bool streaming = false;
             long closeDeadline = 0;
             long handshakeDeadline = NowMs() + options.HandshakeTimeoutMilliseconds;
@@ -97,9 +95,10 @@ namespace StreamDiT.Core
                         if (o != Outcome.Continue) return o;
                         reachedSession |= streaming;
                     }
-                    if (zc.State == ZmtpClientState.Faulted)
+                    string fault = zc.FaultMessage;
+                    if (fault != null)
                     {
-                        loss = new ErrorInfo(ErrorCodes.Transport, zc.Error.Message, 0, false, false);
+                        loss = new ErrorInfo(ErrorCodes.Transport, fault, 0, false, false);
                         return Outcome.Lost;
                     }
                     if (streaming && closeDeadline == 0) Flush(zc);  // changes pushed before Close still go out
@@ -142,7 +141,7 @@ namespace StreamDiT.Core
             }
         }
 
-        Outcome Handle(ZmtpClient zc, byte[][] parts, bool resuming, ref bool streaming, out ErrorInfo loss)
+        Outcome Handle(ITransport zc, byte[][] parts, bool resuming, ref bool streaming, out ErrorInfo loss)
         {
             loss = null;
             ServerMessage msg;
@@ -182,7 +181,7 @@ namespace StreamDiT.Core
             }
         }
 
-        Outcome OnHandshakeReply(ZmtpClient zc, SessionInfo reply, ref bool streaming)
+        Outcome OnHandshakeReply(ITransport zc, SessionInfo reply, ref bool streaming)
         {
             if (streaming)
             {
@@ -273,7 +272,7 @@ namespace StreamDiT.Core
             }
         }
 
-        void Flush(ZmtpClient zc)
+        void Flush(ITransport zc)
         {
             int n = Interlocked.Exchange(ref creditsOwed, 0);
             if (n > 0 && !TrySend(zc, ProtocolCodec.Credit(n))) return;
@@ -286,17 +285,44 @@ namespace StreamDiT.Core
             }
         }
 
-        static bool TrySend(ZmtpClient zc, byte[][] parts)
+        static bool TrySend(ITransport zc, byte[][] parts)
         {
             try
             {
                 zc.Send(parts);
                 return true;
             }
-            catch (ZmtpException)
+            catch (StreamDiTException)
             {
-                return false;  // faulted: the loop sees zc.State next
+                return false;  // faulted: the loop sees zc.FaultMessage next
             }
+        }
+
+        /// <summary>The transport of one attempt: options.TransportFactory's, or a ZmtpClient. A factory that throws
+        /// or returns null ends the session with a fatal transport error that names the problem.</summary>
+        bool TryCreateTransport(out ITransport transport)
+        {
+            TransportFactory factory = options.TransportFactory;
+            if (factory == null)
+            {
+                transport = new ZmtpClient(options.Host, options.Port);
+                return true;
+            }
+            string problem;
+            try
+            {
+                transport = factory(options.Host, options.Port);
+                problem = transport == null ? "returned null; it must return a new ITransport for each attempt" : null;
+            }
+            catch (Exception e)
+            {
+                transport = null;
+                problem = "threw " + e.GetType().Name + ": " + e.Message;
+            }
+            if (problem == null) return true;
+            Fail(new ErrorInfo(ErrorCodes.Transport, "StreamDiTSessionOptions.TransportFactory " + problem
+                + " (connecting to " + Endpoint + ")", 0, true, false));
+            return false;
         }
 
         static byte[] FlipRows(byte[] pixels, int width, int height)
@@ -342,56 +368,6 @@ namespace StreamDiT.Core
         static ErrorInfo AsFatal(ErrorInfo e, string suffix = "")
         {
             return new ErrorInfo(e.Code, e.Message + suffix, e.EventId, true, e.FromRuntime);
-        }
-
-        // ------------------------------------------------------------------------------ state and events
-
-        void SetState(StreamDiTSessionState s)
-        {
-            lock (gate)
-            {
-                if (state == s || state == StreamDiTSessionState.Closed || state == StreamDiTSessionState.Failed) return;
-                state = s;
-            }
-            Invoke(StateChanged, s, "StateChanged");
-        }
-
-        void Report(ErrorInfo e)
-        {
-            lastError = e;
-            Action<ErrorInfo> handler = Error;
-            if (handler == null) return;
-            try { handler(e); }
-            catch (Exception) { /* reporting a failing error handler through itself would loop */ }
-        }
-
-        void Fail(ErrorInfo e, string code = "error", string reason = null)
-        {
-            closeCode = code;
-            closeMessage = reason ?? e.Message;
-            Report(e);
-            SetState(StreamDiTSessionState.Failed);
-        }
-
-        void Finish(string code, string reason, bool confirmed)
-        {
-            closeCode = code;
-            closeMessage = reason;
-            closeConfirmed = confirmed;
-            SetState(StreamDiTSessionState.Closed);
-        }
-
-        void Invoke<T>(Action<T> handler, T arg, string name)
-        {
-            if (handler == null) return;
-            try { handler(arg); }
-            catch (Exception e) { Report(CallbackError(name, e)); }
-        }
-
-        ErrorInfo CallbackError(string name, Exception e)
-        {
-            return new ErrorInfo(ErrorCodes.CallbackFailed, "A handler of StreamDiTSession." + name
-                + " threw " + e.GetType().Name + ": " + e.Message + " (the session goes on; fix the handler)", 0, false, false);
         }
     }
 }

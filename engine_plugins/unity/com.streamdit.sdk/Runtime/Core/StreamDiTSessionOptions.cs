@@ -58,6 +58,10 @@ namespace StreamDiT.Core
         /// <summary>Events and prompt changes waiting for the connection (while connecting or reconnecting);
         /// beyond it a change is dropped with a <c>queue_full</c> error. Default 256.</summary>
         public int MaxPendingChanges { get; set; }
+        /// <summary>Makes the transport of each connection attempt; null (the default) means a <see cref="ZmtpClient"/>
+        /// to Host:Port with default <see cref="ZmtpClientOptions"/>. Set it to speak through another
+        /// <see cref="ITransport"/>, such as a scripted fake in a test.</summary>
+        public TransportFactory TransportFactory { get; set; }
 
         /// <summary>Creates options with the defaults.</summary>
         public StreamDiTSessionOptions()

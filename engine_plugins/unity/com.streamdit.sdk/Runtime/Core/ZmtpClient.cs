@@ -30,7 +30,7 @@ namespace StreamDiT.Core
     /// <see cref="Faulted"/> events are raised on a background thread; a Unity caller should poll
     /// <see cref="State"/> and <see cref="Error"/> from the main thread instead, or marshal.</para>
     /// </summary>
-    public sealed partial class ZmtpClient : IDisposable
+    public sealed partial class ZmtpClient : ITransport
     {
         enum Phase { AwaitGreeting, AwaitReady, Ready }
 
@@ -92,6 +92,26 @@ namespace StreamDiT.Core
         /// <summary>Raised once when the client faults (never after <see cref="Close"/>), on a background thread,
         /// after <see cref="State"/> and <see cref="Error"/> are set. Handler exceptions are caught and ignored.</summary>
         public event Action<ZmtpError> Faulted;
+
+        Action changed;
+
+        /// <summary>For <see cref="ITransport"/>: raised after each <see cref="Ready"/>, <see cref="MessageReceived"/>
+        /// and <see cref="Faulted"/>.</summary>
+        event Action ITransport.Changed
+        {
+            add { lock (stateLock) changed += value; }
+            remove { lock (stateLock) changed -= value; }
+        }
+
+        /// <summary>For <see cref="ITransport"/>: the message of <see cref="Error"/>; null unless Faulted.</summary>
+        string ITransport.FaultMessage
+        {
+            get
+            {
+                ZmtpError e = error;
+                return e == null ? null : e.Message;
+            }
+        }
 
         /// <summary>Starts connecting in the background and returns at once. Subscribe to the events first.</summary>
         /// <exception cref="InvalidOperationException">Connect was already called, or the client was closed.</exception>
@@ -193,6 +213,7 @@ namespace StreamDiT.Core
             {
                 try { handler(e); } catch (Exception) { /* a handler must not kill the I/O thread */ }
             }
+            Raise(changed);
         }
 
         void Raise(Action handler)

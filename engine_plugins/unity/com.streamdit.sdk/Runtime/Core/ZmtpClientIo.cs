@@ -221,6 +221,7 @@ namespace StreamDiT.Core
             }
             if (handshakeTimer != null) handshakeTimer.Dispose();
             Raise(Ready);
+            Raise(changed);
             return true;
         }
 
@@ -235,6 +236,7 @@ namespace StreamDiT.Core
             receiveQueue.Enqueue(message);
             Interlocked.Increment(ref receiveCount);
             Raise(MessageReceived);
+            Raise(changed);
             return true;
         }
 
