@@ -25,6 +25,7 @@ from runtime.serving.blend import PromptBlender
 from runtime.serving.config import ServeConfig
 from runtime.serving.prompt_map import describe
 from runtime.serving.session import Session
+from runtime.serving.stream_pipeline import StreamPipeline
 from sdk.protocol import messages as m
 
 log = logging.getLogger("streamdit.serving")
@@ -48,11 +49,11 @@ class Engine:
     """Runs the DiT step and the decoder for every session of a runtime.
 
     Args:
-        pipeline: a StreamDiTPipeline (model, autoencoder, text encoder, config).
+        pipeline: what it serves (runtime.serving.stream_pipeline.StreamPipeline: a StreamDiTPipeline).
         config: the runtime's ServeConfig (pacing, decode queue, stats interval, scheme overrides).
     """
 
-    def __init__(self, pipeline: Any, config: ServeConfig) -> None:
+    def __init__(self, pipeline: StreamPipeline, config: ServeConfig) -> None:
         self.pipeline, self.config = pipeline, config
         self.scheme = pipeline.scheme(config.chunk_size, config.micro_steps)
         self.sampler = pipeline.sampler(self.scheme, max_streams=config.max_sessions, compile=config.compile)

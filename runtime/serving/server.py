@@ -24,6 +24,7 @@ from runtime.serving.guard import AuthGuard, Throttled, is_loopback
 from runtime.serving.prompt_map import PromptMap
 from runtime.serving.prompt_maps import prompt_map_sha256
 from runtime.serving.session import SessionManager
+from runtime.serving.stream_pipeline import StreamPipeline
 from sdk._version import __version__
 from sdk.errors import CheckpointError, ConfigError, ServerError
 from sdk.protocol import messages as m
@@ -36,11 +37,11 @@ class ServingRuntime:
     """A StreamDiT pipeline served to many clients at once.
 
     Args:
-        pipeline: a StreamDiTPipeline (or anything with its model/autoencoder/text_encoder/scheme/sampler/decode).
+        pipeline: what it serves (runtime.serving.stream_pipeline.StreamPipeline: a StreamDiTPipeline).
         config: limits, credits, pacing and auth (ServeConfig defaults are the safe ones).
     """
 
-    def __init__(self, pipeline: Any, config: ServeConfig | None = None) -> None:
+    def __init__(self, pipeline: StreamPipeline, config: ServeConfig | None = None) -> None:
         self.pipeline = pipeline
         self.config = config or ServeConfig()
         self.engine = Engine(pipeline, self.config)
