@@ -12,6 +12,7 @@ const SUITES: Array[String] = [
 	"res://tests/test_frame_player.gd",
 	"res://tests/test_session.gd",
 	"res://tests/test_session_failures.gd",
+	"res://tests/test_session_parts.gd",
 	"res://tests/test_recording_writer.gd",
 ]
 

@@ -33,6 +33,10 @@ const NOT_A_RUNTIME: Array[Zmtp.Failure] = [
 
 ## The transport link; a new one when the transport changes.
 var link: Link = Zmtp.new()
+## How long the next reconnect attempt will wait, in seconds ([method schedule_retry] doubles it).
+var retry_delay_s: float:
+	get:
+		return _retry_delay_s
 
 var _deadline_ms := 0
 var _retry_at_ms := 0
