@@ -29,6 +29,7 @@ import pytest
 import zmq
 
 import sdk
+import sdk.errors
 
 ROOT = Path(__file__).resolve().parents[1]
 UNITY = ROOT / "engine_plugins" / "unity"
@@ -100,6 +101,16 @@ def test_every_package_asset_has_a_unique_meta():
             guids[match.group(1)] = path
         else:
             assert Path(str(path) + ".meta").exists(), f"{path} has no .meta file"
+
+
+def test_error_codes_are_the_python_sdks():
+    """ErrorCodes (ErrorInfo.cs) holds every wire error code of sdk/errors.py (its one definition), and beyond
+    them only the codes the C# client detects itself."""
+    text = (CORE / "ErrorInfo.cs").read_text(encoding="utf-8")
+    codes = set(re.findall(r'public const string \w+ = "([a-z_]+)";', text))
+    runtime = set(sdk.errors.SERVER_ERRORS)
+    assert runtime <= codes, f"ErrorCodes lacks the wire codes {sorted(runtime - codes)}"
+    assert codes - runtime == {"transport", "timeout", "session_closed", "queue_full", "callback_failed"}
 
 
 def test_core_uses_only_the_base_library():
