@@ -14,6 +14,8 @@ import asyncio
 from pathlib import Path
 from typing import Any, AsyncIterator
 
+import numpy as np
+
 from sdk.errors import SessionClosedError
 from sdk.frames import Frame, Recording
 from sdk.protocol import messages as m
@@ -62,6 +64,11 @@ class AsyncSession:
                          timeout: float | None = None) -> m.EventAck:
         return await asyncio.to_thread(self.session.set_prompt, text, transition_steps=transition_steps,
                                        weight=weight, timeout=timeout)
+
+    async def send_frame(self, pixels: np.ndarray, *, strength: float | None = None, anchor: bool = False) -> int:
+        """Session.send_frame (same arguments, errors and return value: the frame_index it gave). It only
+        queues the frame, so it runs on the event loop's thread without blocking it."""
+        return self.session.send_frame(pixels, strength=strength, anchor=anchor)
 
     async def frames(self, *, timeout: float | None = None) -> AsyncIterator[Frame]:
         it = self.session.frames(timeout=timeout)

@@ -22,7 +22,8 @@ class Frame:
     pixels: uint8 (H, W, 3) RGB, rows top to bottom; index: frame index in the session (0, 1, ...; a gap means
     frames were dropped for lack of credit); chunk: chunk index; pts_us: presentation time, microseconds
     (index * 1e6 / fps); event_id: the event whose prompt is in effect (0 = none); received_us: the client's
-    monotonic clock when the frame arrived, microseconds (for event-to-frame latency).
+    monotonic clock when the frame arrived, microseconds (for event-to-frame latency); source_index: the
+    index (Session.send_frame's return value) of the source frame this frame restyles, -1 = none (text-only).
     """
 
     pixels: np.ndarray
@@ -31,6 +32,7 @@ class Frame:
     pts_us: int
     event_id: int
     received_us: int = 0
+    source_index: int = -1
 
     @property
     def height(self) -> int:
@@ -46,7 +48,7 @@ class Frame:
             raise ShapeError(f"frame pixel_format {msg.pixel_format!r} is not {m.PIXEL_FORMAT!r}")
         pixels = np.frombuffer(msg.pixels, dtype=np.uint8).reshape(msg.height, msg.width, 3)
         return cls(pixels, msg.frame_index, msg.chunk_index, msg.pts_us, msg.event_id,
-                   received_us if received_us is not None else time.monotonic_ns() // 1000)
+                   received_us if received_us is not None else time.monotonic_ns() // 1000, msg.source_index)
 
 
 class Recording:

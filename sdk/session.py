@@ -6,6 +6,9 @@
             show(frame.pixels)
             if frame.event_id == ack.event_id: ...              # the first frame that reflects the event
 
+Video-to-video: `sdk.Session(url, v2v=True, strength=0.5)`, then `s.send_frame(render)` at the model's rate
+(render: uint8 (H, W, 3)); each output frame's `source_index` names the source frame it restyles.
+
 A receive thread reads the transport: frames go to a local queue (a credit goes back when you take one, so a
 client that stops reading only loses its own frames), acks resolve push_event, errors become typed
 exceptions. When the connection drops, the session reconnects and resumes with its resume token.
@@ -23,37 +26,20 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
+
 from sdk._version import __version__
 from sdk.errors import (ConfigError, MessageTooLargeError, ResumeError, RuntimeTimeoutError, ServerError,
-                        SessionClosedError, ShuttingDownError, StreamDiTError, TransportError, server_error)
+                        SessionClosedError, ShuttingDownError, StreamDiTError, TransportError, UnsupportedError,
+                        server_error)
 from sdk.frames import Frame, Recording
+from sdk.inputs import check_strength, read_prompt_map, source_frame
 from sdk.protocol import messages as m
 from sdk.transports import open_transport
 from sdk.transports.base import Transport
 
 EventAck = m.EventAck
 _END = object()
-
-
-def read_prompt_map(prompt_map: str | os.PathLike | None) -> str:
-    """Session's prompt_map argument -> TOML text. TOML text is returned as it is; an os.PathLike, or a str of
-    one line that ends in ".toml", names a file, which is read (UTF-8). Raises ConfigError naming the path when
-    that file does not exist or cannot be read."""
-    if prompt_map is None:
-        return ""
-    is_path = isinstance(prompt_map, os.PathLike) or (
-        isinstance(prompt_map, str) and "\n" not in prompt_map and prompt_map.strip().lower().endswith(".toml"))
-    if not is_path:
-        return str(prompt_map)
-    path = Path(os.fspath(prompt_map).strip()).expanduser()
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"prompt map file {path} does not exist: pass the path of an existing .toml file, or the "
-                          f"TOML text itself") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read the prompt map file {path} ({type(e).__name__}: {e}); pass a readable "
-                          f"UTF-8 .toml file, or the TOML text itself") from None
 
 
 class Session:
@@ -68,6 +54,10 @@ class Session:
         auth_token: the runtime's --auth-token, when it has one.
         timeout: seconds to wait for the handshake and for each acknowledgement.
         reconnect: resume the session after a dropped connection (for up to `reconnect_timeout` seconds).
+        v2v: ask for video-to-video, so that send_frame() may restyle the game's own frames (the runtime says
+            whether it serves it in `info.v2v`).
+        strength: the initial video-to-video strength in [0, 1]: 0 gives the source back through the
+            autoencoder, 1 is text-only generation (default 0.5). ConfigError outside [0, 1].
         client_name, client_version: sent in the handshake, for the runtime's log.
 
     Raises ServerError subclasses (VersionMismatchError, AuthError, SessionLimitError, ...) when the runtime
@@ -77,17 +67,19 @@ class Session:
     def __init__(self, url: str, *, prompt: str | None = None, prompt_map: str | os.PathLike | None = None,
                  seed: int | None = None, credits: int = m.DEFAULT_CREDITS, auth_token: str = "",
                  timeout: float = 10.0, reconnect: bool = True, reconnect_timeout: float = 10.0,
+                 v2v: bool = False, strength: float = 0.5,
                  client_name: str = "streamdit-python", client_version: str = __version__) -> None:
         prompt_map = read_prompt_map(prompt_map)
         if credits < 1:
             raise ConfigError(f"credits must be >= 1, got {credits}")
+        strength = check_strength(strength)
         self.url, self.timeout = url, float(timeout)
         self.reconnect, self.reconnect_timeout = reconnect, float(reconnect_timeout)
         self._hello = m.Handshake(
             protocol_version=m.PROTOCOL_VERSION, client_name=client_name, client_version=client_version,
-            capabilities=m.Capabilities(pixel_formats=[m.PIXEL_FORMAT], v2v=False, credits=credits),
+            capabilities=m.Capabilities(pixel_formats=[m.PIXEL_FORMAT], v2v=bool(v2v), credits=credits),
             auth_token=auth_token,
-            settings=m.SessionSettings(seed=seed, prompt=prompt or "", prompt_map=prompt_map or ""))
+            settings=m.SessionSettings(seed=seed, prompt=prompt or "", prompt_map=prompt_map or "", strength=strength))
         self.stats: m.Stats | None = None  # the latest Stats from the runtime
         self.errors: collections.deque[ServerError] = collections.deque(maxlen=100)  # every error received
         self.reconnects = 0
@@ -97,6 +89,7 @@ class Session:
         self._frames: queue.Queue[Any] = queue.Queue()
         self._recordings: list[Recording] = []
         self._next_id = 0
+        self._next_source = 0  # the frame_index send_frame gives next
         self._gen = 0  # connection generation: credits go back only for frames of the live connection
         self._closing = False
         self._released = False  # the runtime sent Closed{idle}: resume
@@ -152,6 +145,44 @@ class Session:
         """
         return self._change(lambda eid: m.SetPrompt(event_id=eid, text=text, weight=weight,
                                                     transition_steps=transition_steps), timeout)
+
+    def send_frame(self, pixels: np.ndarray, *, strength: float | None = None, anchor: bool = False) -> int:
+        """Send one frame of the game's own render to restyle (video-to-video); returns the frame_index it was
+        given (0, 1, ...), which the output frames that restyle it carry as `Frame.source_index`.
+
+        pixels: numpy uint8 (H, W, 3) RGB, rows top to bottom, at the session's size (`info.width` x
+        `info.height`); copied, so the array may be reused at once. strength: None keeps the session's; else in
+        [0, 1] (0 = the source back, 1 = text-only), from the next chunk boundary on. anchor: restart the stream
+        from this frame (a session's first source frame always anchors). It only queues the frame: send at the
+        model's `fps`; the runtime keeps the newest frames and counts the drops (`stats.source_frames_dropped`).
+        While the session reconnects, a frame is lost.
+
+        Raises ConfigError without v2v=True or for a strength outside [0, 1], UnsupportedError when the runtime
+        does not serve video-to-video, ShapeError for pixels of another type, dtype or size, SessionClosedError
+        after close(); a source frame the runtime refused raises its InvalidArgumentError here or in frames().
+        """
+        if self.closed:
+            raise SessionClosedError(f"the session {self.info.session_id} is closed; open a new Session")
+        self._raise_unraised()
+        if not self._hello.capabilities.v2v:
+            raise ConfigError("send_frame needs a video-to-video session: open it with sdk.Session(url, ..., "
+                              "v2v=True)")
+        if not self.info.v2v:
+            raise UnsupportedError(f"the runtime at {self.url} does not serve video-to-video (its handshake reply "
+                                   f"has v2v false): serve a model whose backend can encode frames")
+        with self._lock:
+            index = self._next_source
+            self._next_source += 1
+        msg = source_frame(pixels, self.info.width, self.info.height, frame_index=index, strength=strength,
+                           anchor=anchor)
+        if 0 < (limit := self.info.limits.max_message_bytes) < len(msg.pixels) + 256:  # 256 > the msgpack head
+            raise MessageTooLargeError(f"a {msg.width}x{msg.height} source frame is {len(msg.pixels)} bytes; the "
+                                       f"runtime accepts {limit} (its ServeConfig.max_message_bytes)")
+        try:
+            self._transport.send(msg)
+        except TransportError:
+            pass  # reconnecting: this frame is lost, the next one goes on the resumed connection
+        return index
 
     def frames(self, *, timeout: float | None = None) -> Iterator[Frame]:
         """Frames as they arrive, forever (until the session closes). Taking a frame gives a credit back.
