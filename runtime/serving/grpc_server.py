@@ -22,6 +22,7 @@ from grpc_reflection.v1alpha import reflection
 from google.protobuf.message import DecodeError
 
 from runtime.serving.connection import Connection
+from runtime.serving.dispatch import dispatch
 from runtime.serving.guard import peer_host
 from sdk.errors import ConfigError, ProtocolError, StreamDiTError
 from sdk.protocol import messages as m
@@ -31,7 +32,6 @@ from sdk.protocol.pb import runtime_pb2 as pb
 
 log = logging.getLogger("streamdit.serving")
 SERVICE = pb.DESCRIPTOR.services_by_name["Runtime"].full_name  # "streamdit.v1.Runtime"
-SLOW_TYPES = (m.Handshake, m.Event, m.SetPrompt)  # may encode a prompt: run off the event loop
 
 
 # The gRPC status that ends a Session stream after a fatal Error of each code (docs/protocol.md section 7).
@@ -103,7 +103,6 @@ class _Servicer:
             context.set_details(f"{fatal.code}: {fatal.message}"[:1000])
 
     async def _read(self, request_iterator: Any, conn: Connection, wake: asyncio.Event) -> None:
-        loop = asyncio.get_running_loop()
         try:
             async for raw in request_iterator:
                 if not conn.admit():  # a flood: dropped unread, before any parsing
@@ -123,19 +122,7 @@ class _Servicer:
                 except ProtocolError as e:
                     conn.reject(e)
                     continue
-                try:
-                    delay = conn.auth_delay(msg)
-                except StreamDiTError as e:
-                    conn.reject(e, msg)
-                    continue
-                if delay > 0:  # a peer with repeated auth failures waits its turn; nobody else does
-                    await asyncio.sleep(delay)
-                    self.runtime.guard.done(conn.peer)
-                if isinstance(msg, SLOW_TYPES):
-                    await loop.run_in_executor(None, conn.handle, msg)
-                else:
-                    conn.handle(msg)
-                if conn.outbox.finished:
+                if await dispatch(conn, msg, self.runtime.guard):
                     break  # e.g. a refused handshake: read nothing more from this stream
         except (asyncio.CancelledError, grpc.aio.AioRpcError):
             pass

@@ -38,16 +38,16 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from runtime.serving.connection import Connection
+from runtime.serving.dispatch import dispatch
 from runtime.serving.guard import is_loopback
 from runtime.serving.web_tools import WebTools, static_file
-from sdk.errors import ConfigError, ProtocolError, StreamDiTError
+from sdk.errors import ConfigError, ProtocolError
 from sdk.protocol import messages as m
 from sdk.protocol import msgpack_codec
 from sdk.protocol.limits import shown
 
 log = logging.getLogger("streamdit.serving")
 SESSION_PATH, TOOLS_PATH = "/v1/session", "/v1/tools"
-SLOW_TYPES = (m.Handshake, m.Event, m.SetPrompt)  # may encode a prompt: run off the event loop
 CLOSE_NORMAL, CLOSE_POLICY = 1000, 1008
 # The library's own log (a line per connection at INFO) goes to a quiet child logger: warnings only.
 _lib_log = logging.getLogger("streamdit.serving.websockets")
@@ -257,7 +257,6 @@ class WsServer:
                 await wake.wait()
 
     async def _read(self, ws: ServerConnection, conn: Connection, wake: asyncio.Event) -> None:
-        loop = asyncio.get_running_loop()
         parts: list[bytes] = []
         want = 1
         try:
@@ -287,19 +286,7 @@ class WsServer:
                 msg = conn.decode_msgpack(msg_parts)
                 if msg is None:
                     continue
-                try:
-                    delay = conn.auth_delay(msg)
-                except StreamDiTError as e:
-                    conn.reject(e, msg)
-                    continue
-                if delay > 0:  # a peer with repeated auth failures waits its turn; nobody else does
-                    await asyncio.sleep(delay)
-                    self.runtime.guard.done(conn.peer)
-                if isinstance(msg, SLOW_TYPES):
-                    await loop.run_in_executor(None, conn.handle, msg)
-                else:
-                    conn.handle(msg)
-                if conn.outbox.finished:
+                if await dispatch(conn, msg, self.runtime.guard):
                     break  # closed, or auth failed: read nothing more from this WebSocket
         except (asyncio.CancelledError, ConnectionClosed):
             pass
