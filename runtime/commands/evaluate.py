@@ -34,6 +34,10 @@ def evaluate(
     out: Path = typer.Option(Path("out/eval"), help="Directory for eval.json, table.md and contact sheets (PNG)."),
     seed: int = typer.Option(0, help="Seed for prompt choice and streams."),
     threads: Optional[int] = typer.Option(None, min=1, help="torch CPU threads (default: torch's choice)."),
+    minutes: Optional[float] = typer.Option(None, min=0.01, help="Instead of the table: stream --student (else --checkpoint when given, else the shipped default student) this many minutes through a served session, an event of the Crafter vocabulary every --event-every s of video, and report per minute the Frechet distance, adherence, flicker and washed-out frames against held-out real play, and the per-event table (runtime/evaluation/long_stream.py)."),
+    event_every: float = typer.Option(2.0, min=0.1, help="With --minutes: seconds of video between events."),
+    pace: bool = typer.Option(True, help="With --minutes: stream at the model's frame rate, as served (--no-pace: as fast as the machine goes; the same video)."),
+    compile_mode: str = typer.Option("auto", "--compile", help="With --minutes: torch.compile the served DiT (auto, on, off), as `streamdit serve`."),
 ) -> None:
     """Evaluate a checkpoint against held-out real gameplay: Frechet distance in the clip classifier's features,
     prompt adherence, dynamic degree, seam ratio and flicker, for the real clips, the teacher (default scheme),
@@ -57,13 +61,19 @@ def evaluate(
     # ---- the checkpoints, checked before anything slow runs
     from runtime.evaluation.baselines import EqualBudgetRows, eval_checkpoints
 
-    picked = eval_checkpoints(checkpoint, student, "distilled" in wanted)
+    # with --minutes one model streams: --student, else --checkpoint when given, else the shipped default student
+    want_student = (student is not None or checkpoint is None) if minutes is not None else "distilled" in wanted
+    picked = eval_checkpoints(checkpoint, student, want_student)
     teacher_dir, student_dir, size = picked.teacher_dir, picked.student_dir, picked.size
-    if "distilled" in wanted and student_dir is None:
+    if minutes is None and "distilled" in wanted and student_dir is None:
         typer.echo("no distilled row: the default model is not distilled (pass --student DIR)")
         wanted.remove("distilled")
     data = Path(f"data/crafter{size}") if data is None else data
     out.mkdir(parents=True, exist_ok=True)
+    if minutes is not None:
+        from runtime.commands.evaluate_long import long_stream
+
+        return long_stream(student_dir or teacher_dir, size, data, classifier, minutes, event_every, pace, seed, out, compile_mode)
 
     # ---- the classifier
     if classifier is None:

@@ -1,0 +1,90 @@
+"""Long steered streams (runtime/evaluation/long_stream.py, `streamdit eval --minutes`) and the per-event
+table (runtime/evaluation/per_event.py): synthetic streams with known answers, and the command on the toy
+model for a few seconds of video."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from runtime.evaluation import long_stream as ls
+from runtime.evaluation import per_event
+from runtime.evaluation.classifier import ClipClassifier, save_classifier
+from runtime.evaluation.real_play import RealReference, frame_blue_share
+from runtime.evaluation.streamed import ReceivedStream
+
+CLASSES = ["player_idle", "player_moves_left", "player_moves_right", "player_moves_up", "player_moves_down"]
+
+
+def reference(n: int = 64) -> RealReference:
+    rng = np.random.default_rng(0)
+    return RealReference(CLASSES, rng.normal(size=(n, 128)).astype(np.float32), {"player_idle": 0.5},
+                         saturation_p1=20.0, contrast_p1=5.0, flicker=3.0, frames=100, windows=n)
+
+
+def test_minute_rows_count_washed_out_frames_and_events_per_minute() -> None:
+    rng = np.random.default_rng(1)
+    frames = rng.integers(0, 256, (80, 32, 32, 3)).astype(np.uint8)  # saturated noise
+    frames[40:60] = 128  # grey: no saturation, no contrast: washed out
+    events = [{"type": "player_idle", "frame": f} for f in (8, 35, 50)]
+    stream = ReceivedStream(frames, np.arange(80, dtype=np.int64) * 62_500, np.zeros(80, np.int64), events)
+    clf = ClipClassifier(CLASSES, 32).eval()
+    rows = ls.minute_rows(stream, reference(), clf, offset=4, minute_frames=40, length=8)
+    assert [r["frames"] for r in rows] == [40, 40] and [r["events"] for r in rows] == [2, 1]
+    assert rows[0]["washed_out"] == 0.0 and rows[1]["washed_out"] == 0.5
+    assert rows[1]["flicker"] < rows[0]["flicker"]
+    assert rows[0]["frechet"] is not None and rows[0]["frechet_floor"] is not None
+    # every event has 8 frames before it and its clip inside the stream, and player_idle is a class
+    assert rows[0]["adherence_events"] == 2 and rows[1]["adherence_events"] == 1
+    md = ls.markdown(rows, ls.real_row(reference(), []))
+    assert md.count("\n") == 2 + len(rows) + 1 and "50.0 %" in md
+
+
+def test_event_rows_see_a_blue_and_a_dark_change() -> None:
+    frames = np.full((64, 32, 32, 3), 150, np.uint8)
+    frames[40:, :8] = (32, 96, 160)  # water comes into view at frame 40
+    frames[40:, 8:] = 40  # and the rest goes dark
+    clf = ClipClassifier(CLASSES, 32).eval()
+    rows = per_event.event_rows(frames, [{"type": "drink_water", "frame": 36}, {"type": "night_falls", "frame": 60}],
+                                clf, offset=4, length=16)
+    assert len(rows) == 1  # the second event's clip runs past the end
+    assert rows[0]["adherent"] is None  # drink_water is not a class of this classifier
+    assert rows[0]["blue_change"] == pytest.approx(float(frame_blue_share(frames[40:41])[0]))
+    assert rows[0]["brightness_change"] < -50
+    table = per_event.markdown(per_event.summary(rows), {}, ["drink_water", "night_falls"])
+    assert "| drink_water | 1 / - |" in table and "| night_falls | - / - |" in table
+
+
+def test_eval_minutes_on_the_toy_model(tmp_path: Path) -> None:
+    """`streamdit eval --minutes` streams the toy model through a served session for 6 s of video, an event
+    every 0.5 s, and writes the per-minute and per-event tables."""
+    pytest.importorskip("crafter")
+    from typer.testing import CliRunner
+
+    from runtime.checkpoints import resolve
+    from runtime.cli import app
+    from runtime.training.data.capture import capture_crafter
+
+    data = tmp_path / "capture"
+    capture_crafter(4, 32, data, seed=7, max_steps=160, window=16, progress=False)
+    save_classifier(ClipClassifier(CLASSES, 32).eval(), tmp_path / "clf")
+    out = tmp_path / "out"
+    args = ["eval", "--checkpoint", "toy", "--data", str(data), "--classifier", str(tmp_path / "clf"),
+            "--rows", "real", "--minutes", "0.1", "--event-every", "0.5", "--no-pace", "--compile", "off", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    rep = json.loads((out / "long_stream.json").read_text())
+    fps = 8  # the toy model's frame rate
+    assert rep["stream"]["frames"] == round(0.1 * 60 * fps) and rep["stream"]["dropped"] == 0
+    print(rep["stream"], rep["minutes"])
+    assert 10 <= rep["stream"]["events"] <= 12  # one every 4 frames of 48, the first at frame 4
+    (row,) = rep["minutes"]  # a tenth of a minute: one short "minute"
+    assert row["frames"] == rep["stream"]["frames"] and row["events"] == rep["stream"]["events"]
+    assert 0.0 <= row["washed_out"] <= 1.0 and row["frechet"] > 0
+    assert set(rep["per_event"]["stream"]) <= {t for t, _ in ls.vocabulary_schedule(0)}
+    md = (out / "long_stream.md").read_text()
+    assert "| real held-out play |" in md and "| night_falls |" in md
+    assert "--minutes 0.1" in rep["command"]
