@@ -4,24 +4,22 @@ StreamDiT, arXiv 2507.03745, section 3.4. The student has the teacher's architec
 weights; each step draws clean latent clips and their captions from the teacher's own training data,
 builds training pairs with runtime.distillation.target (teacher: s guided micro-steps; student: one
 conditional step of size 1/N) and fits the student with AdamW under bf16 autocast, keeping an EMA of its
-weights. Like the trainer (runtime.training.trainer), it writes OUT/checkpoint atomically every few
-minutes or steps and at the end, appends one JSON line per log_every steps to OUT/log.jsonl, and a rerun
+weights. It runs the trainer's loop (runtime/training/loop.py): it writes OUT/checkpoint atomically every
+few minutes or steps and at the end, appends one JSON line per log_every steps to OUT/log.jsonl, and a rerun
 resumes from OUT/checkpoint; a damaged checkpoint, or one distilled from another teacher or target, is
-refused before anything is written.
+refused before anything is written. This file keeps the loss and the batches.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
 from runtime.distillation.target import DistillBatch, distillation_loss, make_pair, student_scheme, teacher_scheme
 from runtime.model.autoencoder import build_autoencoder
@@ -29,7 +27,7 @@ from runtime.model.checkpoint import (MODEL_FILE, file_sha256, is_distilled, loa
                                       read_config, read_weights, save_checkpoint)
 from runtime.model.text_encoder import build_text_encoder
 from runtime.training.sources import build_source
-from runtime.training.trainer import warmup_cosine_lr
+from runtime.training.loop import LoopTask, Schedule, ema_update, run_loop, warmup_cosine_lr
 from sdk.errors import CheckpointError, ConfigError, DataError, StreamDiTError
 
 
@@ -102,7 +100,7 @@ def data_section(teacher_config: dict[str, Any], teacher_dir: Path,
     return {"kind": "latents", "root": str(data), "frames": int(teacher_config["buffer_frames"])}
 
 
-class Distiller:
+class Distiller(LoopTask):
     """Owns the teacher, the student, its EMA, the optimizer, the data and the loop. Construct, then `run()`.
 
     Construction loads everything and checks an existing OUT/checkpoint (CheckpointError when it is damaged
@@ -183,12 +181,20 @@ class Distiller:
         loss.backward()
         gnorm = torch.nn.utils.clip_grad_norm_(self.student.parameters(), self.cfg.grad_clip)
         self.opt.step()
-        decay = min(self.cfg.ema_decay, (1 + self.step) / (10 + self.step))
-        with torch.no_grad():
-            for pe, pm in zip(self.ema.parameters(), self.student.parameters()):
-                pe.lerp_(pm, 1 - decay)
+        ema_update(self.ema, self.student, self.cfg.ema_decay, self.step)
         self.step += 1
         return float(loss.detach()), float(gnorm)
+
+    def fit_step(self, generator: torch.Generator) -> dict[str, float]:
+        """train_step on a fresh make_batch(generator): the loop's step (runtime.training.loop)."""
+        loss, gnorm = self.train_step(self.make_batch(generator))
+        return {"loss": loss, "grad_norm": gnorm}
+
+    def log_record(self, metrics: dict[str, float], lr: float, elapsed_s: float, steps_run: int) -> dict[str, Any]:
+        """The log.jsonl line: step, loss, lr, grad_norm, seconds (s), seconds_per_step (this run's)."""
+        return {"step": self.step, "loss": round(metrics["loss"], 6), "lr": lr,
+                "grad_norm": round(metrics["grad_norm"], 4), "seconds": round(elapsed_s, 2),
+                "seconds_per_step": round(elapsed_s / steps_run, 3)}
 
     def lr_at(self, step: int, elapsed_s: float = 0.0) -> float:
         """Linear warm-up, then cosine decay to lr * min_lr_ratio over whichever budget (steps, minutes) ends first."""
@@ -258,35 +264,10 @@ class Distiller:
     def run(self, progress: bool = True) -> DistillResult:
         """Distil until cfg.steps (or cfg.max_minutes); checkpoint every few minutes or steps and at the end."""
         c = self.cfg
-        self.out.mkdir(parents=True, exist_ok=True)
-        t0 = last_ckpt = time.time()
-        loss, start = float("nan"), self.step
-        bar = tqdm(total=c.steps, initial=self.step, disable=not progress, desc="distill", unit="step",
-                   dynamic_ncols=True)
-        try:
-            with open(self.out / "log.jsonl", "a") as log:
-                while self.step < c.steps:
-                    if c.max_minutes is not None and time.time() - t0 > 60 * c.max_minutes:
-                        break
-                    g = torch.Generator().manual_seed(c.seed * 1_000_003 + self.step * 1009)
-                    lr = self.lr_at(self.step, time.time() - t0)
-                    for group in self.opt.param_groups:
-                        group["lr"] = lr
-                    loss, gnorm = self.train_step(self.make_batch(g))
-                    bar.update(1)
-                    if self.step % c.log_every == 0 or self.step == c.steps:
-                        elapsed = time.time() - t0
-                        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
-                        log.write(json.dumps({"step": self.step, "loss": round(loss, 6), "lr": lr,
-                                              "grad_norm": round(gnorm, 4), "seconds": round(elapsed, 2),
-                                              "seconds_per_step": round(elapsed / (self.step - start), 3)}) + "\n")
-                        log.flush()
-                    if (self.step % c.checkpoint_every_steps == 0
-                            or time.time() - last_ckpt > 60 * c.checkpoint_every_minutes):
-                        self.save()
-                        last_ckpt = time.time()
-                path = self.save()
-        finally:
-            bar.close()
-        seconds = time.time() - t0
-        return DistillResult(self.step, loss, seconds, seconds / max(1, self.step - start), path)
+        run = run_loop(self, Schedule(steps=c.steps, max_minutes=c.max_minutes, seed=c.seed, log_every=c.log_every,
+                                      checkpoint_every_minutes=c.checkpoint_every_minutes,
+                                      checkpoint_every_steps=c.checkpoint_every_steps),
+                       self.out, desc="distill", progress=progress)
+        seconds = time.time() - run.t0
+        return DistillResult(self.step, run.metrics.get("loss", float("nan")), seconds,
+                             seconds / max(1, self.step - run.start), run.final)

@@ -5,15 +5,15 @@ sampled as random clips of `temporal_factor` frames. Loss: L1 + MSE on pixels in
 decoder fed the latent plus Gaussian noise (`AutoencoderConfig.latent_noise`). AdamW, warmup then cosine
 decay, bf16 autocast. Every few minutes the run directory OUT is rewritten atomically as an autoencoder
 checkpoint (autoencoder.safetensors + config.json with the latent stats, + train_state.pt to resume), and
-a line with the held-out PSNR goes to OUT/log.jsonl; a rerun with the same OUT resumes.
+a line with the held-out PSNR goes to OUT/log.jsonl; a rerun with the same OUT resumes. The loop is the
+trainer's (runtime/training/loop.py), with its time budget counted over all resumes; this file keeps the loss
+and the batches.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,13 +21,13 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from runtime.model.autoencoder import video_to_unit
 from runtime.model.ae_checkpoint import AE_TRAIN_STATE, load_conv_weights, read_autoencoder_config, save_autoencoder
 from runtime.model.conv_autoencoder import AutoencoderConfig, ConvAutoencoder
 from runtime.data.frames import FrameBank
 from runtime.evaluation.autoencoder import decode_ms_per_frame, evaluate
+from runtime.training.loop import LoopTask, Run, Schedule, run_loop, warmup_cosine_lr
 from sdk.errors import CheckpointError, ConfigError
 
 
@@ -69,8 +69,9 @@ def measure_latent_stats(ae: ConvAutoencoder, clips: np.ndarray) -> tuple[torch.
     return z.mean(1), z.std(1).clamp_min(1e-4)
 
 
-class AETrainer:
-    """Owns the autoencoder, optimizer and data of a `train-ae` run. Construct, then `run()`."""
+class AETrainer(LoopTask):
+    """Owns the autoencoder, optimizer and data of a `train-ae` run; runs the shared loop
+    (runtime.training.loop). Construct, then `run()`."""
 
     def __init__(self, cfg: AETrainConfig) -> None:
         if cfg.batch_frames % cfg.temporal_factor or cfg.batch_frames < cfg.temporal_factor:
@@ -127,21 +128,13 @@ class AETrainer:
                                   "--temporal-factor, or start from scratch")
         self.ae.load_state_dict(load_conv_weights(spec, directory).state_dict())
 
-    def progress(self) -> float:
-        """Fraction of the run done: steps or minutes, whichever budget is nearer its end."""
+    def lr_at(self, step: int, elapsed_s: float | None = None) -> float:
+        """Linear warmup over warmup_steps, then cosine to lr * min_lr_ratio at the end of the run: steps or
+        minutes of training (elapsed_s, default self.seconds: over all resumes), whichever budget ends first."""
         c = self.cfg
-        frac = (self.step - c.warmup_steps) / max(1, c.steps - c.warmup_steps)
-        if c.max_minutes:
-            frac = max(frac, self.seconds / (60 * c.max_minutes))
-        return min(1.0, max(0.0, frac))
-
-    def lr_at(self, step: int) -> float:
-        """Linear warmup over warmup_steps, then cosine to lr * min_lr_ratio at the end of the run."""
-        c = self.cfg
-        if step < c.warmup_steps:
-            return c.lr * (step + 1) / c.warmup_steps
-        frac = self.progress()
-        return c.lr * (c.min_lr_ratio + (1 - c.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
+        return warmup_cosine_lr(step, self.seconds if elapsed_s is None else elapsed_s, lr=c.lr,
+                                warmup_steps=c.warmup_steps, steps=c.steps, max_minutes=c.max_minutes,
+                                min_lr_ratio=c.min_lr_ratio)
 
     def train_step(self, g: torch.Generator) -> dict[str, float]:
         c = self.cfg
@@ -175,49 +168,46 @@ class AETrainer:
         save_autoencoder(self.out, self.ae, extra, train_state=state)
         return scores
 
-    def run(self, progress: bool = True) -> dict[str, Any]:
-        """Train to cfg.steps (or cfg.max_minutes), save, and return the final scores and timings."""
-        c = self.cfg
-        self.out.mkdir(parents=True, exist_ok=True)
-        self.ae.train()
-        t0 = last = time.time()
-        start = self.step
-        bar = tqdm(total=c.steps, initial=self.step, desc="train-ae", unit="step", disable=not progress,
-                   dynamic_ncols=True)
-        with open(self.out / "log.jsonl", "a") as log:
-            def write(rec: dict[str, Any]) -> None:
-                log.write(json.dumps(rec) + "\n")
-                log.flush()
+    def fit_step(self, generator: torch.Generator) -> dict[str, float]:
+        """train_step, counted: the loop's step (runtime.training.loop)."""
+        rec = self.train_step(generator)
+        self.step += 1
+        return rec
 
-            write({"event": "start", "step": self.step, "train_frames": self.train.frames,
-                   "heldout_frames": self.heldout.frames, "config": dataclasses.asdict(c)})
-            try:
-                while self.step < c.steps:
-                    if c.max_minutes is not None and self.seconds >= 60 * c.max_minutes:
-                        break
-                    tick = time.time()
-                    lr = self.lr_at(self.step)
-                    for group in self.opt.param_groups:
-                        group["lr"] = lr
-                    g = torch.Generator().manual_seed(c.seed * 1_000_003 + self.step)
-                    rec = self.train_step(g)
-                    self.step += 1
-                    self.seconds += time.time() - tick
-                    bar.update(1)
-                    if self.step % c.log_every == 0:
-                        bar.set_postfix(loss=f"{rec['loss']:.4f}", psnr=f"{rec['train_psnr_db']:.1f}")
-                        write({"step": self.step, **{k: round(v, 5) for k, v in rec.items()}, "lr": lr,
-                               "elapsed_s": round(time.time() - t0, 1),
-                               "steps_per_s": round((self.step - start) / max(time.time() - t0, 1e-9), 3)})
-                    if time.time() - last > 60 * c.checkpoint_every_minutes:
-                        write({"step": self.step, "heldout": self.save(), "elapsed_s": round(time.time() - t0, 1)})
-                        last = time.time()
-            finally:
-                bar.close()
-            scores = self.save()
-            self.ae.eval()
-            timing = decode_ms_per_frame(self.ae, c.size)
-            result = {"event": "end", "step": self.step, "heldout": scores, "decode_ms_per_frame": timing,
-                      "minutes": round((time.time() - t0) / 60, 2), "train_minutes": round(self.seconds / 60, 2)}
-            write(result)
+    def log_record(self, metrics: dict[str, float], lr: float, elapsed_s: float, steps_run: int) -> dict[str, Any]:
+        """The log.jsonl line: step, train_step's metrics, lr, elapsed_s (s), steps_per_s (this run's)."""
+        return {"step": self.step, **{k: round(v, 5) for k, v in metrics.items()}, "lr": lr,
+                "elapsed_s": round(elapsed_s, 1), "steps_per_s": round(steps_run / max(elapsed_s, 1e-9), 3)}
+
+    def postfix(self, metrics: dict[str, float], lr: float) -> dict[str, str]:
+        """The progress bar shows the loss and the training PSNR (dB)."""
+        return {"loss": f"{metrics['loss']:.4f}", "psnr": f"{metrics['train_psnr_db']:.1f}"}
+
+    def on_start(self, run: Run) -> None:
+        """The log's "start" line: step, frame counts and the config."""
+        run.write({"event": "start", "step": self.step, "train_frames": self.train.frames,
+                   "heldout_frames": self.heldout.frames, "config": dataclasses.asdict(self.cfg)})
+
+    def checkpoint(self, run: Run) -> None:
+        """Save, and log the held-out scores."""
+        run.write({"step": self.step, "heldout": self.save(), "elapsed_s": round(run.elapsed(), 1)})
+
+    def finish(self, run: Run) -> dict[str, Any]:
+        """The last save, the decoder's speed, and the "end" line of the log."""
+        scores = self.save()
+        self.ae.eval()
+        timing = decode_ms_per_frame(self.ae, self.cfg.size)
+        result = {"event": "end", "step": self.step, "heldout": scores, "decode_ms_per_frame": timing,
+                  "minutes": round(run.elapsed() / 60, 2), "train_minutes": round(self.seconds / 60, 2)}
+        run.write(result)
         return result
+
+    def run(self, progress: bool = True) -> dict[str, Any]:
+        """Train to cfg.steps (or cfg.max_minutes of training over all resumes), save, and return the final
+        scores and timings (the log's "end" line)."""
+        c = self.cfg
+        self.ae.train()
+        schedule = Schedule(steps=c.steps, max_minutes=c.max_minutes, seed=c.seed, log_every=c.log_every,
+                            checkpoint_every_minutes=c.checkpoint_every_minutes, log_last_step=False,
+                            seed_stride=1, resumed_clock=True)
+        return run_loop(self, schedule, self.out, desc="train-ae", progress=progress).final

@@ -1,25 +1,21 @@
-"""The training loop: buffered flow matching with mixed partitioning, EMA, AdamW, bf16 autocast, DDP.
+"""The teacher trainer: buffered flow matching with mixed partitioning, EMA, AdamW, bf16 autocast, DDP.
 
 Run it with `streamdit train --config configs/toy.toml`, or under `torchrun --nproc_per_node=P` for data
-parallelism (gloo on CPU, nccl on CUDA). Checkpoints (EMA weights + the state to resume) are written
-atomically every few minutes or steps into OUT/checkpoint; a rerun resumes from there. Every log_every
-steps one JSON line (step, loss, lr, ...) is appended to OUT/log.jsonl.
+parallelism (gloo on CPU, nccl on CUDA). The loop is the shared one (runtime/training/loop.py); this file
+keeps the loss and the batches. Checkpoints (EMA weights + the state to resume) are written atomically every
+few minutes or steps into OUT/checkpoint; a rerun resumes from there. Every log_every steps one JSON line
+(step, loss, lr, grad_norm, elapsed_s, steps_per_s) is appended to OUT/log.jsonl.
 """
 
 from __future__ import annotations
 
 import copy
-import json
-import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
-from tqdm import tqdm
 
 from runtime.model.autoencoder import build_autoencoder
 from runtime.model.checkpoint import load_train_state, read_weights, save_checkpoint
@@ -27,6 +23,8 @@ from runtime.model.dit import StreamDiT
 from runtime.model.text_encoder import build_text_encoder
 from runtime.training.config import TrainConfig
 from runtime.training.flow_matching import MixedPartitioning, flow_matching_loss
+from runtime.training.loop import (LoopTask, Schedule, dist_info, ema_update, init_distributed, run_loop,
+                                   warmup_cosine_lr, wrap_ddp)
 from runtime.training.sources import build_source
 from sdk.errors import CheckpointError
 
@@ -39,10 +37,6 @@ class TrainResult:
     loss: float
     seconds: float
     checkpoint: Path
-
-
-def _dist_info() -> tuple[int, int, int]:
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
 
 
 def checkpoint_config(cfg: TrainConfig, step: int, latent_hw: tuple[int, int]) -> dict[str, Any]:
@@ -62,31 +56,14 @@ def checkpoint_config(cfg: TrainConfig, step: int, latent_hw: tuple[int, int]) -
     }
 
 
-def warmup_cosine_lr(step: int, elapsed_s: float, *, lr: float, warmup_steps: int, steps: int,
-                     max_minutes: float | None, min_lr_ratio: float) -> float:
-    """Linear warm-up over warmup_steps, then cosine decay from lr to lr * min_lr_ratio.
-
-    The decay follows whichever budget runs out first, `steps` or `max_minutes` (elapsed_s, seconds), so a
-    run cut by its time budget still ends annealed (its EMA weights then come from a low learning rate).
-    Used by the trainer and the distiller.
-    """
-    if step < warmup_steps:
-        return lr * (step + 1) / warmup_steps
-    frac = (step - warmup_steps) / max(1, steps - warmup_steps)
-    if max_minutes:
-        frac = max(frac, elapsed_s / (60 * max_minutes))
-    frac = min(1.0, frac)
-    return lr * (min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
-
-
-class Trainer:
-    """Owns the model, EMA, optimizer, data and the loop. Construct, then `run()`."""
+class Trainer(LoopTask):
+    """Owns the model, EMA, optimizer and data; runs the shared loop (runtime.training.loop). Construct, then
+    `run()`."""
 
     def __init__(self, cfg: TrainConfig, device: str | None = None, init_from: str | Path | None = None) -> None:
         self.cfg = cfg
-        self.rank, self.world, local_rank = _dist_info()
-        if self.world > 1 and not dist.is_initialized():
-            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        self.rank, self.world, local_rank = dist_info()
+        init_distributed(self.world)
         if device is None:
             device = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
@@ -108,9 +85,7 @@ class Trainer:
         self.step = 0
         self.latent_hw = self._latent_hw()
         self._resume(init_from)
-        self.ddp = (torch.nn.parallel.DistributedDataParallel(self.model, device_ids=None if self.device.type == "cpu"
-                                                              else [self.device.index])
-                    if self.world > 1 else self.model)
+        self.ddp = wrap_ddp(self.model, self.device, self.world)
 
     @staticmethod
     def _autoencoder_spec(section: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
@@ -194,54 +169,32 @@ class Trainer:
         levels, loss_mask, _ = self.partitioning.sample(o.batch_size, g)
         return x1, text, mask, levels.to(self.device), loss_mask.to(self.device), drop
 
-    def run(self, progress: bool = True) -> TrainResult:
+    def fit_step(self, g: torch.Generator) -> dict[str, float]:
+        """One AdamW step on a fresh batch drawn with g (at the optimizer's lr), then the EMA update."""
         o = self.cfg.optim
-        self.out.mkdir(parents=True, exist_ok=True)
-        log = open(self.out / "log.jsonl", "a") if self.rank == 0 else None
-        t0 = last_ckpt = time.time()
-        loss_val, start = float("nan"), self.step
-        bar = tqdm(total=o.steps, initial=self.step, disable=not progress or self.rank != 0, desc="train",
-                   unit="step", dynamic_ncols=True)
-        try:
-            while self.step < o.steps:
-                if o.max_minutes is not None and time.time() - t0 > 60 * o.max_minutes:
-                    break
-                g = torch.Generator().manual_seed(o.seed * 1_000_003 + self.step * 1009 + self.rank)
-                x1, text, mask, levels, loss_mask, drop = self._batch(g)
-                lr = self.lr_at(self.step, time.time() - t0)
-                for group in self.opt.param_groups:
-                    group["lr"] = lr
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=o.bf16):
-                    loss = flow_matching_loss(self.ddp, x1, text, mask, levels, loss_mask,
-                                              self.cfg.partition.sigma_min, g, drop)
-                self.opt.zero_grad(set_to_none=True)
-                loss.backward()
-                gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), o.grad_clip)
-                self.opt.step()
-                decay = min(o.ema_decay, (1 + self.step) / (10 + self.step))
-                with torch.no_grad():
-                    for pe, pm in zip(self.ema.parameters(), self.model.parameters()):
-                        pe.lerp_(pm, 1 - decay)
-                self.step += 1
-                loss_val = float(loss.detach())
-                bar.update(1)
-                if self.step % o.log_every == 0 or self.step == o.steps:
-                    bar.set_postfix(loss=f"{loss_val:.4f}", lr=f"{lr:.2e}")
-                    if log:
-                        rec = {"step": self.step, "loss": round(loss_val, 6), "lr": lr, "grad_norm": round(float(gnorm), 4),
-                               "elapsed_s": round(time.time() - t0, 2),
-                               "steps_per_s": round((self.step - start) / max(1e-9, time.time() - t0), 3)}
-                        log.write(json.dumps(rec) + "\n")
-                        log.flush()
-                if (self.step % o.checkpoint_every_steps == 0
-                        or time.time() - last_ckpt > 60 * o.checkpoint_every_minutes):
-                    self.save()
-                    last_ckpt = time.time()
-            path = self.save()
-        finally:
-            bar.close()
-            if log:
-                log.close()
-            if self.world > 1 and dist.is_initialized():
-                dist.barrier()
-        return TrainResult(self.step, loss_val, time.time() - t0, path)
+        x1, text, mask, levels, loss_mask, drop = self._batch(g)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=o.bf16):
+            loss = flow_matching_loss(self.ddp, x1, text, mask, levels, loss_mask, self.cfg.partition.sigma_min, g,
+                                      drop)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), o.grad_clip)
+        self.opt.step()
+        ema_update(self.ema, self.model, o.ema_decay, self.step)
+        self.step += 1
+        return {"loss": float(loss.detach()), "grad_norm": float(gnorm)}
+
+    def log_record(self, metrics: dict[str, float], lr: float, elapsed_s: float, steps_run: int) -> dict[str, Any]:
+        """The log.jsonl line: step, loss, lr, grad_norm, elapsed_s (s), steps_per_s (this run's)."""
+        return {"step": self.step, "loss": round(metrics["loss"], 6), "lr": lr,
+                "grad_norm": round(metrics["grad_norm"], 4), "elapsed_s": round(elapsed_s, 2),
+                "steps_per_s": round(steps_run / max(1e-9, elapsed_s), 3)}
+
+    def run(self, progress: bool = True) -> TrainResult:
+        """Train to [optim] steps (or max_minutes); checkpoint every few minutes or steps and at the end."""
+        o = self.cfg.optim
+        run = run_loop(self, Schedule(steps=o.steps, max_minutes=o.max_minutes, seed=o.seed, log_every=o.log_every,
+                                      checkpoint_every_minutes=o.checkpoint_every_minutes,
+                                      checkpoint_every_steps=o.checkpoint_every_steps),
+                       self.out, desc="train", progress=progress)
+        return TrainResult(self.step, run.metrics.get("loss", float("nan")), time.time() - run.t0, run.final)
