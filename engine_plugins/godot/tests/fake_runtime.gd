@@ -6,7 +6,8 @@ extends RefCounted
 const Codec := preload("res://addons/streamdit/zmtp_codec.gd")
 const MsgPack := preload("res://addons/streamdit/msgpack.gd")
 
-## Every map received, over every connection, in order.
+## Every map received, over every connection, in order; a message's part 2 (a source_frame's
+## pixels) is under the key "_part2".
 var received: Array[Dictionary] = []
 ## Connections accepted so far.
 var connections := 0
@@ -53,6 +54,8 @@ func poll() -> void:
 		_parts.append(frame.body)
 		if not frame.has_more():
 			var map: Variant = MsgPack.decode(_parts[0]).value
+			if map is Dictionary and _parts.size() > 1:
+				map["_part2"] = _parts[1]
 			received.append(map if map is Dictionary else {"type": "<not a map>"})
 			_parts = []
 
@@ -107,8 +110,9 @@ func send_reply(changes := {}) -> void:
 	send_map(reply)
 
 
-## A 4x2 px frame whose bytes all equal [param fill].
-func send_frame(index: int, event_id := 0, fill := 7) -> void:
+## A 4x2 px frame whose bytes all equal [param fill]; [param source_index] >= 0 names the source
+## frame it restyles (left out otherwise).
+func send_frame(index: int, event_id := 0, fill := 7, source_index := -1) -> void:
 	var pixels := PackedByteArray()
 	pixels.resize(4 * 2 * 3)
 	pixels.fill(fill)
@@ -122,6 +126,8 @@ func send_frame(index: int, event_id := 0, fill := 7) -> void:
 		"height": 2,
 		"pixel_format": "rgb8",
 	}
+	if source_index >= 0:
+		map["source_index"] = source_index
 	send_map(map, pixels)
 
 

@@ -13,6 +13,8 @@ const SUITES: Array[String] = [
 	"res://tests/test_session.gd",
 	"res://tests/test_session_failures.gd",
 	"res://tests/test_session_parts.gd",
+	"res://tests/test_source_sender.gd",
+	"res://tests/test_session_v2v.gd",
 	"res://tests/test_recording_writer.gd",
 ]
 

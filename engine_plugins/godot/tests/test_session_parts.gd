@@ -1,9 +1,11 @@
 ## The parts session.gd delegates to, on their own: the held changes (the newest, in order), the
-## connection's failure codes and backoff, and the protocol's check of a handshake reply.
+## connection's failure codes and backoff, the protocol's check of a handshake reply, and the
+## handshake's prompt map, resume token and closed messages.
 extends "res://tests/test_case.gd"
 
 const Connection := preload("res://addons/streamdit/session_connection.gd")
 const HeldChanges := preload("res://addons/streamdit/held_changes.gd")
+const Handshake := preload("res://addons/streamdit/session_handshake.gd")
 const Protocol := preload("res://addons/streamdit/protocol.gd")
 const Zmtp := preload("res://addons/streamdit/zmtp.gd")
 const WsLink := preload("res://addons/streamdit/ws_link.gd")
@@ -88,3 +90,23 @@ func test_handshake_reply_check() -> void:
 	check(Protocol.check_reply(reply)["message"].contains("update the runtime"), "an older runtime")
 	reply = {"protocol_version": "1.0", "pixel_format": "yuv420"}
 	check_eq(Protocol.check_reply(reply).get("code"), "unsupported", "another pixel format")
+
+
+func test_handshake_prompt_map_resume_token_and_closed() -> void:
+	var hs := Handshake.new()
+	check_eq(hs.begin("res://tests/test_prompts.toml"), "", "a readable map")
+	check(hs.prompt_map_text.contains("base = "), "its text")
+	check(hs.base_prompt("") != "", "the map's base when the prompt is empty")
+	check_eq(hs.base_prompt("dusk"), "dusk", "the prompt otherwise")
+	var missing := hs.begin("res://tests/no_such_map.toml")
+	check(missing.contains("no_such_map.toml") and missing.contains("export filter"), missing)
+	check_eq(hs.message("p", 3, 4, "", true, 0.5)["resume_token"], "", "a new session")
+	var reply := {"resume_token": "t-9", "protocol_version": "1.0", "pixel_format": "rgb8"}
+	check_eq(hs.accept(reply), {}, "a good reply")
+	check_eq(hs.message("p", 3, 4, "", false, 0.5)["resume_token"], "t-9", "resumes")
+	check_eq(hs.ended({"code": "client_close", "reason": ""}), {}, "the answer to our close")
+	var replaced := hs.ended({"code": "replaced", "reason": "r"})
+	check_eq([replaced["code"], replaced["hard"]], ["replaced", true], "replaced: stop")
+	hs.resume_token = "t-9"
+	var ended := hs.ended({"code": "idle_timeout", "reason": "idle"})
+	check_eq([ended["code"], ended["hard"], hs.resume_token], ["closed", false, ""], "forgotten")

@@ -1,11 +1,12 @@
 @tool
-## Registers the StreamDiTSession and StreamDiTRecorder nodes in the Create Node dialog while the
-## plugin is enabled (Project > Project Settings > Plugins > StreamDiT).
+## Registers the StreamDiTSession, StreamDiTRecorder and StreamDiTFrameSender nodes in the Create
+## Node dialog while the plugin is enabled (Project > Project Settings > Plugins > StreamDiT).
 extends EditorPlugin
 
 const TYPES := {
 	"StreamDiTSession": "res://addons/streamdit/session.gd",
 	"StreamDiTRecorder": "res://addons/streamdit/recorder.gd",
+	"StreamDiTFrameSender": "res://addons/streamdit/frame_sender.gd",
 }
 const ICON_PATH := "res://addons/streamdit/icon.svg"
 

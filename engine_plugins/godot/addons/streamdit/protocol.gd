@@ -54,10 +54,12 @@ const SCHEMA := {
 const SIGNED_FIELDS: Array[String] = ["pts_us"]
 ## Optional fields of server messages and the value they take when left out or nil.
 const DEFAULTS := {
-	"handshake_reply": {"resumed": false, "next_frame_index": 0, "model": "", "limits": {}},
+	"handshake_reply":
+	{"resumed": false, "next_frame_index": 0, "model": "", "limits": {}, "v2v": false},
 	"event_ack": {"frame_index": 0, "in_effect": true, "client_time_us": 0},
 	"error": {"event_id": 0, "fatal": false},
 	"closed": {"reason": ""},
+	"frame": {"source_index": -1},
 }
 
 
@@ -176,20 +178,23 @@ static func handshake(
 	noise_seed: int,
 	credits: int,
 	auth_token: String,
-	resume_token: String
+	resume_token: String,
+	v2v := false,
+	strength := 0.5
 ) -> Dictionary:
 	return {
 		"type": "handshake",
 		"protocol_version": VERSION,
 		"client_name": CLIENT_NAME,
 		"client_version": CLIENT_VERSION,
-		"capabilities": {"pixel_formats": [PIXEL_FORMAT], "v2v": false, "credits": credits},
+		"capabilities": {"pixel_formats": [PIXEL_FORMAT], "v2v": v2v, "credits": credits},
 		"auth_token": auth_token,
 		"settings":
 		{
 			"prompt": p_prompt,
 			"prompt_map": prompt_map,
-			"seed": noise_seed if noise_seed >= 0 else null
+			"seed": noise_seed if noise_seed >= 0 else null,
+			"strength": strength,
 		},
 		"resume_token": resume_token,
 	}
@@ -210,6 +215,22 @@ static func event(event_id: int, event_type: String, payload: Dictionary) -> Dic
 
 static func set_prompt(event_id: int, text: String) -> Dictionary:
 	return {"type": "set_prompt", "event_id": event_id, "text": text}
+
+
+## The [code]source_frame[/code] map (video-to-video; its pixels go as a second part, width x
+## height x 3 bytes, rgb8). [param strength] < 0 sends nil: keep the session's strength.
+static func source_frame(
+	index: int, width: int, height: int, strength: float, anchor: bool
+) -> Dictionary:
+	return {
+		"type": "source_frame",
+		"frame_index": index,
+		"width": width,
+		"height": height,
+		"pixel_format": PIXEL_FORMAT,
+		"strength": strength if strength >= 0.0 else null,
+		"anchor": anchor,
+	}
 
 
 static func credit(n: int) -> Dictionary:

@@ -10,34 +10,25 @@
 ## shows the newest frame that is due. When the runtime is away, the game keeps running: the
 ## texture keeps the last frame, [signal error] says why, and the node reconnects with exponential
 ## backoff, resuming the same session. Events pushed meanwhile are held (the newest
-## [constant MAX_HELD_CHANGES]) and sent once the stream is back.
-##
-## [codeblock]
-## @onready var stream: StreamDiTSession = $StreamDiTSession
-## func _ready() -> void:
-##     $TextureRect.texture = stream.texture
-##     stream.error.connect(func(code, message): push_warning("%s: %s" % [code, message]))
-## func _on_zombie_spawned() -> void:
-##     stream.push_event("zombie_appears", {})
-## [/codeblock]
+## [constant MAX_HELD_CHANGES]) and sent once the stream is back. Video-to-video: [method
+## send_frame]. A quick start and every setting: README.md beside this script.
 class_name StreamDiTSession
 extends Node
 
 ## The handshake is done: frames follow. Emitted again after each reconnect.
 signal connected
 ## A frame is in [param texture]. [param info]: frame_index, chunk_index, pts_us, event_id (the
-## event whose prompt is in effect, 0 = none), width, height, prompt (that prompt, when known).
+## event whose prompt is in effect, 0 = none), width, height, prompt (that prompt, when known),
+## source_index (the [method send_frame] index of the game frame it restyles; -1 = none).
 signal frame_received(texture: ImageTexture, info: Dictionary)
 ## The runtime applied event (or set_prompt) [param event_id] at a chunk boundary; [param prompt]
 ## is the prompt in effect from that chunk (a higher-priority overlay may still decide it).
 signal event_applied(event_id: int, prompt: String)
-## The game pushed a valid event (whether the stream is up or not); a [StreamDiTRecorder] whose
-## session this is records it.
+## The game pushed a valid event (stream up or not); a [StreamDiTRecorder] of this session
+## records it.
 signal event_pushed(event_id: int, type: String, payload: Dictionary)
-## Something went wrong; [param message] says what to check. Codes are the protocol's (section 7:
-## version_mismatch, auth_failed, unknown_event, ...) or this node's: bad_settings, host_not_found,
-## connect_failed, connect_timeout, connection_lost, not_a_runtime, bad_message, handshake_timeout,
-## closed, replaced.
+## Something went wrong; [param message] says what to check. Codes: the protocol's (section 7) or
+## this node's (bad_settings, host_not_found, connect_failed, connection_lost, ...: README.md).
 signal error(code: String, message: String)
 
 enum State {
@@ -54,8 +45,8 @@ const Protocol := preload("res://addons/streamdit/protocol.gd")
 const Connection := preload("res://addons/streamdit/session_connection.gd")
 const Playback := preload("res://addons/streamdit/session_playback.gd")
 const HeldChanges := preload("res://addons/streamdit/held_changes.gd")
-## How to fix an unreadable prompt map.
-const FIX_PROMPT_MAP := ": check prompt_map_path; exported games need *.toml in the export filter"
+const Handshake := preload("res://addons/streamdit/session_handshake.gd")
+const SourceSender := preload("res://addons/streamdit/source_sender.gd")
 ## Events and prompt changes held while the stream is away; older ones are dropped.
 const MAX_HELD_CHANGES := 16
 ## Failures that reconnecting cannot fix: the node stops and reports them.
@@ -63,20 +54,18 @@ const HARD_FAILURES: Array[String] = Connection.HARD_FAILURES
 
 ## Address of the runtime: an IP address or a host name (resolved without blocking the game).
 @export var host := "127.0.0.1"
-## How to reach the runtime: [code]zmq[/code] (ZeroMQ, [code]streamdit serve --zmq-port[/code]) or
-## [code]websocket[/code] (ws://host:port/v1/session, [code]streamdit serve --web-port[/code]; the
-## one a web export can use). Read when the session connects.
+## How to reach the runtime, read when the session connects: [code]zmq[/code] (ZeroMQ) or
+## [code]websocket[/code] (ws://host:port/v1/session; the one a web export can use).
 @export_enum("zmq", "websocket") var transport := "zmq"
-## The runtime's port for [member transport]: its [code]--zmq-port[/code] (default 5557), or its
-## [code]--web-port[/code] for websocket.
+## The runtime's port for [member transport]: [code]streamdit serve --zmq-port[/code] (default
+## 5557), or its [code]--web-port[/code] for websocket.
 @export_range(1, 65535) var port := 5557
 ## The runtime's [code]--auth-token[/code]; leave empty for a runtime on 127.0.0.1 without one.
 @export var auth_token := ""
 ## The base prompt. Leave empty to use the prompt map's [code]base[/code].
 @export_multiline var prompt := ""
-## A prompt map (TOML: base prompt and one rule per event type), read when the session starts.
-## Leave empty to use the runtime's default prompt map (the checkpoint's, or serve --prompt-map).
-## Exported games: add *.toml to the export preset's non-resource filters.
+## A prompt map (TOML: base prompt, one rule per event type), read at start; empty = the runtime's
+## default map. Exported games: add *.toml to the export preset's non-resource filters.
 @export_file("*.toml") var prompt_map_path := ""
 ## Noise seed of the stream; -1 picks a random one. Same seed, same prompt: same video.
 @warning_ignore("shadowed_global_identifier") @export var seed := -1
@@ -98,6 +87,12 @@ const HARD_FAILURES: Array[String] = Connection.HARD_FAILURES
 @export var smooth_playback := true
 ## How long connecting, the handshake, or a silent connection may last before it counts as lost.
 @export_range(1.0, 120.0, 0.5, "suffix:s") var timeout := 10.0
+
+@export_group("Video-to-video")
+## Restyle the game's own frames ([method send_frame], [StreamDiTFrameSender]); read at start().
+@export var v2v := false
+## How much the model may change them, 0 (the source back) to 1 (text-only); read at start().
+@export_range(0.0, 1.0, 0.01) var strength := 0.5
 
 ## The latest frame. The same object for the node's whole life: bind it once.
 var texture: ImageTexture:
@@ -127,6 +122,10 @@ var frames_dropped: int:
 		return _playback.player.dropped
 ## Connection attempts after the first.
 var reconnects := 0
+## Source frames sent ([method send_frame]).
+var source_frames_sent: int:
+	get:
+		return _source.sent
 ## The last error: code, message, event_id, fatal.
 var last_error: Dictionary = {}
 ## Where the session is; read-only.
@@ -134,14 +133,13 @@ var state: State:
 	get:
 		return _state
 
-# The three parts of a session: the link to the runtime and its reconnects; the frames shown and
-# the prompt of each; the changes held while the stream is away.
+# The session's parts: link and reconnects, playback, held changes, handshake, v2v source frames.
 var _connection := Connection.new()
 var _playback := Playback.new()
 var _held := HeldChanges.new(MAX_HELD_CHANGES)
+var _handshake := Handshake.new()
+var _source := SourceSender.new()
 var _state := State.IDLE
-var _prompt_map_text := ""
-var _resume_token := ""
 var _last_event_id := 0
 
 
@@ -165,15 +163,11 @@ func start() -> void:
 		_send(Protocol.close("the game started a new session"))
 	_connection.close()
 	_connection.reset_backoff(reconnect_delay_min)
-	_resume_token = ""
-	_prompt_map_text = ""
-	if prompt_map_path != "":
-		_prompt_map_text = FileAccess.get_file_as_string(prompt_map_path)
-		var err := FileAccess.get_open_error()
-		if err != OK:
-			var why := "cannot read the prompt map %s (%s)" % [prompt_map_path, error_string(err)]
-			_fail("bad_settings", why + FIX_PROMPT_MAP)
-			return
+	_source.reset()
+	var unreadable := _handshake.begin(prompt_map_path)
+	if unreadable != "":
+		_fail("bad_settings", unreadable)
+		return
 	if host.strip_edges() == "":
 		_fail("bad_settings", "host is empty: set it to the runtime's address, e.g. 127.0.0.1")
 		return
@@ -204,6 +198,21 @@ func set_prompt(text: String) -> int:
 	return _last_event_id
 
 
+## Video-to-video: sends [param image] (any format and size: a copy in the stream's size, rgb8) to
+## restyle; [param p_strength] in [0, 1] sets the strength from the next chunk, < 0 keeps it;
+## [param anchor] restarts the stream from it. Returns its index (frames restyling it carry it as
+## info.source_index); -1 if not sent: not streaming, or a problem [signal error] reports.
+func send_frame(image: Image, p_strength := -1.0, anchor := false) -> int:
+	if _state != State.STREAMING:
+		return -1
+	var built := _source.build(image, session_info, v2v, p_strength, anchor)
+	if built.has("code"):
+		_report(built["code"], built["message"], 0, false)
+	elif built.has("parts") and not _connection.send(built["parts"]):
+		_on_transport_failure()
+	return built.get("index", -1)
+
+
 ## Ends the session (the runtime forgets it) and stops reconnecting; [member texture] keeps the last
 ## frame. Call [method start] to begin a new session.
 func close(reason := "closed by the game") -> void:
@@ -219,9 +228,8 @@ func get_image() -> Image:
 	return _playback.player.image
 
 
-## Advances the session without waiting: connects, reads, shows the frame that is due, gives
-## credits back, reconnects. [code]_process[/code] calls it; call it yourself if you turn
-## processing off.
+## Advances the session without waiting: connects, reads, shows the frame due, gives credits
+## back, reconnects. [code]_process[/code] calls it; call it yourself after set_process(false).
 func poll() -> void:
 	match _state:
 		State.IDLE, State.CLOSED, State.FAILED:
@@ -236,9 +244,7 @@ func poll() -> void:
 	var now := Time.get_ticks_usec()
 	while link.has_message() and _state in [State.CONNECTING, State.HANDSHAKING, State.STREAMING]:
 		var msg := Protocol.parse(link.take_message())
-		if msg.type == "frame" and _state == State.STREAMING:
-			_receive_frame(msg, now)
-		else:
+		if msg.type != "frame" or _state != State.STREAMING or not _playback.receive(msg, now):
 			_handle(msg)
 	if _state == State.STREAMING:
 		var shown := _playback.present(now, smooth_playback)
@@ -260,7 +266,7 @@ func _connect() -> void:
 
 
 func _send_handshake() -> void:
-	_send(Protocol.handshake(prompt, _prompt_map_text, seed, credits, auth_token, _resume_token))
+	_send(_handshake.message(prompt, seed, credits, auth_token, v2v, strength))
 	_connection.arm_deadline(timeout)
 
 
@@ -307,23 +313,21 @@ func _handle(msg: Protocol.Message) -> void:
 			stats = f
 		"closed":
 			_on_closed(f)
-		"frame":
-			pass  # a frame before the handshake reply: nothing to show it with yet
 		_:
-			pass  # a message of a newer minor version: ignored, as the version rule says
+			pass  # a frame before the handshake reply, or a newer minor version's type: ignored
 
 
 func _on_handshake_reply(f: Dictionary) -> void:
 	if _state not in [State.CONNECTING, State.HANDSHAKING]:
 		_report("bad_message", "a second handshake_reply arrived; it was ignored", 0, false)
 		return
-	var problem := Protocol.check_reply(f)
+	var problem := _handshake.accept(f)
 	if not problem.is_empty():
 		_fail(problem["code"], problem["message"])
 		return
 	session_info = f
-	_playback.begin(f, prompt if prompt != "" else Protocol.base_prompt_of(_prompt_map_text))
-	_resume_token = f["resume_token"]
+	_playback.begin(f, _handshake.base_prompt(prompt))
+	_source.reconnected()
 	_state = State.STREAMING
 	_connection.reset_backoff(reconnect_delay_min)
 	for change in _held.take_all():
@@ -340,7 +344,7 @@ func _on_server_error(f: Dictionary) -> void:
 		_report(code, message, f["event_id"], false)
 	elif code == "resume_failed" and _state != State.STREAMING:
 		_report(code, message + "; starting a new session", 0, true)
-		_resume_token = ""
+		_handshake.resume_token = ""
 		_playback.forget_prompts()
 		_send_handshake()
 	elif code in HARD_FAILURES:
@@ -350,24 +354,11 @@ func _on_server_error(f: Dictionary) -> void:
 
 
 func _on_closed(f: Dictionary) -> void:
-	if f["code"] == "client_close" or _state != State.STREAMING:
-		return
-	if f["code"] == "replaced":
-		_fail(
-			"replaced",
-			"another connection resumed this session (%s); this node stopped" % f["reason"]
-		)
-		return
-	_resume_token = ""  # the runtime forgot the session: the next one starts fresh
-	_lost("closed", "the runtime ended the session (%s: %s)" % [f["code"], f["reason"]])
-
-
-func _receive_frame(msg: Protocol.Message, now: int) -> void:
-	if msg.error != "":
-		_playback.spend_credit()  # it used a credit all the same
-		_handle(msg)
-	else:
-		_playback.receive(msg.fields, msg.pixels, now)
+	var ended := _handshake.ended(f) if _state == State.STREAMING else {}
+	if ended.get("hard", false):
+		_fail(ended["code"], ended["message"])
+	elif not ended.is_empty():
+		_lost(ended["code"], ended["message"])
 
 
 func _change(message: Dictionary) -> void:

@@ -5,6 +5,7 @@ class_name StreamDiTSessionPlayback
 extends RefCounted
 
 const FramePlayer := preload("res://addons/streamdit/frame_player.gd")
+const Protocol := preload("res://addons/streamdit/protocol.gd")
 
 ## The player; its texture is the session's, the same object for the node's whole life.
 var player := FramePlayer.new()
@@ -33,20 +34,20 @@ func note_ack(ack: Dictionary) -> void:
 		_prompts[ack["event_id"]] = ack["prompt"]
 
 
-## Queues a checked frame message (its [param fields] and rgb8 [param pixels]) that arrived at
-## [param now_us].
-func receive(fields: Dictionary, pixels: PackedByteArray, now_us: int) -> void:
-	player.push(fields, pixels, now_us)
-
-
-## Counts a frame that used a credit but cannot be shown (a malformed one).
-func spend_credit() -> void:
-	player.consumed += 1
+## Queues the frame message [param msg] (Protocol.parse) that arrived at [param now_us]. A
+## malformed one is not queued but counts as taken (it used a credit all the same): false then.
+func receive(msg: Protocol.Message, now_us: int) -> bool:
+	if msg.error != "":
+		player.consumed += 1
+		return false
+	player.push(msg.fields, msg.pixels, now_us)
+	return true
 
 
 ## Shows the frame due at [param now_us] (the newest one due; with [param smooth] false, the
 ## newest one received). Returns its info (frame_index, chunk_index, pts_us, event_id, width,
-## height, prompt), or an empty Dictionary when no new frame is shown.
+## height, prompt, source_index: the source frame it restyles, -1 = none), or an empty Dictionary
+## when no new frame is shown.
 func present(now_us: int, smooth: bool) -> Dictionary:
 	player.smooth = smooth
 	var f := player.present(now_us)
@@ -60,6 +61,7 @@ func present(now_us: int, smooth: bool) -> Dictionary:
 		"width": f["width"],
 		"height": f["height"],
 		"prompt": _prompts.get(f["event_id"], ""),
+		"source_index": f.get("source_index", -1),
 	}
 
 
