@@ -180,7 +180,7 @@ def _run_mode(exe: Path, *args: str) -> str:
 
 def test_csharp_unit_tests(core_tests_exe):
     stdout = _run_mode(core_tests_exe, "unit")
-    for area in ("framing:", "decoder:", "msgpack:", "client:", "session:", "transport:", "recording:"):
+    for area in ("framing:", "decoder:", "msgpack:", "client:", "session:", "transport:", "recording:", "v2v:"):
         assert f"PASS {area}" in stdout, f"no {area} tests ran"
 
 

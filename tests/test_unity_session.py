@@ -3,9 +3,11 @@ receives next to the Python SDK's from the same server in the same run.
 
 One `streamdit serve` process (the tiny random-weight checkpoint, 32x32 px, 16 FPS, paced) serves the module.
 `mono CoreTests.exe live HOST PORT` handshakes, pushes Crafter events, receives 73 frames, checks event ids, frame
-size and content, closes cleanly, and resumes a session through a TCP proxy whose connection it cuts (see
-engine_plugins/unity/tests/LiveTests.cs). Then `sdk.Session("zmq://...")` takes frames from the same server and
-both rates are measured the same way: 64 frame intervals after 8 warm-up frames, on receive-thread timestamps.
+size and content, closes cleanly, resumes a session through a TCP proxy whose connection it cuts, and streams
+video-to-video (issue 20): it sends source frames with SendFrame at the model's rate and takes frames until 24 of
+them name a source frame it sent (see engine_plugins/unity/tests/LiveTests.cs). Then `sdk.Session("zmq://...")`
+takes frames from the same server and both rates are measured the same way: 64 frame intervals after 8 warm-up
+frames, on receive-thread timestamps.
 The figures are printed (run with -s to see them) and written to unity_frame_rates.json in the test's tmp dir.
 """
 
@@ -86,17 +88,23 @@ def test_mono_session_against_live_runtime_and_frame_rates(core_tests_exe, zmq_p
     found = re.search(r"^LIVE_JSON (\{.*\})$", stdout, re.M)
     assert found, stdout
     mono = json.loads(found[1])
+    v2v = re.search(r"^LIVE_V2V_JSON (\{.*\})$", stdout, re.M)
+    assert v2v and "PASS live: v2v:" in stdout, stdout
+    v2v = json.loads(v2v[1])
     python = _python_rate(zmq_port, crafter_map)
     figures = {
         "server": "streamdit serve, tiny random-weight checkpoint (save_tiny_checkpoint), paced, loopback",
-        "model_fps": mono["model_fps"], "mono": mono, "python": python,
+        "model_fps": mono["model_fps"], "mono": mono, "python": python, "mono_v2v": v2v,
         "command": ".venv/bin/python -m pytest -s tests/test_unity_session.py",
     }
     out = tmp_path / "unity_frame_rates.json"
     out.write_text(json.dumps(figures, indent=2))
     print(f"\nreceived frame rate, same server, same run: Mono {mono['fps']:.2f} FPS, Python {python['fps']:.2f} FPS "
           f"(model {mono['model_fps']} FPS, {mono['width']}x{mono['height']} px)")
+    print(f"Mono v2v: {v2v['source_frames_sent']} source frames sent, {v2v['frames_naming_a_source']} frames named one "
+          f"({v2v['distinct_source_indices']} distinct), source-to-output latency p50 {v2v['latency_ms_p50']} ms")
     print(f"{out}:\n{out.read_text()}")
+    assert v2v["frames_naming_a_source"] >= 24 and v2v["distinct_source_indices"] >= 12, v2v
     assert mono["frames"] == python["frames"] == MEASURED_FRAMES
     assert (mono["width"], mono["height"]) == (python["width"], python["height"])
     # Both are paced by the runtime; a client that loses credits or frames would fall far behind the other.

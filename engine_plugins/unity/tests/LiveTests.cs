@@ -21,12 +21,14 @@ namespace StreamDiT.Tests
         public readonly Dictionary<long, EventAck> Acks = new Dictionary<long, EventAck>();
         readonly AutoResetEvent signal = new AutoResetEvent(false);
 
-        public LiveSession(string host, int port)
+        public LiveSession(string host, int port, Action<StreamDiTSessionOptions> configure = null)
         {
-            Session = new StreamDiTSession(new StreamDiTSessionOptions
+            var options = new StreamDiTSessionOptions
             {
                 Host = host, Port = port, PromptMap = CrafterPromptMap.Build(), Seed = 1, ClientName = "unity-live-test",
-            });
+            };
+            if (configure != null) configure(options);
+            Session = new StreamDiTSession(options);
             Session.Error += e => { lock (Errors) Errors.Add(e); signal.Set(); };
             Session.EventApplied += a => { lock (Acks) Acks[a.EventId] = a; signal.Set(); };
             Session.StateChanged += s => { lock (States) States.Add(s); signal.Set(); };
@@ -75,6 +77,7 @@ namespace StreamDiT.Tests
         {
             r.Add("live: handshake, events, " + (WarmUpFrames + MeasuredFrames + 1) + " frames, event ids on frames, clean close", () => Stream(host, port));
             r.Add("live: a dropped connection resumes the same session", () => Resume(host, port));
+            r.Add("live: v2v: source frames sent at the model's rate come back as frames naming them (SourceIndex)", () => V2V(host, port));
         }
 
         static void Stream(string host, int port)
@@ -127,6 +130,102 @@ namespace StreamDiT.Tests
                 + seconds.ToString("0.000", CultureInfo.InvariantCulture) + ", \"fps\": " + fps.ToString("0.00", CultureInfo.InvariantCulture)
                 + ", \"model_fps\": " + info.Fps.ToString("0.##", CultureInfo.InvariantCulture) + ", \"width\": " + info.Width
                 + ", \"height\": " + info.Height + ", \"first_zombie_frame\": " + firstWithZombie.FrameIndex + "}");
+        }
+
+        // Video-to-video against the real runtime: SendFrame at the model's fps from this thread (as a game's frame
+        // sender would), frames taken as they come, until SourcedFrames of them name a source frame. Prints one line
+        // "LIVE_V2V_JSON {...}" with the counts and the source-to-output latency (SendFrame to the first frame naming it).
+        const int SourcedFrames = 24;
+
+        static void V2V(string host, int port)
+        {
+            var live = new LiveSession(host, port, o => { o.V2V = true; o.Strength = 0.5f; });
+            live.Until(() => live.Session.State == StreamDiTSessionState.Streaming, 30000, "Streaming");
+            SessionInfo info = live.Session.Info;
+            Check.True(info.V2V, "the runtime's handshake_reply.v2v is true (it is false: this runtime does not serve video-to-video)");
+            int w = info.Width, h = info.Height;
+            var sentUs = new Dictionary<long, long>();
+            var latenciesMs = new List<double>();
+            var trace = new System.Text.StringBuilder();  // "frame:source " pairs, for the failure messages
+            var distinct = new HashSet<long>();
+            int backSteps = 0;
+            long lastSent = -1, lastSource = -1, sourced = 0, taken = 0;
+            long periodUs = (long)(1e6 / info.Fps), nextSendUs = Frame.MonotonicUs();
+            DateTime deadline = DateTime.UtcNow.AddSeconds(60);
+            while (sourced < SourcedFrames)
+            {
+                Check.True(DateTime.UtcNow < deadline, "within 60 s, " + SourcedFrames + " frames that name a source frame (got "
+                    + sourced + " of " + taken + " frames; " + (lastSent + 1) + " source frames sent; stats: "
+                    + (live.Session.Stats == null ? "none" : live.Session.Stats.SourceFramesReceived + " received by the runtime")
+                    + "; frame:source " + trace + ")");
+                if (Frame.MonotonicUs() >= nextSendUs)
+                {
+                    byte[] rgb = Bars(w, h, (int)(lastSent + 1));
+                    float? strength = lastSent + 1 == 8 ? (float?)0.75f : null;  // a live strength change on the way
+                    long index = live.Session.SendFrame(rgb, w, h, strength);
+                    Check.Equal(lastSent + 1, index, "SendFrame numbers the frames 0, 1, 2, ...");
+                    lastSent = index;
+                    sentUs[index] = Frame.MonotonicUs();
+                    nextSendUs += periodUs;
+                }
+                Frame f;
+                while (live.Session.TryDequeueFrame(out f))
+                {
+                    taken++;
+                    Check.True(f.Width == w && f.Height == h && f.Pixels.Length == w * h * 3, "frame " + f.FrameIndex + " size");
+                    if (f.SourceIndex < 0) continue;
+                    Check.True(f.SourceIndex <= lastSent, "frame " + f.FrameIndex + " names source frame " + f.SourceIndex
+                        + ", but only 0.." + lastSent + " were sent");
+                    trace.Append(f.FrameIndex).Append(':').Append(f.SourceIndex).Append(' ');
+                    if (f.SourceIndex < lastSource) backSteps++;  // the runtime may restyle the last chunk's sources again
+                    if (distinct.Add(f.SourceIndex)) latenciesMs.Add((f.ReceivedUs - sentUs[f.SourceIndex]) / 1000.0);
+                    lastSource = f.SourceIndex;
+                    sourced++;
+                }
+                Thread.Sleep(2);
+            }
+            live.Until(() => live.Session.Stats != null && live.Session.Stats.SourceFramesReceived > 0, 10000,
+                "stats with source_frames_received > 0");
+            SessionStats stats = live.Session.Stats;
+            Check.True(stats.SourceFramesReceived <= live.Session.SourceFramesSent && stats.SourceFramesDropped <= stats.SourceFramesReceived,
+                "stats: " + stats.SourceFramesReceived + " received, " + stats.SourceFramesDropped + " dropped, of " + live.Session.SourceFramesSent + " sent");
+            lock (live.Errors)
+                Check.True(live.Errors.Count == 0, "no errors: " + string.Join("; ", live.Errors.ConvertAll(e => e.ToString()).ToArray()));
+            // The restyled stream follows the source: most frames name a newer source frame than the one before.
+            Check.True(distinct.Count >= SourcedFrames / 2, distinct.Count + " distinct source indices in " + sourced
+                + " frames (frame:source " + trace + ")");
+            live.CloseCleanly();
+            latenciesMs.Sort();
+            Check.True(latenciesMs.Count > 0, "a latency was measured");
+            Console.WriteLine("LIVE_V2V_JSON {\"width\": " + w + ", \"height\": " + h + ", \"model_fps\": "
+                + info.Fps.ToString("0.##", CultureInfo.InvariantCulture) + ", \"source_frames_sent\": " + (lastSent + 1)
+                + ", \"frames_taken\": " + taken + ", \"frames_naming_a_source\": " + sourced + ", \"last_source_index\": " + lastSource
+                + ", \"runtime_source_frames_received\": " + stats.SourceFramesReceived + ", \"runtime_source_frames_dropped\": "
+                + stats.SourceFramesDropped + ", \"latency_ms_p50\": " + Percentile(latenciesMs, 0.5).ToString("0.0", CultureInfo.InvariantCulture)
+                + ", \"latency_ms_max\": " + latenciesMs[latenciesMs.Count - 1].ToString("0.0", CultureInfo.InvariantCulture)
+                + ", \"latency_samples\": " + latenciesMs.Count + ", \"distinct_source_indices\": " + distinct.Count
+                + ", \"source_index_back_steps\": " + backSteps + "}");
+        }
+
+        /// <summary>w x h rgb8, rows top to bottom: vertical bars that move one pixel per frame (a walking scroll).</summary>
+        static byte[] Bars(int w, int h, int shift)
+        {
+            var rgb = new byte[w * h * 3];
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++)
+                {
+                    int i = (y * w + x) * 3;
+                    bool on = ((x + shift) / 4) % 2 == 0;
+                    rgb[i] = (byte)(on ? 220 : 30);
+                    rgb[i + 1] = (byte)(on ? 180 : 60);
+                    rgb[i + 2] = (byte)(255 * y / Math.Max(1, h - 1));
+                }
+            return rgb;
+        }
+
+        static double Percentile(List<double> sorted, double q)
+        {
+            return sorted[Math.Min(sorted.Count - 1, (int)(q * (sorted.Count - 1) + 0.5))];
         }
 
         static bool NotBlank(byte[] pixels)

@@ -1,6 +1,6 @@
 // Test program for StreamDiT.Core, compiled by Mono's mcs against StreamDiT.Core.dll as CoreTests.exe: it sees the
 // public API and, through [assembly: InternalsVisibleTo("CoreTests")] in Runtime/Core/AssemblyInfo.cs, the codec internals.
-//   mono CoreTests.exe unit                 unit tests: framing, decoder, msgpack, client, session (fake peers), transport (fake ITransport), recording
+//   mono CoreTests.exe unit                 unit tests: framing, decoder, msgpack, client, session (fake peers), transport (fake ITransport), recording, v2v
 //   mono CoreTests.exe interop HOST PORT    echo suite against a real libzmq ROUTER (tests/test_unity_core.py)
 //   mono CoreTests.exe limits HOST PORT     oversize-message and peer-closed faults against a real libzmq ROUTER
 //   mono CoreTests.exe live HOST PORT       StreamDiTSession against a live `streamdit serve` (LiveTests.cs)
@@ -143,6 +143,7 @@ namespace StreamDiT.Tests
                 SessionTests.Register(runner);
                 TransportTests.Register(runner);
                 RecordingTests.Register(runner);
+                V2VTests.Register(runner);
                 return runner.Run(20000);
             }
             if (mode == "live" && args.Length == 3)

@@ -77,6 +77,12 @@ namespace StreamDiT.Tests
         /// <paramref name="timeoutMs"/>. Credits are summed into <see cref="CreditsReturned"/> on the way.</summary>
         public Dictionary<string, object> Next(string type, int timeoutMs = 8000)
         {
+            return MsgPack.DeserializeMap(NextParts(type, timeoutMs)[0]);
+        }
+
+        /// <summary>As <see cref="Next"/>, but all the parts of that message (the map, then e.g. a source frame's pixels).</summary>
+        public byte[][] NextParts(string type, int timeoutMs = 8000)
+        {
             DateTime end = DateTime.UtcNow.AddMilliseconds(timeoutMs);
             while (true)
             {
@@ -85,8 +91,17 @@ namespace StreamDiT.Tests
                 if (!sent.TryTake(out parts, left)) throw new TestFailure("the session sent no " + type + " within " + timeoutMs + " ms");
                 Dictionary<string, object> map = MsgPack.DeserializeMap(parts[0]);
                 if ((string)map["type"] == "credit") CreditsReturned += (long)map["n"];
-                if ((string)map["type"] == type) return map;
+                if ((string)map["type"] == type) return parts;
             }
+        }
+
+        /// <summary>Types of the messages the session sent and no Next call took yet (taking them).</summary>
+        public List<string> Drain()
+        {
+            var types = new List<string>();
+            byte[][] parts;
+            while (sent.TryTake(out parts)) types.Add((string)MsgPack.DeserializeMap(parts[0])["type"]);
+            return types;
         }
 
         public long CreditsReturned;

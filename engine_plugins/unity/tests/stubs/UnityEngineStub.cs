@@ -63,6 +63,7 @@ namespace UnityEngine
         public static float unscaledTime { get { return 0f; } }
         public static float time { get { return 0f; } }
         public static float deltaTime { get { return 0f; } }
+        public static float unscaledDeltaTime { get { return 0f; } }
     }
 
     public static class Debug

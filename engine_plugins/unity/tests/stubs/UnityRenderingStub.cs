@@ -1,5 +1,6 @@
-// A minimal stand-in for the UnityEngine types that StreamDiTRecorder (Runtime/Unity) uses to read pixels back
-// (RenderTexture, Texture2D.ReadPixels, AsyncGPUReadback, NativeArray, coroutines), with Unity's signatures.
+// A minimal stand-in for the UnityEngine types that StreamDiTRecorder and StreamDiTFrameSender (Runtime/Unity) use to
+// read pixels back (RenderTexture and its temporaries, Graphics.Blit, Camera.targetTexture, Texture2D.ReadPixels,
+// AsyncGPUReadback, NativeArray, coroutines), with Unity's signatures.
 // Compiled into the stub UnityEngine.dll by tests/test_unity_layer.py; nothing here behaves like Unity, and
 // nothing compiled against it is run.
 using System;
@@ -12,9 +13,31 @@ namespace UnityEngine
         public float x, y, width, height;
     }
 
+    public enum RenderTextureFormat { ARGB32 = 0, Depth = 1, ARGBHalf = 2, Default = 7 }
+    public enum RenderTextureReadWrite { Default = 0, Linear = 1, sRGB = 2 }
+
     public class RenderTexture : Texture
     {
         public static RenderTexture active { get; set; }
+
+        public static RenderTexture GetTemporary(int width, int height, int depthBuffer = 0,
+            RenderTextureFormat format = RenderTextureFormat.Default,
+            RenderTextureReadWrite readWrite = RenderTextureReadWrite.Default, int antiAliasing = 1)
+        {
+            return null;
+        }
+
+        public static void ReleaseTemporary(RenderTexture temp) { }
+    }
+
+    public static class Graphics
+    {
+        public static void Blit(Texture source, RenderTexture dest) { }
+    }
+
+    public sealed class Camera : Behaviour
+    {
+        public RenderTexture targetTexture { get; set; }
     }
 
     public static class SystemInfo

@@ -40,13 +40,13 @@ namespace StreamDiT.Core
         {
             var capabilities = new Dictionary<string, object>
             {
-                { "pixel_formats", new List<object> { PixelFormat } }, { "v2v", false }, { "credits", o.Credits },
+                { "pixel_formats", new List<object> { PixelFormat } }, { "v2v", o.V2V }, { "credits", o.Credits },
             };
             var settings = new Dictionary<string, object>
             {
                 { "model", o.Model ?? "" }, { "width", o.Width }, { "height", o.Height },
                 { "seed", o.Seed.HasValue ? (object)o.Seed.Value : null },
-                { "prompt", o.Prompt ?? "" }, { "prompt_map", o.PromptMap ?? "" },
+                { "prompt", o.Prompt ?? "" }, { "prompt_map", o.PromptMap ?? "" }, { "strength", o.Strength },
             };
             return Parts(new Dictionary<string, object>
             {
@@ -73,6 +73,20 @@ namespace StreamDiT.Core
                 { "type", "set_prompt" }, { "event_id", eventId }, { "text", text }, { "weight", weight },
                 { "transition_steps", transitionSteps },
             });
+        }
+
+        /// <summary>A <c>source_frame</c> (video-to-video): the map, then <paramref name="rgb"/> (width * height * 3
+        /// bytes, rows top to bottom) as the second part. A null <paramref name="strength"/> is sent as nil (keep the
+        /// session's).</summary>
+        public static byte[][] SourceFrame(long frameIndex, int width, int height, float? strength, bool anchor, byte[] rgb)
+        {
+            byte[] head = MsgPack.Serialize(new Dictionary<string, object>
+            {
+                { "type", "source_frame" }, { "frame_index", frameIndex }, { "width", width }, { "height", height },
+                { "pixel_format", PixelFormat }, { "strength", strength.HasValue ? (object)strength.Value : null },
+                { "anchor", anchor },
+            });
+            return new[] { head, rgb };
         }
 
         public static byte[][] Credit(int n)
@@ -172,7 +186,10 @@ namespace StreamDiT.Core
                 EventId = UInt(m, "frame", "event_id", false),
                 Width = Dimension(m, "frame", "width", true),
                 Height = Dimension(m, "frame", "height", true),
+                SourceIndex = m.ContainsKey("source_index") && m["source_index"] != null ? Int(m, "frame", "source_index", false) : -1,
             };
+            if (f.SourceIndex < -1)
+                throw new MalformedMessageException("frame: 'source_index' must be >= -1 (-1 = none), got " + f.SourceIndex);
             string format = Str(m, "frame", "pixel_format", false);
             if (format.Length > 0 && format != PixelFormat)
                 throw new MalformedMessageException("frame: pixel_format '" + format + "', but this client asked for '" + PixelFormat + "'");
@@ -206,6 +223,7 @@ namespace StreamDiT.Core
                 Credits = UInt(m, T, "credits", false),
                 Resumed = Bool(m, T, "resumed"),
                 NextFrameIndex = UInt(m, T, "next_frame_index", false),
+                V2V = Bool(m, T, "v2v"),
                 Limits = new SessionLimits
                 {
                     MaxMessageBytes = UInt(limits, T + ".limits", "max_message_bytes", false),
@@ -249,6 +267,8 @@ namespace StreamDiT.Core
                 Credits = UInt(m, T, "credits", false), ChunkIndex = UInt(m, T, "chunk_index", false),
                 StepMs = Float(m, T, "step_ms"), DecodeQueue = UInt(m, T, "decode_queue", false),
                 Sessions = UInt(m, T, "sessions", false),
+                SourceFramesReceived = UInt(m, T, "source_frames_received", false),
+                SourceFramesDropped = UInt(m, T, "source_frames_dropped", false),
             };
         }
 

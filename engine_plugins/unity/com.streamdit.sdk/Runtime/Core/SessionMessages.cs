@@ -17,6 +17,9 @@ namespace StreamDiT.Core
         /// <summary>The id of the event or prompt change whose prompt is in effect for this frame; 0 = none yet.
         /// Compare it with the id <see cref="StreamDiTSession.PushEvent"/> returned to measure latency.</summary>
         public long EventId { get; internal set; }
+        /// <summary>Video-to-video: the index <see cref="StreamDiTSession.SendFrame"/> returned for the source frame this
+        /// frame restyles; -1 = none (text-only generation, or a runtime that does not send it).</summary>
+        public long SourceIndex { get; internal set; }
         /// <summary>Width, pixels.</summary>
         public int Width { get; internal set; }
         /// <summary>Height, pixels.</summary>
@@ -80,6 +83,9 @@ namespace StreamDiT.Core
         public bool Resumed { get; internal set; }
         /// <summary>Index of the next frame the session sends (0 for a new session).</summary>
         public long NextFrameIndex { get; internal set; }
+        /// <summary>True when the runtime serves video-to-video, so <see cref="StreamDiTSession.SendFrame"/> may be used
+        /// (the reply's <c>v2v</c>; false from a runtime that does not send it).</summary>
+        public bool V2V { get; internal set; }
         /// <summary>The runtime's limits.</summary>
         public SessionLimits Limits { get; internal set; }
     }
@@ -122,5 +128,9 @@ namespace StreamDiT.Core
         public long DecodeQueue { get; internal set; }
         /// <summary>Active sessions on the runtime.</summary>
         public long Sessions { get; internal set; }
+        /// <summary>Video-to-video: source frames the runtime accepted from this client so far.</summary>
+        public long SourceFramesReceived { get; internal set; }
+        /// <summary>Of those, the ones the runtime dropped because newer ones arrived before it used them.</summary>
+        public long SourceFramesDropped { get; internal set; }
     }
 }

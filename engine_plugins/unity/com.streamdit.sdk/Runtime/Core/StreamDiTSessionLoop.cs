@@ -283,6 +283,7 @@ namespace StreamDiT.Core
                 outbox.TryDequeue(out change);
                 Interlocked.Decrement(ref outboxCount);
             }
+            FlushSources(zc);  // source frames after the changes queued before them (StreamDiTSessionV2V.cs)
         }
 
         static bool TrySend(ITransport zc, byte[][] parts)

@@ -58,6 +58,14 @@ namespace StreamDiT.Core
         /// <summary>Events and prompt changes waiting for the connection (while connecting or reconnecting);
         /// beyond it a change is dropped with a <c>queue_full</c> error. Default 256.</summary>
         public int MaxPendingChanges { get; set; }
+        /// <summary>Ask for video-to-video (the handshake's <c>capabilities.v2v</c>): the game then sends its own render
+        /// with <see cref="StreamDiTSession.SendFrame"/> and the runtime restyles it under the prompt
+        /// (docs/protocol.md, <c>source_frame</c>). Default false.</summary>
+        public bool V2V { get; set; }
+        /// <summary>The session's initial video-to-video strength (the handshake's <c>settings.strength</c>), in
+        /// [0, 1]: how much the model may change the source, 0 = the source back through the autoencoder, 1 =
+        /// text-only generation. <see cref="StreamDiTSession.SendFrame"/> can change it live. Default 0.5.</summary>
+        public float Strength { get; set; }
         /// <summary>Makes the transport of each connection attempt; null (the default) means a <see cref="ZmtpClient"/>
         /// to Host:Port with default <see cref="ZmtpClientOptions"/>. Set it to speak through another
         /// <see cref="ITransport"/>, such as a scripted fake in a test.</summary>
@@ -82,6 +90,7 @@ namespace StreamDiT.Core
             ReconnectMaxDelayMilliseconds = 2000;
             CloseTimeoutMilliseconds = 1000;
             MaxPendingChanges = 256;
+            Strength = 0.5f;
         }
 
         /// <summary>Returns an independent copy.</summary>
@@ -106,6 +115,8 @@ namespace StreamDiT.Core
             Range(ReconnectMaxDelayMilliseconds, ReconnectInitialDelayMilliseconds, int.MaxValue, "ReconnectMaxDelayMilliseconds");
             Range(CloseTimeoutMilliseconds, 0, int.MaxValue, "CloseTimeoutMilliseconds");
             Range(MaxPendingChanges, 1, int.MaxValue, "MaxPendingChanges");
+            if (!(Strength >= 0f && Strength <= 1f))
+                throw new ArgumentOutOfRangeException("Strength", Strength, "Strength must be in [0, 1] (0 = keep the source, 1 = text-only)");
         }
 
         static void Range(int value, int lo, int hi, string name)

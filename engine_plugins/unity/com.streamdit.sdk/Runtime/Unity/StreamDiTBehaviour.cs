@@ -42,6 +42,11 @@ namespace StreamDiT.Unity
         [Tooltip("Frames in flight (1-64). More smooths network jitter; fewer lowers latency.")]
         [Range(1, 64)]
         [SerializeField] int credits = 4;
+        [Tooltip("Video-to-video: ask the runtime to restyle the game's own render (send it with a StreamDiTFrameSender). Takes effect at the next Connect.")]
+        [SerializeField] bool videoToVideo = false;
+        [Tooltip("Video-to-video strength in [0, 1]: how much the model may change the game's render (0 = the render back through the autoencoder, 1 = text-only). Sent in the handshake; a StreamDiTFrameSender can change it live.")]
+        [Range(0f, 1f)]
+        [SerializeField] float strength = 0.5f;
 
         [Header("Behaviour")]
         [Tooltip("Connect in Start (and again whenever the component is re-enabled). Off: call Connect() yourself.")]
@@ -83,6 +88,10 @@ namespace StreamDiT.Unity
         public string Prompt { get { return prompt; } set { prompt = value; } }
         /// <summary>Prompt map TOML sent in the handshake; takes effect at the next Connect.</summary>
         public string PromptMap { get { return promptMap; } set { promptMap = value; } }
+        /// <summary>Ask for video-to-video (<see cref="StreamDiTSessionOptions.V2V"/>); takes effect at the next Connect.</summary>
+        public bool VideoToVideo { get { return videoToVideo; } set { videoToVideo = value; } }
+        /// <summary>The initial video-to-video strength in [0, 1] (<see cref="StreamDiTSessionOptions.Strength"/>); takes effect at the next Connect.</summary>
+        public float Strength { get { return strength; } set { strength = value; } }
 
         /// <summary>Main thread: the runtime accepted (or resumed) the session.</summary>
         public event Action<SessionInfo> Connected;
@@ -108,6 +117,7 @@ namespace StreamDiT.Unity
                 {
                     Host = host, Port = port, AuthToken = token ?? "", Prompt = prompt ?? "", PromptMap = promptMap ?? "",
                     Seed = seed >= 0 ? (long?)seed : null, Credits = credits, FlipRowsBottomUp = true,
+                    V2V = videoToVideo, Strength = strength,
                     ClientName = "unity-sdk", ClientVersion = StreamDiTSession.PackageVersion,
                 });
             }
