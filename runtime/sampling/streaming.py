@@ -8,6 +8,9 @@ takes effect from the next step.
 
 Startup: a new stream runs the uniform-noise (text-to-video) pass inside the same batched steps, and
 its intermediate latents fill each buffer position with the latent whose level matches that position.
+Video-to-video (runtime.sampling.v2v) starts that pass part-way, from source latents noised to a level
+(`add_stream(start=...)`), and writes noised source chunks into the buffer at chunk boundaries
+(`write_chunks`).
 """
 
 from __future__ import annotations
@@ -121,10 +124,16 @@ class StreamingSampler:
     def stream_ids(self) -> list[int]:
         return list(self._streams)
 
-    def add_stream(self, text: torch.Tensor, text_mask: torch.Tensor, *, seed: int | None = None) -> int:
+    def add_stream(self, text: torch.Tensor, text_mask: torch.Tensor, *, seed: int | None = None,
+                   start: torch.Tensor | None = None, start_step: int = 0, sigma_min: float = 1e-5) -> int:
         """Start a stream with a prompt ([L, D_text] embeddings, [L] bool mask); returns its id.
 
         The stream warms up for scheme.steps_to_fill batched steps before it emits its first chunk.
+        start: optional clean latents float32 [C, B, H, W] to start from (video-to-video, SDEdit): the uniform
+        pass begins at warm-up step `start_step` (level start_step / T) from `start` noised to that level with
+        the stream's own initial noise x0, x = t*start + (1 - (1 - sigma_min) t) x0; the snapshots of earlier
+        steps are `start` noised to their levels with the same x0. start_step = 0 is exactly the text-only
+        start (0 * start + 1 * x0 = x0); start_step >= steps_to_fill fills the buffer without a model call.
         """
         if self.max_streams is not None and len(self._streams) >= self.max_streams:
             raise ConfigError(f"the sampler already runs max_streams = {self.max_streams} streams; remove one first")
@@ -136,6 +145,8 @@ class StreamingSampler:
         st = _Stream(id=self._next_id, text=text, text_mask=text_mask, generator=g, x=x,
                      tau=torch.zeros(self.scheme.B, dtype=torch.float64, device=self.device))
         st.snapshots[0] = x.clone()
+        if start is not None and start_step > 0:
+            self._start_from(st, start, start_step, sigma_min)
         self._streams[st.id] = st
         self._next_id += 1
         self._maybe_finish_warmup(st)
@@ -145,6 +156,22 @@ class StreamingSampler:
         """Replace a stream's prompt; it takes effect from the next step."""
         st = self._get(stream_id)
         st.text, st.text_mask = self._check_prompt(text, text_mask)
+
+    def write_chunks(self, stream_id: int, first: int, x: torch.Tensor) -> None:
+        """Overwrite chunk positions first, first+1, ... (0 = oldest) of a streaming stream with x, float32
+        [C, n*c, H, W], between steps at a chunk boundary (micro-step 0), where position p is at level
+        scheme.levels(0); video-to-video writes noised source chunks there. Raises ConfigError while the stream
+        warms up or mid-chunk, ShapeError for a wrong shape."""
+        st, sch = self._get(stream_id), self.scheme
+        if not st.streaming or st.micro_step != 0:
+            raise ConfigError("write_chunks needs a streaming stream at a chunk boundary (micro-step 0)")
+        C, H, W = self.latent_shape
+        n = x.shape[1] // sch.c if x.ndim == 4 else 0
+        if x.ndim != 4 or tuple(x.shape) != (C, n * sch.c, H, W) or n < 1 or not 0 <= first <= sch.N - n:
+            raise ShapeError(f"write_chunks takes [C={C}, n*{sch.c}, {H}, {W}] for chunk positions {first}.. within "
+                             f"[0, {sch.N}), got {list(x.shape)}")
+        lo = sch.K + first * sch.c
+        st.x = torch.cat([st.x[:, :lo], x.to(st.x), st.x[:, lo + n * sch.c:]], dim=1)
 
     def remove_stream(self, stream_id: int) -> None:
         self._streams.pop(self._get(stream_id).id)
@@ -205,6 +232,24 @@ class StreamingSampler:
         if sch.K:
             steps.add(sch.T)
         return steps
+
+    def _start_from(self, st: _Stream, start: torch.Tensor, k0: int, sigma_min: float) -> None:
+        """Begin the uniform pass at warm-up step k0 from `start` noised to level k0 / T (see add_stream)."""
+        sch = self.scheme
+        if tuple(start.shape) != tuple(st.x.shape):
+            raise ShapeError(f"start must be [C, B, H, W] = {list(st.x.shape)}, got {list(start.shape)}")
+        k0 = min(int(k0), sch.T)
+        x0, x1 = st.x, start.to(st.x)  # (C, B, H, W): the stream's own noise and the clean source
+
+        def noised(k: int) -> torch.Tensor:
+            t = k / sch.T
+            return t * x1 + (1 - (1 - sigma_min) * t) * x0
+
+        for k in self._snapshot_steps() | {0}:
+            if k <= k0:
+                st.snapshots[k] = noised(k)
+        st.x, st.warmup_step = noised(k0), k0
+        st.tau = torch.full((sch.B,), k0 / sch.T, dtype=torch.float64, device=self.device)
 
     def _maybe_finish_warmup(self, st: _Stream) -> None:
         """When the startup pass has produced every level the buffer needs, assemble the buffer."""

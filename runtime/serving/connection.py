@@ -11,6 +11,8 @@ import logging
 import time
 from typing import Any
 
+import numpy as np
+
 from runtime.serving.context import ServingContext
 from runtime.serving.flow import Outbox
 from runtime.serving.prompt_map import Change, check_prompt
@@ -201,7 +203,7 @@ class Connection:
             fps=info.fps, frames_per_chunk=info.frames_per_chunk, width=info.width, height=info.height,
             pixel_format=m.PIXEL_FORMAT, credits=self.outbox.credits, resumed=resumed,
             next_frame_index=sess.next_chunk * info.frames_per_chunk, limits=cfg.limits(),
-            prompt_map=sess.prompt_map_source, prompt_map_sha256=sess.prompt_map_sha256))
+            prompt_map=sess.prompt_map_source, prompt_map_sha256=sess.prompt_map_sha256, v2v=self.runtime.v2v))
         log.info("session %s %s over %s (client %s %s)", sess.id, "resumed" if resumed else "opened",
                  self.transport, shown(hs.client_name), shown(hs.client_version))  # escaped: no forged log lines
 
@@ -220,9 +222,21 @@ class Connection:
                                  transition_steps=sp.transition_steps))
 
     def _on_source_frame(self, sf: m.SourceFrame) -> None:
-        self._need_session()
-        raise UnsupportedError("video-to-video (source_frame) is not served by protocol 1.0 runtimes yet; "
-                               "the frame was ignored")
+        sess = self._need_session()
+        if not self.runtime.v2v:
+            raise UnsupportedError("this runtime does not serve video-to-video (handshake_reply.v2v is false: its "
+                                   "backend cannot encode frames); the source frame was ignored")
+        info = self.runtime.model_info
+        if sf.pixel_format != m.PIXEL_FORMAT:
+            raise InvalidArgumentError(f"source_frame {sf.frame_index}: pixel_format {shown(sf.pixel_format)} is not "
+                                       f"served; send \"rgb8\" ({info.width}x{info.height}x3 bytes, rows top to "
+                                       f"bottom, R G B); the frame was ignored")
+        if (sf.width, sf.height) != (info.width, info.height):
+            raise InvalidArgumentError(f"source_frame {sf.frame_index} is {sf.width}x{sf.height}; this session takes "
+                                       f"{info.width}x{info.height} frames (handshake_reply.width/height): scale the "
+                                       f"render to that size before sending; the frame was ignored")
+        pixels = np.frombuffer(sf.pixels, np.uint8).reshape(sf.height, sf.width, 3)  # the codec checked the size
+        sess.source.push(sf.frame_index, pixels, sf.strength, sf.anchor)
 
     def _on_credit(self, c: m.Credit) -> None:
         self._need_session()  # n: checked by check_client

@@ -23,6 +23,7 @@ class ServingContext(Protocol):
     model_info: m.ModelInfo  # what the handshake reply and ListModels describe
     guard: AuthGuard  # paces credential checks of peers with repeated auth failures
     throttled: Throttled  # repeated warnings, counted rather than all written
+    v2v: bool  # video-to-video is served (source_frame; handshake_reply.v2v)
 
     def warm_prompt(self, text: str) -> None:
         """Encode `text` now (input thread), so the engine finds it in the prompt cache."""

@@ -8,6 +8,12 @@ Nothing here waits on a client: outboxes never block and the decode queue drops 
 Chunk boundaries: a session's queued changes are applied right after its stream emitted a chunk (or while it
 warms up, before chunk 0), so every chunk is generated under one decision of the prompt schedule, and the
 frames of chunk k carry the id of the event that decided chunk k's prompt.
+
+Video-to-video (docs/protocol.md section 3, `source_frame`): a session's source frames wait in its
+SourceInbox; the encoder thread (runtime.serving.source.SourceEncoder) encodes the newest chunk's worth off the
+DiT thread, and at each chunk boundary the DiT thread writes the newest encoded chunk into the stream's buffer
+(runtime.sampling.v2v.V2VStream) or, for an anchor, restarts the stream from it. Each frame names the source
+frame it restyles (Frame.source_index).
 """
 
 from __future__ import annotations
@@ -21,10 +27,12 @@ from typing import Any, Callable
 
 import torch
 
+from runtime.sampling.v2v import V2VStream
 from runtime.serving.blend import PromptBlender
 from runtime.serving.config import ServeConfig
 from runtime.serving.prompt_map import describe
 from runtime.serving.session import Session
+from runtime.serving.source import SourceChunk, SourceEncoder
 from runtime.serving.stream_pipeline import StreamPipeline
 from sdk.protocol import messages as m
 
@@ -43,6 +51,7 @@ class _Live:
     event_id: int  # id of the event that decided the prompt of the next chunk
     generation: int
     prompt: Any = None  # the embedding last given to the sampler
+    v2v: V2VStream | None = None  # from the session's first source chunk on
 
 
 class Engine:
@@ -73,17 +82,25 @@ class Engine:
         self._live: dict[str, _Live] = {}  # by session id (DiT thread only)
         self._commands: collections.deque[tuple[str, Session]] = collections.deque()
         self._wake = threading.Event()
-        self._decode_q: collections.deque[tuple[Session, int, int, torch.Tensor, int]] = collections.deque()
+        self._decode_q: collections.deque[tuple[Session, int, int, torch.Tensor, int, list[int] | None]] = (
+            collections.deque())
         self._decode_cv = threading.Condition()
         self._stop = threading.Event()
         self.warmed_up = threading.Event()  # set once the warm-up (and any compile) is done
         self.warm_up_error: BaseException | None = None  # why the warm-up failed, when it did
         self._threads: list[threading.Thread] = []
         self._next_stats = 0.0
+        # video-to-video: served when the pipeline's backend can encode frames
+        self.v2v = callable(getattr(getattr(pipeline, "backend", None), "encode", None))
+        self.sigma_min = float(getattr(pipeline, "config", {}).get("flow", {}).get("sigma_min", 1e-5))
+        self.encoder = SourceEncoder(self._encode_sources)
 
     # ------------------------------------------------------------------------------ control (any thread)
     def start(self) -> None:
-        for name, fn in (("streamdit-dit", self._run_dit), ("streamdit-decode", self._run_decode)):
+        loops = [("streamdit-dit", self._run_dit), ("streamdit-decode", self._run_decode)]
+        if self.v2v:
+            loops.append(("streamdit-encode", lambda: self.encoder.run(self._stop)))
+        for name, fn in loops:
             t = threading.Thread(target=fn, name=name, daemon=True)
             t.start()
             self._threads.append(t)
@@ -91,6 +108,7 @@ class Engine:
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         self._wake.set()
+        self.encoder.wake.set()
         with self._decode_cv:
             self._decode_cv.notify_all()
         for t in self._threads:
@@ -193,10 +211,14 @@ class Engine:
             old = self._live.pop(sess.id, None)
             if old is not None:
                 self.sampler.remove_stream(old.stream_id)
+                self.encoder.unwatch(sess.id)
             if op == "add" and sess.state == "active":
                 self._add(sess)
+                if self.v2v:
+                    self.encoder.watch(sess.id, sess.source)
 
-    def _add(self, sess: Session) -> None:
+    def _add(self, sess: Session, source: SourceChunk | None = None, v2v: V2VStream | None = None) -> None:
+        """Start the session's stream at chunk sess.next_chunk; from `source` (an anchor) when given."""
         k = sess.next_chunk
         changes = sess.pop_changes()
         for ch in changes:
@@ -207,8 +229,9 @@ class Engine:
         sess.generation += 1
         seed = sess.handshake.settings.seed
         seed = None if seed is None else (seed + sess.generation - 1) % 2**63  # any int64 from the wire
-        sid = self.sampler.add_stream(*emb, seed=seed)
-        live = _Live(sess, sid, k, blender, decision.event_id, sess.generation, emb)
+        start = v2v.start_args(source.latent, source.indices) if v2v is not None and source is not None else {}
+        sid = self.sampler.add_stream(*emb, seed=seed, **start)
+        live = _Live(sess, sid, k, blender, decision.event_id, sess.generation, emb, v2v=v2v)
         self._live[sess.id] = live
         self._ack(live, changes, k, decision)
 
@@ -236,10 +259,35 @@ class Engine:
                                   prompt=describe(decision.spec), in_effect=decision.event_id == ch.event_id,
                                   client_time_us=ch.client_time_us))
 
+    def _source_boundary(self, live: _Live) -> None:
+        """Chunk boundary (or warm-up) of a v2v session: take its newest encoded source chunk; an anchor restarts
+        the stream from it (runtime.sampling.v2v), another chunk is written into the buffer."""
+        sess = live.session
+        chunk = sess.source.ready() if self.v2v else None
+        if live.v2v is None:
+            if chunk is None:
+                return
+            live.v2v = V2VStream(self.scheme, self.frames_per_chunk, sess.source.strength,
+                                 seed=sess.handshake.settings.seed, sigma_min=self.sigma_min,
+                                 device=self.sampler.device)
+        v = live.v2v
+        if sess.source.strength != v.entry.effective:
+            v.set_strength(sess.source.strength)
+        if chunk is not None and chunk.anchor and v.entry.steps < self.scheme.N:  # at strength 1: text-only
+            self.sampler.remove_stream(live.stream_id)
+            del self._live[sess.id]
+            self._add(sess, chunk, v)
+        elif self.sampler.is_streaming(live.stream_id):
+            v.boundary(self.sampler, live.stream_id, *((chunk.latent, chunk.indices) if chunk else (None, None)))
+        elif chunk is not None:  # warming up: written at the first boundary
+            v.remember(chunk.latent, chunk.indices)
+
     def _step_once(self) -> None:
-        for live in self._live.values():  # warming up: changes apply to chunk 0 as they come
+        for live in list(self._live.values()):  # warming up: changes apply to chunk 0 as they come
             if not self.sampler.is_streaming(live.stream_id) and live.session.has_changes:
                 self._boundary(live, live.chunk_base)
+            if not self.sampler.is_streaming(live.stream_id) and self.v2v:
+                self._source_boundary(live)
         calls0 = self.sampler.model_calls
         t0 = time.perf_counter()
         emitted = self.sampler.step()
@@ -254,9 +302,12 @@ class Engine:
         for ch in emitted:
             live = by_stream[ch.stream_id]
             k = live.chunk_base + ch.chunk_index
-            self._enqueue_decode((live.session, live.generation, k, ch.latent, live.event_id))
+            latent, indices = (ch.latent, None) if live.v2v is None else live.v2v.emitted(ch.latent)
+            self._enqueue_decode((live.session, live.generation, k, latent, live.event_id, indices))
             live.session.next_chunk = k + 1
             self._boundary(live, k + 1)
+            if self.v2v:
+                self._source_boundary(live)
 
     def _maybe_stats(self) -> None:
         now = time.monotonic()
@@ -273,10 +324,23 @@ class Engine:
                 ob.put(m.Stats(fps=ob.fps(), frames_sent=ob.frames_sent, frames_dropped=ob.frames_dropped,
                                queue_depth=ob.queue_depth, credits=ob.credits,
                                chunk_index=max(0, live.session.next_chunk - 1), step_ms=self.step_ms,
-                               decode_queue=len(self._decode_q), sessions=n))
+                               decode_queue=len(self._decode_q), sessions=n,
+                               source_frames_received=live.session.source.received,
+                               source_frames_dropped=live.session.source.dropped))
 
     # ------------------------------------------------------------------------------ decode thread
-    def _enqueue_decode(self, item: tuple[Session, int, int, torch.Tensor, int]) -> None:
+    def _encode_sources(self, frames: Any) -> torch.Tensor:
+        """uint8 frames [S, F, H, W, 3] -> float32 latents [S, C, c, h, w] (encoder thread), under the decoder's
+        autocast on the torch backend."""
+        from runtime.model.autoencoder import video_to_unit
+
+        pipe = self.pipeline
+        on = getattr(pipe, "decode_autocast", None) is not None and pipe.backend.autocast_dtype is not None
+        video = video_to_unit(torch.from_numpy(frames)).to(pipe.device)  # (S, 3, F, H, W)
+        with torch.no_grad(), torch.autocast(pipe.device.type, dtype=torch.bfloat16, enabled=on):
+            return pipe.backend.encode(video).float()
+
+    def _enqueue_decode(self, item: tuple[Session, int, int, torch.Tensor, int, list[int] | None]) -> None:
         with self._decode_cv:
             if len(self._decode_q) >= self.config.decode_queue_chunks:
                 old = self._decode_q.popleft()
@@ -294,7 +358,7 @@ class Engine:
                     self._decode_cv.wait(0.5)
                 if self._stop.is_set():
                     return
-                sess, gen, k, latent, event_id = self._decode_q.popleft()
+                sess, gen, k, latent, event_id, indices = self._decode_q.popleft()
             if sess.state != "active" or sess.generation != gen:
                 continue
             try:
@@ -312,7 +376,7 @@ class Engine:
                 fi = k * self.frames_per_chunk + i
                 outbox.put_frame(m.Frame(frame_index=fi, chunk_index=k, pts_us=round(fi * 1e6 / self.fps),
                                          event_id=event_id, width=W, height=H, pixel_format=m.PIXEL_FORMAT,
-                                         pixels=video[i].tobytes()))
+                                         pixels=video[i].tobytes(), source_index=indices[i] if indices else -1))
             with self._count_lock:
                 self.frames_decoded += video.shape[0]
                 self.decode_seconds += dt

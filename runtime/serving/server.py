@@ -58,6 +58,7 @@ class ServingRuntime:
         self._describe_backend()
         self._check_default_prompt_map()
         self.manager = SessionManager(self.config, self.engine, self.model_info)
+        self.v2v = self.engine.v2v  # video-to-video is served (handshake_reply.v2v)
         self.urls: list[str] = []
         self._servers: list[Any] = []
         self._connections: set[Connection] = set()

@@ -18,6 +18,7 @@ from runtime.serving.config import ServeConfig
 from runtime.serving.flow import Outbox
 from runtime.serving.prompt_map import Change, PromptMap, PromptSchedule, check_prompt
 from runtime.serving.prompt_maps import prompt_map_sha256
+from runtime.serving.source import SourceInbox
 from sdk.errors import (AuthError, InvalidArgumentError, RateLimitError, ResumeError, ServerError, SessionLimitError,
                         ShuttingDownError, UnsupportedError, VersionMismatchError)
 from sdk.protocol import messages as m
@@ -71,7 +72,8 @@ class TokenBucket:
 class Session:
     """One client session. Fields marked (engine) are touched only by the engine thread."""
 
-    def __init__(self, sid: str, token: str, hs: m.Handshake, pmap: PromptMap, base: str, config: ServeConfig) -> None:
+    def __init__(self, sid: str, token: str, hs: m.Handshake, pmap: PromptMap, base: str, config: ServeConfig,
+                 frames_per_chunk: int = 1) -> None:
         self.id, self.resume_token, self.handshake = sid, token, hs
         self.prompt_map = pmap
         self.prompt_map_source = ""  # "session", or the runtime's default's source; "" = none
@@ -87,6 +89,7 @@ class Session:
         self.schedule = PromptSchedule(base)  # (engine)
         self.next_chunk = 0  # (engine) index of the next chunk this session will emit
         self.generation = 0  # bumped at each attach; the engine drops work of older generations
+        self.source = SourceInbox(frames_per_chunk, hs.settings.strength)  # video-to-video input (any thread)
 
     @property
     def outbox(self) -> Outbox | None:
@@ -191,7 +194,8 @@ class SessionManager:
             if self.active_count >= cfg.max_sessions:
                 raise SessionLimitError(f"the runtime already serves {cfg.max_sessions} sessions (its limit); "
                                         f"close one, or start it with a larger --max-sessions", fatal=True)
-            sess = Session(secrets.token_hex(8), secrets.token_urlsafe(24), hs, pmap, base, cfg)
+            sess = Session(secrets.token_hex(8), secrets.token_urlsafe(24), hs, pmap, base, cfg,
+                           frames_per_chunk=model.frames_per_chunk)
             if map_text.strip():
                 sess.prompt_map_source = "session" if own else model.prompt_map
                 sess.prompt_map_sha256 = prompt_map_sha256(map_text)
