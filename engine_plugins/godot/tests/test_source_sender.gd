@@ -8,6 +8,7 @@ const Protocol := preload("res://addons/streamdit/protocol.gd")
 const MsgPack := preload("res://addons/streamdit/msgpack.gd")
 const SourceSender := preload("res://addons/streamdit/source_sender.gd")
 const FrameSender := preload("res://addons/streamdit/frame_sender.gd")
+const Session := preload("res://addons/streamdit/session.gd")
 
 const REPLY := {"v2v": true, "width": 8, "height": 4, "fps": 16.0}
 
@@ -95,3 +96,21 @@ func test_the_frame_sender_paces_at_its_rate() -> void:
 	check_eq(due, [true, false, false, true, true, true, false, true], "one per period, no burst")
 	check(not node.due(10_000_000, 0.0), "rate 0: never")
 	node.free()
+
+
+func test_the_frame_sender_reports_a_missing_session_and_a_headless_engine_once() -> void:
+	var node: FrameSender = FrameSender.new()
+	var codes: Array[String] = []
+	node.error.connect(func(code: String, _message: String) -> void: codes.append(code))
+	tree.root.add_child(node)
+	await next_frame()
+	await next_frame()
+	var session := Session.new()
+	node.session = session
+	await next_frame()
+	await next_frame()
+	check_eq(codes, ["bad_settings", "no_renderer"] as Array[String], "each once, in that order")
+	check_eq(node.frames_sent, 0, "nothing sent")
+	tree.root.remove_child(node)
+	node.free()
+	session.free()

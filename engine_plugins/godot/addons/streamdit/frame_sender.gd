@@ -3,7 +3,8 @@
 ## [member send_rate_hz], so the runtime restyles the game's own render live (the session needs
 ## [member StreamDiTSession.v2v] on). Each frame is taken after the engine has drawn it
 ## ([signal RenderingServer.frame_post_draw]) and goes through
-## [method StreamDiTSession.send_frame] (converted to the stream's size, rgb8).
+## [method StreamDiTSession.send_frame] (converted to the stream's size, rgb8). Each send reads
+## the picture back from the GPU ([method Texture2D.get_image]), which waits for the renderer.
 ##
 ## The headless engine ([code]--headless[/code]) draws nothing: there, [signal error] says so
 ## (no_renderer) once, and the game can still call [method StreamDiTSession.send_frame] with
@@ -11,6 +12,9 @@
 class_name StreamDiTFrameSender
 extends Node
 
+## A frame of the viewport went out as source frame [param index] (the frames that restyle it carry
+## it as info.source_index in [signal StreamDiTSession.frame_received]).
+signal frame_sent(index: int)
 ## Something went wrong; [param message] says what to check. Codes: bad_settings, no_renderer.
 signal error(code: String, message: String)
 
@@ -54,21 +58,31 @@ func due(now_us: int, rate_hz: float) -> bool:
 	return true
 
 
+## Problems are reported from the first game frame on (after every node's _ready, so a handler
+## connected there hears them), once each.
+func _process(_delta: float) -> void:
+	if not sending:
+		return
+	if session == null:
+		_report_once("bad_settings", "StreamDiTFrameSender has no session: set its session")
+	elif DisplayServer.get_name() == "headless":
+		var why := "the engine runs headless: it draws no pixels to send. Run it with a renderer"
+		_report_once("no_renderer", why + ", or call session.send_frame(image) with your Images")
+
+
 func _on_frame_drawn() -> void:
 	if not sending or session == null or session.state != Session.State.STREAMING:
-		if session == null and sending:
-			_report_once("bad_settings", "StreamDiTFrameSender has no session: set its session")
+		return
+	if DisplayServer.get_name() == "headless":
 		return
 	var rate := send_rate_hz if send_rate_hz > 0.0 else float(session.session_info["fps"])
 	if not due(Time.get_ticks_usec(), rate):
 		return
-	if DisplayServer.get_name() == "headless":
-		var why := "the engine runs headless: it draws no pixels to send. Run it with a renderer"
-		_report_once("no_renderer", why + ", or call session.send_frame(image) with your Images")
-		return
 	var source := viewport if viewport != null else get_viewport()
-	if session.send_frame(source.get_texture().get_image()) >= 0:
+	var index := session.send_frame(source.get_texture().get_image())
+	if index >= 0:
 		frames_sent += 1
+		frame_sent.emit(index)
 
 
 func _report_once(code: String, message: String) -> void:
