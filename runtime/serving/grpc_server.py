@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from typing import Any
 
 import grpc
@@ -23,6 +22,7 @@ from google.protobuf.message import DecodeError
 
 from runtime.serving.connection import Connection
 from runtime.serving.dispatch import dispatch
+from runtime.serving.loop_thread import LoopThreadServer
 from runtime.serving.guard import peer_host
 from sdk.errors import ConfigError, ProtocolError, StreamDiTError
 from sdk.protocol import messages as m
@@ -163,33 +163,15 @@ class _Servicer:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(e))
 
 
-class GrpcServer:
+class GrpcServer(LoopThreadServer):
     """A grpc.aio server on its own thread and event loop. start() returns the bound port."""
 
+    what = "the gRPC server"
+
     def __init__(self, runtime: Any, host: str, port: int) -> None:
-        self.runtime, self.host, self.port = runtime, host, port
-        self._loop: asyncio.AbstractEventLoop | None = None
+        super().__init__(runtime, host, port, "streamdit-grpc")
         self._server: grpc.aio.Server | None = None
         self._health: Any = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._stopped: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._run, name="streamdit-grpc", daemon=True)
-
-    def start(self, timeout: float = 10.0) -> int:
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            raise ConfigError(f"the gRPC server on {self.host}:{self.port} did not start within {timeout:g} s")
-        if self._error is not None:
-            raise self._error
-        return self.port
-
-    def _run(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        try:
-            self._loop.run_until_complete(self._serve())
-        finally:
-            self._loop.close()
 
     async def _serve(self) -> None:
         hard_cap = 16 * self.runtime.config.max_message_bytes  # above this gRPC itself fails the call
@@ -220,8 +202,3 @@ class GrpcServer:
         await self._health.enter_graceful_shutdown()
         await server.stop(grace=0.5)
 
-    def stop(self, timeout: float = 5.0) -> None:
-        loop, stopped = self._loop, self._stopped
-        if loop is not None and stopped is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(stopped.set)
-        self._thread.join(timeout)

@@ -28,7 +28,6 @@ import asyncio
 import http
 import logging
 import re
-import threading
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -39,10 +38,10 @@ from websockets.http11 import Request, Response
 
 from runtime.serving.connection import Connection
 from runtime.serving.dispatch import dispatch
+from runtime.serving.loop_thread import LoopThreadServer
 from runtime.serving.guard import is_loopback
 from runtime.serving.web_tools import WebTools, static_file
 from sdk.errors import ConfigError, ProtocolError
-from sdk.protocol import messages as m
 from sdk.protocol import msgpack_codec
 from sdk.protocol.limits import shown
 
@@ -104,44 +103,19 @@ def _text(status: http.HTTPStatus, body: str, content_type: str = "text/plain; c
     return Response(status.value, status.phrase, headers, data)
 
 
-class WsServer:
+class WsServer(LoopThreadServer):
     """The WebSocket and viewer server on http://host:port. start() returns the bound port (0 = any free one).
 
     origins: browser origins allowed besides the page's own (e.g. a web build of a game at
     "http://127.0.0.1:8060"); `streamdit serve --web-origin`.
     """
 
+    what = "the WebSocket server"
+
     def __init__(self, runtime: Any, host: str, port: int, origins: tuple[str, ...] = ()) -> None:
-        self.runtime, self.host, self.port = runtime, host, port
+        super().__init__(runtime, host, port, "streamdit-ws")
         self.origins = {o.rstrip("/") for o in origins}
         self.tools = WebTools(runtime)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._stopped: asyncio.Event | None = None
-        self._thread = threading.Thread(target=self._run, name="streamdit-ws", daemon=True)
-
-    # ------------------------------------------------------------------------------ life cycle
-    def start(self, timeout: float = 10.0) -> int:
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            raise ConfigError(f"the WebSocket server on {self.host}:{self.port} did not start within {timeout:g} s")
-        if self._error is not None:
-            raise self._error
-        return self.port
-
-    def stop(self, timeout: float = 5.0) -> None:
-        loop, stopped = self._loop, self._stopped
-        if loop is not None and stopped is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(stopped.set)
-        self._thread.join(timeout)
-
-    def _run(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        try:
-            self._loop.run_until_complete(self._serve())
-        finally:
-            self._loop.close()
 
     async def _serve(self) -> None:
         limit = self.runtime.config.max_message_bytes
