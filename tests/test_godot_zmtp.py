@@ -162,7 +162,8 @@ def test_plugin_loads_in_the_editor(godot_project: Path, tmp_path: Path) -> None
     assert errors == [] and "SCRIPT ERROR" not in output, errors
     cache = (sample / ".godot" / "global_script_class_cache.cfg").read_text()
     for name in ("StreamDiTSession", "StreamDiTRecorder", "StreamDiTRecordingWriter", "StreamDiTZmtp",
-                 "StreamDiTMsgPack", "StreamDiTProtocol"):
+                 "StreamDiTMsgPack", "StreamDiTProtocol", "StreamDiTFrameSender", "StreamDiTSourceSender",
+                 "StreamDiTSessionHandshake"):
         assert f'&"{name}"' in cache, f"{name} is not registered"
 
 

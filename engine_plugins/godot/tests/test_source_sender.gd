@@ -82,6 +82,9 @@ func test_frames_read_source_index_and_the_handshake_asks_for_v2v() -> void:
 	frame["source_index"] = 4
 	var named := Protocol.parse([MsgPack.encode(frame).value, pixels] as Array[PackedByteArray])
 	check_eq(named.fields["source_index"], 4, "named")
+	frame["source_index"] = "4"
+	var bad := Protocol.parse([MsgPack.encode(frame).value, pixels] as Array[PackedByteArray])
+	check(bad.error.contains("source_index"), "a source_index that is not an int: " + bad.error)
 	var hello := Protocol.handshake("p", "", 1, 4, "", "", true, 0.75)
 	check_eq(hello["capabilities"]["v2v"], true, "asks for v2v")
 	check_eq(hello["settings"]["strength"], 0.75, "initial strength")

@@ -275,6 +275,10 @@ static func _check_frame(fields: Dictionary, parts: Array[PackedByteArray]) -> S
 		return "frame pixel_format is %s; this addon reads rgb8" % fields["pixel_format"]
 	if w < 1 or h < 1 or w > MAX_FRAME_SIDE or h > MAX_FRAME_SIDE:
 		return "frame size %dx%d is out of range" % [w, h]
+	if typeof(fields["source_index"]) != TYPE_INT:
+		return (
+			"frame.source_index is a %s, not an int" % type_string(typeof(fields["source_index"]))
+		)
 	if parts.size() != 2:
 		return "a frame has %d parts; it needs 2 (the map, then the pixels)" % parts.size()
 	if parts[1].size() != w * h * 3:
