@@ -11,7 +11,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import typer  # noqa: E402
 
 from runtime.commands import (  # noqa: E402
-    autoencoder, core, cutscene, data, demo, distill, evaluate, export, fit, serve,
+    autoencoder, core, cutscene, data, demo, distill, evaluate, evaluate_v2v, export, fit, serve,
 )
 from runtime.commands.group import CommandGroup  # noqa: E402
 
@@ -42,7 +42,7 @@ def _main(
 
 
 # Each command module owns its commands; their order here is the order `streamdit --help` lists them in.
-for _module in (core, autoencoder, serve, demo, cutscene, evaluate, distill, fit):
+for _module in (core, autoencoder, serve, demo, cutscene, evaluate, evaluate_v2v, distill, fit):
     app.add_typer(_module.app)
 app.add_typer(data.app, name="data")
 app.add_typer(export.app, name="export")
