@@ -132,13 +132,7 @@ def run_demo(*, seconds: float = 20.0, out: str | Path = "out/demo.mp4", checkpo
         raise ConfigError(f"--seconds must be > 0, got {seconds}")
     if steps_per_second <= 0:
         raise ConfigError(f"steps_per_second must be > 0, got {steps_per_second}")
-    if url is None or url.startswith("local://"):
-        url = url or "local://"
-        if checkpoint is not None:
-            url = f"local://?checkpoint={checkpoint}"
-    elif checkpoint is not None:
-        raise ConfigError(f"--checkpoint applies to the in-process runtime only; the runtime at {url} serves its "
-                          f"own checkpoint (drop --checkpoint, or drop --url to run {checkpoint} here)")
+    url = runtime_url(url, checkpoint)
     prompt_map = default_crafter_prompt_map()
     base = _base_of(prompt_map)
     env = crafter.Env(area=(64, 64), size=(64, 64), seed=seed)
@@ -283,6 +277,18 @@ def run_demo(*, seconds: float = 20.0, out: str | Path = "out/demo.mp4", checkpo
     h, w = frames[0].shape[:2]
     return DemoResult(Path(path), len(frames), len(records) / elapsed, lat, dropped, len(tracker.acks),
                       skipped[0], w, h, reports)
+
+
+def runtime_url(url: str | None, checkpoint: str | None) -> str:
+    """The URL a demo connects to: `url`, or in-process `local://` (with `?checkpoint=` when one is given).
+
+    Raises ConfigError for a checkpoint with a remote url (that runtime serves its own checkpoint)."""
+    if url is None or url.startswith("local://"):
+        return f"local://?checkpoint={checkpoint}" if checkpoint is not None else (url or "local://")
+    if checkpoint is not None:
+        raise ConfigError(f"--checkpoint applies to the in-process runtime only; the runtime at {url} serves its "
+                          f"own checkpoint (drop --checkpoint, or drop --url to run {checkpoint} here)")
+    return url
 
 
 def _base_of(prompt_map: str) -> str:
