@@ -62,11 +62,13 @@ class ReceivedStream:
 
 def record_stream(url: str, schedule: Sequence[tuple[str, dict[str, Any]]], *, frames: int, every_s: float = 2.0,
                   video_time: bool = True, jitter_s: float = 0.0, prompt_map: str | None = None, seed: int = 0,
-                  first_at_s: float | None = None, timeout: float = 300.0) -> ReceivedStream:
+                  first_at_s: float | None = None, max_seconds: float | None = None,
+                  timeout: float = 300.0) -> ReceivedStream:
     """Stream `frames` frames from the runtime at `url`, pushing schedule[i % len(schedule)] every `every_s` s.
 
     schedule: (event type, payload) pairs, cycled; the first event fires at `first_at_s` (default every_s).
-    prompt_map: the session's prompt map TOML (None = the runtime's default). Frames dropped for lack of credit
+    prompt_map: the session's prompt map TOML (None = the runtime's default). max_seconds: also stop this many
+    seconds of wall time after the first frame (a slow machine then gives fewer frames, not a longer run). Frames dropped for lack of credit
     are counted, not filled in. Returns a ReceivedStream. Raises ConfigError for an empty schedule or
     frames < 2, and the sdk's errors when the runtime refuses an event or fails.
     """
@@ -129,7 +131,8 @@ def record_stream(url: str, schedule: Sequence[tuple[str, dict[str, Any]]], *, f
             stamps.append(frame.received_us)
             ids.append(frame.event_id)
             indices.append(frame.index)
-            if len(pixels) >= frames:
+            if len(pixels) >= frames or (max_seconds is not None and
+                                         (stamps[-1] - stamps[0]) / 1e6 >= max_seconds):
                 break
     finally:
         stop.set()
