@@ -8,6 +8,7 @@ Every fenced block carries a marker on the line before its fence, `<!-- example:
     client      Python run against that server (its ports substituted the same way), with a timeout;
                 expect=event-echo: frame lines, then the first frame that carries the pushed event's id;
                 expect=frames: frame lines
+                expect=v2v: lines of index, source frames sent, source_index, the later ones naming sent frames
     commands    long-running shell lines (training, `make demo`, benchmarks): not run; each `streamdit`
                 line is parsed by the real command line (every sub-command, option and value must exist and
                 convert), each `make` target must exist, each script or repository path it names must exist
@@ -289,10 +290,20 @@ def run_client(block: Block, server: Server, python: str, workdir: Path, timeout
 
 
 FRAME_LINE = re.compile(r"^(\d+) (\d+) (\d+) (\d+)$")
+V2V_LINE = re.compile(r"^(\d+) (\d+) (-1|\d+)$")  # frame index, source frames sent, source_index
 
 
 def check_client_output(block: Block, out: str) -> None:
-    """The output an `expect=` option promises: frame lines (index chunk pts_us event_id), and the echo."""
+    """The output an `expect=` option promises: frame lines (index chunk pts_us event_id), and the echo; for
+    expect=v2v, lines (index, source frames sent, source_index) whose later frames name frames that were sent."""
+    if block.options.get("expect") == "v2v":
+        rows = [tuple(map(int, f.groups())) for line in out.splitlines() if (f := V2V_LINE.match(line.strip()))]
+        assert len(rows) >= 16, f"{block.id} printed {len(rows)} v2v lines:\n{out}"
+        named = [r for r in rows if r[2] >= 0]
+        assert len(named) >= len(rows) // 2, out  # once the buffer holds the game's frames, frames name them
+        assert all(r[2] < r[1] for r in named), out  # a frame restyles a source frame that was sent
+        assert "v2v: True" in out, out
+        return
     frames = [tuple(map(int, f.groups())) for line in out.splitlines() if (f := FRAME_LINE.match(line.strip()))]
     expect = block.options.get("expect")
     assert frames, f"{block.id} printed no frame lines:\n{out}"
