@@ -133,3 +133,37 @@ def test_cli_import_reports_a_bad_vocabulary_without_a_traceback(tmp_path, tiny_
     r = CliRunner().invoke(app, ["data", "import", str(tmp_path / "rec"), "--vocab", str(_vocab(tmp_path)), "--out",
                                  str(tmp_path / "d"), "--ae", str(tiny_ae), "--window", "4", "--no-progress"])
     assert r.exit_code == 0 and "1 shards, 24 latent frames" in r.output
+
+
+def test_caption_weights_draw_the_weighted_captions_more_often(tmp_path, tiny_ae):
+    _record(tmp_path / "rec", shards=3)
+    out = tmp_path / "data"
+    import_recording(tmp_path / "rec", _vocab(tmp_path), out, ae_dir=tiny_ae, window=4, progress=False)
+    plain = LatentClips(out, frames=4, split="train", heldout_fraction=0.34)
+    weighted = LatentClips(out, frames=4, split="train", heldout_fraction=0.34,
+                           caption_weights={"fires the": 10.0})
+    g = torch.Generator().manual_seed(0)
+    base = plain.share("fires the")
+    assert 0 < base < 0.5
+    assert weighted.share("fires the") == pytest.approx(10 * base / (10 * base + 1 - base))
+    caps = weighted.batch(400, g)[1]
+    assert abs(sum("fires the" in c for c in caps) / 400 - weighted.share("fires the")) < 0.08
+    # without weights the draws are those of earlier runs (torch.randint)
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    picks = torch.randint(0, len(plain), (5,), generator=g2).tolist()
+    assert plain.batch(5, g1)[1] == [plain.clip(i)[1] for i in picks]
+    with pytest.raises(ConfigError, match="no train clip's caption contains 'walks rihgt'"):
+        LatentClips(out, frames=4, split="train", heldout_fraction=0.34, caption_weights={"walks rihgt": 3.0})
+    with pytest.raises(ConfigError, match="weight > 0"):
+        LatentClips(out, frames=4, split="train", heldout_fraction=0.34, caption_weights={"fires the": 0.0})
+
+
+def test_distill_parses_caption_weights():
+    import typer
+
+    from runtime.commands.distill import parse_caption_weights
+
+    assert parse_caption_weights(["walks right=3", "a=b=0.5"]) == {"walks right": 3.0, "a=b": 0.5}
+    for bad in ("walks right", "x=0", "=2", "x=two"):
+        with pytest.raises(typer.BadParameter, match="TEXT=WEIGHT"):
+            parse_caption_weights([bad])

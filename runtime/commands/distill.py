@@ -23,6 +23,7 @@ def distill(
     guidance: Optional[float] = typer.Option(None, "--guidance", min=0.0, help="Teacher CFG scale (default: the teacher's sampling.guidance_scale)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Latent directory from `streamdit encode-latents` (default: the teacher's training data)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the data and noise draws."),
+    caption_weight: Optional[list[str]] = typer.Option(None, "--caption-weight", help="TEXT=WEIGHT (repeatable): clips whose caption contains TEXT are drawn WEIGHT times as often, e.g. --caption-weight 'walks right=3'."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Distil a teacher (c, s micro-steps, CFG) into a student that makes ONE conditional call per emitted chunk.
@@ -34,10 +35,12 @@ def distill(
 
     if lr <= 0:
         raise typer.BadParameter(f"must be > 0, got {lr}", param_hint="--lr")
+    weights = parse_caption_weights(caption_weight or [])
     teacher = teacher if teacher is not None else default_teacher()
     cfg = DistillConfig(teacher=str(resolve(teacher)), out=str(out), data=str(data) if data else None,
                         chunk=chunk, micro_steps=micro_steps, guidance_scale=guidance, steps=steps,
-                        max_minutes=max_minutes, batch_size=batch_size, lr=lr, seed=seed)
+                        max_minutes=max_minutes, batch_size=batch_size, lr=lr, seed=seed,
+                        caption_weights=weights or None)
     d = Distiller(cfg)
     n = sum(p.numel() for p in d.student.parameters())
     cfg_note = " (CFG: conditional and unconditional in one batch)" if d.guidance_scale != 1.0 else ""
@@ -45,6 +48,24 @@ def distill(
                f"{d.scheme.s} calls per segment{cfg_note}; "
                f"student {d.student_scheme.describe()}, 1 call per chunk; {n / 1e6:.2f} M parameters; "
                f"out {out}; starting at step {d.step}")
+    for text in weights:
+        typer.echo(f"caption weight {text!r} x{weights[text]:g}: {100 * d.source.share(text):.1f}% of the drawn clips")
     result = d.run(progress=progress)
     typer.echo(f"done: step {result.step}, loss {result.loss:.4f}, {result.seconds / 60:.1f} min "
                f"({result.seconds_per_step:.2f} s/step), checkpoint {result.checkpoint}")
+
+
+def parse_caption_weights(items: list[str]) -> dict[str, float]:
+    """["walks right=3", ...] -> {"walks right": 3.0}; typer.BadParameter names a malformed item."""
+    out: dict[str, float] = {}
+    for item in items:
+        text, sep, value = item.rpartition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = -1.0
+        if not sep or not text.strip() or not weight > 0:
+            raise typer.BadParameter(f"{item!r}: write TEXT=WEIGHT with WEIGHT > 0, e.g. 'walks right=3'",
+                                     param_hint="--caption-weight")
+        out[text.strip()] = weight
+    return out

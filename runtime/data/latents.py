@@ -95,6 +95,9 @@ class LatentClips:
         frames: latent frames per clip.
         split: "train" or "heldout"; `split_episodes` of the source's shard names (stored in the manifest)
             with the same heldout_fraction, the split the recording's readers use.
+        caption_weights: {text: weight > 0}: a clip whose caption contains `text` is drawn `weight` times as
+            often (the weights of several matching texts multiply), e.g. {"walks right": 3.0} for more
+            walking-right clips per batch; None = uniform over clips (the draws of earlier runs).
 
     Raises: DataError (no manifest, no readable shard of the split), ConfigError (bad arguments).
     """
@@ -102,7 +105,7 @@ class LatentClips:
     latent = True
 
     def __init__(self, root: str | Path, frames: int, split: Literal["train", "heldout"] = "train",
-                 heldout_fraction: float = 0.1) -> None:
+                 heldout_fraction: float = 0.1, caption_weights: dict[str, float] | None = None) -> None:
         if split not in ("train", "heldout") or frames < 1:
             raise ConfigError(f"need split 'train' or 'heldout' and frames >= 1; got {split!r}, {frames}")
         self.root = Path(root)
@@ -143,6 +146,30 @@ class LatentClips:
             raise DataError(f"no {split} clips of {frames} latent frames in {self.root}; make the latents "
                             f"with `{ENCODE_COMMAND}` (episodes must be at least {frames} latent frames long)")
         self.index = np.array(index, dtype=np.int64)  # (clips, 2): episode, start latent frame
+        self.caption_weights = dict(caption_weights or {})
+        self.weights = self._weights(self.caption_weights) if self.caption_weights else None
+
+    def _weights(self, caption_weights: dict[str, float]) -> torch.Tensor:
+        """float64 [clips]: each clip's draw weight. Raises ConfigError for a weight <= 0, an empty text, or a
+        text that no clip's caption contains (a typo would otherwise weigh nothing, silently)."""
+        captions = [self.captions[e][s + self.frames // 2] for e, s in self.index.tolist()]
+        w = np.ones(len(captions), np.float64)
+        for text, weight in caption_weights.items():
+            if not isinstance(text, str) or not text.strip() or not float(weight) > 0:
+                raise ConfigError(f"caption_weights {text!r} = {weight!r}: give a non-empty caption text and a "
+                                  f"weight > 0, e.g. {{\"walks right\" = 3.0}}")
+            hit = np.array([text in c for c in captions])
+            if not hit.any():
+                raise ConfigError(f"caption_weights: no {self.split} clip's caption contains {text!r} (captions "
+                                  f"look like {sorted(set(captions))[:3]}); fix the text or drop it")
+            w[hit] *= float(weight)
+        return torch.from_numpy(w)
+
+    def share(self, text: str) -> float:
+        """The expected share of drawn clips whose caption contains `text` (with the caption weights)."""
+        captions = [self.captions[e][s + self.frames // 2] for e, s in self.index.tolist()]
+        w = self.weights.numpy() if self.weights is not None else np.ones(len(captions))
+        return float(w[[text in c for c in captions]].sum() / w.sum())
 
     def __len__(self) -> int:
         return len(self.index)
@@ -154,7 +181,10 @@ class LatentClips:
         return z.transpose(0, 1), self.captions[e][s + self.frames // 2]
 
     def batch(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, list[str]]:
-        """n random clips: (float32 [n, C, frames, h, w], list of n captions)."""
-        picks = torch.randint(0, len(self.index), (n,), generator=generator).tolist()
+        """n random clips: (float32 [n, C, frames, h, w], list of n captions), drawn with the caption weights."""
+        if self.weights is None:
+            picks = torch.randint(0, len(self.index), (n,), generator=generator).tolist()
+        else:
+            picks = torch.multinomial(self.weights, n, replacement=True, generator=generator).tolist()
         clips = [self.clip(i) for i in picks]
         return torch.stack([c[0] for c in clips]), [c[1] for c in clips]

@@ -61,6 +61,7 @@ class DistillConfig:
     log_every: int = 10
     checkpoint_every_steps: int = 500
     checkpoint_every_minutes: float = 5.0
+    caption_weights: dict[str, float] | None = None  # {caption text: weight}: drawn that much more often
 
     def __post_init__(self) -> None:
         for name in ("chunk", "micro_steps", "steps", "batch_size", "log_every", "checkpoint_every_steps"):
@@ -135,6 +136,8 @@ class Distiller(LoopTask):
         h, w = self.teacher_config["latent_size"]
         self.latent_shape = (self.teacher.cfg.in_channels, B, int(h), int(w))  # (C, B, h, w) of one sample
         self.data = data_section(self.teacher_config, self.teacher_dir, cfg.data)
+        if cfg.caption_weights:  # more clips of the weighted captions per batch (runtime.data.latents.LatentClips)
+            self.data = {**self.data, "caption_weights": dict(cfg.caption_weights)}
         try:
             self.source = build_source(self.data)
         except StreamDiTError as e:
@@ -208,7 +211,8 @@ class Distiller(LoopTask):
         config = {k: v for k, v in self.teacher_config.items() if k not in ("format", "version")}
         config["sampling"] = {"K": 0, "c": self.scheme.c, "s": 1, "guidance_scale": 1.0,
                               "distilled_from": dict(self.teacher_id)}
-        options = {k: v for k, v in dataclasses.asdict(self.cfg).items() if k not in ("teacher", "out", "data")}
+        options = {k: v for k, v in dataclasses.asdict(self.cfg).items()
+                   if k not in ("teacher", "out", "data", "caption_weights")}  # the weights are in the data section
         config["distillation"] = {"step": self.step, "data": self.data, "options": options}
         return config
 
