@@ -57,7 +57,7 @@ class V2VDemoResult:
     sources_sent: int
     sources_received: int  # by the runtime (its last Stats)
     sources_dropped: int  # by the runtime: replaced by newer ones before a chunk used them
-    prompts_set: list[tuple[str, int]]  # (text, event_id) of each acknowledged set_prompt
+    prompts_set: list[tuple[str, int, float]]  # (text, event_id, seconds into the run when sent) per acked set_prompt
     width: int  # pixels of the MP4
     height: int
     reports: list[str] = field(default_factory=list)
@@ -150,10 +150,10 @@ def _play(session: Any, url: str, seconds: float, out: str | Path, seed: int,
 
     sources, tracker = _Sources(), LatencyTracker()
     captions: dict[int, str] = {0: prompts[0]}  # event_id -> the prompt it put in effect
-    prompts_set: list[tuple[str, int]] = []
+    prompts_set: list[tuple[str, int, float]] = []
     records: list[tuple[int, np.ndarray, int, int]] = []  # (paired source, pixels, event_id, source_index)
-    stop, streaming = threading.Event(), threading.Event()
-    start_box = [0.0]
+    stop, streaming, started = threading.Event(), threading.Event(), threading.Event()
+    start_box = [0.0]  # the timed window's start (time.monotonic()), set before `started`
     before_game = [0]  # output frames that arrived before the first game frame was sent (not recorded)
 
     def read_frames() -> None:
@@ -173,13 +173,16 @@ def _play(session: Any, url: str, seconds: float, out: str | Path, seed: int,
                 raise
 
     def cycle_prompts() -> None:  # set_prompt blocks until the next chunk boundary: off the game's thread
-        streaming.wait()
+        while not started.wait(0.1):
+            if stop.is_set():
+                return
         k = 0
         while not stop.wait(max(0.0, start_box[0] + (k + 1) * prompt_every_s - time.monotonic())):
             k += 1
             text = prompts[k % len(prompts)]
             if len(prompts) == 1:
                 return
+            sent_at = time.monotonic() - start_box[0]
             try:
                 ack = session.set_prompt(text, timeout=30.0)
             except (SessionClosedError, StreamDiTError):
@@ -188,7 +191,7 @@ def _play(session: Any, url: str, seconds: float, out: str | Path, seed: int,
                 raise
             with sources.lock:
                 captions[ack.event_id] = text
-                prompts_set.append((text, ack.event_id))
+                prompts_set.append((text, ack.event_id, sent_at))
 
     def send(obs: np.ndarray, anchor: bool) -> None:
         index = session.send_frame(obs, anchor=anchor)
@@ -232,6 +235,7 @@ def _play(session: Any, url: str, seconds: float, out: str | Path, seed: int,
                 next_note += 10.0
             streaming.wait(max(0.0, min(next_step - time.monotonic(), 0.05)))
         start = start_box[0] = time.monotonic()
+        started.set()
         report(f"first frame after {start - t_wait:.1f} s; playing for {seconds:g} s at {session.fps:g} FPS, "
                f"prompts every {prompt_every_s:g} s: {' | '.join(prompts)}")
         with tracker.lock:
@@ -243,6 +247,8 @@ def _play(session: Any, url: str, seconds: float, out: str | Path, seed: int,
                 send(*game.step())
             if now >= next_report:
                 next_report += 1.0
+                if next_report < now + 0.5:  # after a stall: one report, not a burst
+                    next_report = now + 1.0
                 with tracker.lock:
                     got = tracker.received
                 prompt = captions.get(records[-1][2], "?") if records else prompts[0]

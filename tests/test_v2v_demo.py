@@ -71,8 +71,10 @@ def test_source_to_output_latency_is_measured(run) -> None:
 def test_the_prompt_cycles(run) -> None:
     r, _ = run
     assert r.prompts_set, "no set_prompt was acknowledged"
-    assert [t for t, _ in r.prompts_set[:2]] == [PROMPTS[1], PROMPTS[0]][: len(r.prompts_set[:2])]
-    assert all(eid > 0 for _, eid in r.prompts_set)
+    assert [t for t, _, _ in r.prompts_set[:2]] == [PROMPTS[1], PROMPTS[0]][: len(r.prompts_set[:2])]
+    assert all(eid > 0 for _, eid, _ in r.prompts_set)
+    # one change every prompt_every_s (1 s) of the timed window, the first after a full period
+    assert all(abs(t - (k + 1)) < 0.5 for k, (_, _, t) in enumerate(r.prompts_set)), r.prompts_set
 
 
 def test_the_command_runs_and_prints_its_figures(ckpt, tmp_path) -> None:
