@@ -4,7 +4,11 @@ restyled panel is the game frame it names: that checks the pairing by source_ind
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -103,3 +107,15 @@ def test_bad_options_are_refused_naming_the_fix(args, message) -> None:
 def test_a_bad_strength_is_refused_before_connecting() -> None:
     with pytest.raises(ConfigError, match="--strength"):
         v2v_demo.run_v2v_demo(seconds=1, strength=2.0, url="zmq://127.0.0.1:1")
+
+
+def test_the_command_exits_cleanly_on_the_default_model(tmp_path) -> None:
+    """Left running at exit, the in-process runtime's threads aborted the process (status 134) after the demo had
+    finished; the command stops them first. Compiling is off here (conftest), so the default model starts at once."""
+    exe = Path(sys.executable).with_name("streamdit")
+    p = subprocess.run([str(exe) if exe.exists() else "streamdit", "demo", "--v2v", "--seconds", "2", "--out",
+                        str(tmp_path / "d.mp4")], env={**os.environ, "STREAMDIT_COMPILE": "off"},
+                       capture_output=True, text=True, timeout=100)
+    assert p.returncode == 0 and "terminate called" not in p.stderr, p.stdout[-2000:] + p.stderr[-2000:]
+    assert re.search(r"source-to-output latency p50 \d+ ms", p.stdout), p.stdout
+    assert read_mp4(tmp_path / "d.mp4").shape[1:] == (P + S, 2 * P, 3)

@@ -46,13 +46,32 @@ def demo(
                               f"(add --v2v, or drop {names})")
         from runtime import crafter_demo
 
-        result = crafter_demo.run_demo(seconds=seconds, out=out or Path("out/demo.mp4"), checkpoint=checkpoint,
-                                       url=url, seed=seed, report=typer.echo)
+        try:
+            result = crafter_demo.run_demo(seconds=seconds, out=out or Path("out/demo.mp4"), checkpoint=checkpoint,
+                                           url=url, seed=seed, report=typer.echo)
+        finally:
+            _stop_in_process_runtimes(url)
         typer.echo(crafter_demo.summary(result))
         return
     from runtime import v2v_demo
 
-    r = v2v_demo.run_v2v_demo(seconds=seconds, out=out or Path("out/demo_v2v.mp4"), checkpoint=checkpoint, url=url,
-                              seed=seed, strength=0.5 if strength is None else strength, prompts=prompt or None,
-                              prompt_every_s=5.0 if prompt_every is None else prompt_every, report=typer.echo)
+    try:
+        r = v2v_demo.run_v2v_demo(seconds=seconds, out=out or Path("out/demo_v2v.mp4"), checkpoint=checkpoint,
+                                  url=url, seed=seed, strength=0.5 if strength is None else strength,
+                                  prompts=prompt or None, report=typer.echo,
+                                  prompt_every_s=5.0 if prompt_every is None else prompt_every)
+    finally:
+        _stop_in_process_runtimes(url)
     typer.echo(v2v_demo.summary(r))
+
+
+def _stop_in_process_runtimes(url: str | None) -> None:
+    """Stop the `local://` runtimes this command started, before the interpreter exits: left running, their
+    daemon threads are torn down mid-call at exit, and the process aborted ("terminate called without an active
+    exception", status 134) after a finished `demo --v2v` on the default model."""
+    if url is not None and not url.startswith("local://"):
+        return
+    from runtime.serving import local
+
+    for key in list(local._by_checkpoint):  # no public way to stop them yet
+        local._by_checkpoint.pop(key).shutdown("demo finished", grace_s=0.5)
