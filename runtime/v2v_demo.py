@@ -285,23 +285,45 @@ def _play(session: Any, url: str, seconds: float, out: str | Path, seed: int,
 
 
 class _Game:
-    """Crafter rendered at width x height pixels, played by the ScriptedAgent; `obs` is the newest frame."""
+    """Crafter rendered at width x height pixels, played by the ScriptedAgent; `obs` is the newest frame.
+
+    Episode k's world has seed `seed + k`. Generating a world takes about a second of CPU, so the next one is
+    generated on a background thread while the current episode plays: an episode's end does not stall the game.
+    """
 
     def __init__(self, width: int, height: int, seed: int) -> None:
-        import crafter
-
         from runtime.training.data.crafter_agent import ScriptedAgent
 
-        self._new_agent = lambda: ScriptedAgent(seed)
-        self.env = crafter.Env(area=(64, 64), size=(width, height), seed=seed)
-        self.obs: np.ndarray = self.env.reset()  # uint8 (height, width, 3)
-        self.agent = self._new_agent()
+        self._size, self._seed, self._episode = (width, height), seed, 0
+        self._agent_for = ScriptedAgent
+        self.env, self.obs = self._world(0)  # obs: uint8 (height, width, 3)
+        self.agent = ScriptedAgent(seed)
+        self._next: tuple[threading.Thread, dict] = self._prepare()
+
+    def _world(self, episode: int) -> tuple[Any, np.ndarray]:
+        import crafter
+
+        env = crafter.Env(area=(64, 64), size=self._size, seed=self._seed + episode)
+        return env, env.reset()
+
+    def _prepare(self) -> tuple[threading.Thread, dict]:
+        box: dict = {}
+        episode = self._episode + 1
+        t = threading.Thread(target=lambda: box.update(world=self._world(episode)), name="v2v-demo-world",
+                             daemon=True)
+        t.start()
+        return t, box
 
     def step(self) -> tuple[np.ndarray, bool]:
         """One game step: (the new frame, whether it must anchor: the episode ended and a new world began)."""
         self.obs, _reward, done, _info = self.env.step(self.agent.act(self.env))
         if done:
-            self.obs, self.agent = self.env.reset(), self._new_agent()
+            thread, box = self._next
+            thread.join()  # long done: it had the whole episode
+            self._episode += 1
+            self.env, self.obs = box.get("world") or self._world(self._episode)
+            self.agent = self._agent_for(self._seed + self._episode)
+            self._next = self._prepare()
         return self.obs, bool(done)
 
 
