@@ -227,4 +227,4 @@ def test_local_runtime_takes_the_backend(toy_export: Path, tmp_path: Path, monke
             assert next(s.frames(timeout=60)).pixels.shape == (32, 32, 3)
     finally:
         for key in [k for k in local._by_checkpoint if k.endswith("backend=onnxruntime")]:
-            local._by_checkpoint.pop(key).shutdown()
+            local._by_checkpoint.pop(key).shutdown()  # only the onnxruntime one: the torch one is shared

@@ -30,8 +30,7 @@ PROMPTS = ["it is night", "the player walks right across the sand"]
 def ckpt(tmp_path_factory):
     path = save_tiny_checkpoint(tmp_path_factory.mktemp("v2v") / "tiny")
     yield path
-    for key in [k for k in local._by_checkpoint if k.startswith(f"{path}?")]:  # the local:// runtime it started
-        local._by_checkpoint.pop(key).shutdown("test over", grace_s=0.2)
+    local.shutdown(str(path), grace_s=0.2)  # the local:// runtime it started
 
 
 @pytest.fixture(scope="module")

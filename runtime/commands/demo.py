@@ -73,5 +73,4 @@ def _stop_in_process_runtimes(url: str | None) -> None:
         return
     from runtime.serving import local
 
-    for key in list(local._by_checkpoint):  # no public way to stop them yet
-        local._by_checkpoint.pop(key).shutdown("demo finished", grace_s=0.5)
+    local.shutdown()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import threading
 
 from runtime.serving.config import ServeConfig
@@ -52,3 +53,25 @@ def runtime_for(checkpoint: str | None = None, backend: str | None = None) -> Se
             _by_checkpoint[key] = rt
         rt.wait_warm()
         return rt
+
+
+def shutdown(checkpoint: str | None = None, *, grace_s: float = 0.5) -> int:
+    """Stop the runtimes `runtime_for` started: all of them, or those of one checkpoint directory (a path as
+    given to runtime_for, resolved the same way). Returns how many were stopped. Safe to call twice.
+
+    Registered with atexit: a runtime still running at interpreter exit has its daemon threads torn down
+    mid-call, which can abort the process ("terminate called without an active exception", status 134)."""
+    prefix = None
+    if checkpoint is not None:
+        from runtime.checkpoints import resolve
+
+        prefix = f"{resolve(checkpoint)}?"
+    with _lock:
+        keys = [k for k in _by_checkpoint if prefix is None or k.startswith(prefix)]
+        stopping = [_by_checkpoint.pop(k) for k in keys]
+    for rt in stopping:
+        rt.shutdown("process exiting" if checkpoint is None else "local runtime stopped", grace_s=grace_s)
+    return len(stopping)
+
+
+atexit.register(shutdown)
