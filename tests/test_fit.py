@@ -148,3 +148,22 @@ def test_fit_end_to_end_then_serve(tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_training_md_gives_the_exact_fit_command(tmp_path):
+    from runtime.training.fit import FitOptions, fit_command
+
+    assert fit_command(Path("data/g"), Path("runs/g"), FitOptions(budget_minutes=30)) == (
+        "streamdit fit data/g --out runs/g --budget-minutes 30")
+    opts = FitOptions(budget_minutes=105, autoencoder=False, init_from="runtime/checkpoints/vizdoom",
+                      shares={"teacher": 0.35, "distill": 0.55, "evaluate": 0.1}, eval_per_class=8)
+    line = fit_command(Path("data/g"), Path("runs/g"), opts)
+    assert line == ("streamdit fit data/g --out runs/g --budget-minutes 105 --keep-autoencoder --init-from "
+                    "runtime/checkpoints/vizdoom --shares teacher=0.35,distill=0.55,evaluate=0.1 --eval-per-class 8")
+    from typer.testing import CliRunner
+
+    from runtime.cli import app
+
+    res = CliRunner().invoke(app, line.split()[1:] + ["--help"])  # every option it writes exists
+    assert res.exit_code == 0, res.output
+    assert fit_command(Path("d"), Path("r"), FitOptions(budget_minutes=5, init_from=None)).endswith("--init-from none")

@@ -261,15 +261,31 @@ def _distill(teacher: Path, data: Path, run: Path, opts: FitOptions, minutes: fl
     return {"step": result.step, "loss": round(float(result.loss), 4), "max_minutes": round(minutes, 2)}
 
 
+def fit_command(data: Path, out: Path, opts: FitOptions) -> str:
+    """The `streamdit fit` line that runs `opts` (every option that differs from its default), for TRAINING.md."""
+    d = FitOptions(budget_minutes=opts.budget_minutes)
+    parts = [f"streamdit fit {data} --out {out} --budget-minutes {opts.budget_minutes:g}"]
+    if not opts.autoencoder:
+        parts.append("--keep-autoencoder")
+    if opts.init_from != d.init_from:
+        parts.append(f"--init-from {opts.init_from}" if opts.init_from is not None else "--init-from none")
+    if opts.shares:
+        parts.append("--shares " + ",".join(f"{k}={v:g}" for k, v in opts.shares.items()))
+    if opts.eval_per_class != d.eval_per_class:
+        parts.append(f"--eval-per-class {opts.eval_per_class}")
+    if Path(opts.template) != Path(d.template):
+        parts.append(f"--template {opts.template}")
+    return " ".join(parts)
+
+
 def _training_md(data: Path, out: Path, opts: FitOptions, minutes: dict[str, float], ae: dict | None,
                  latents: dict | None, teacher: dict, distill: dict, evaluation: dict) -> str:
     m = json.loads((data / "manifest.json").read_text())
-    keep = "" if opts.autoencoder else " --keep-autoencoder"
     lines = [f"# {out.name}: fitted with `streamdit fit`", "",
              f"Data: {data} (recording {m.get('recording')}, {m.get('episodes')} shards, {m.get('latent_frames')} "
              f"latent frames, autoencoder {m.get('ae_dir')}; vocabulary = prompt_map.toml).", "",
              "Command (a rerun resumes; finished stages are skipped):", "",
-             f"    streamdit fit {data} --out {out} --budget-minutes {opts.budget_minutes:g}{keep}", "",
+             f"    {fit_command(data, out, opts)}", "",
              "| stage | budget (min) | took (min) | result |", "|---|---|---|---|"]
     if ae is not None and latents is not None:
         lines += [f"| autoencoder | {minutes['autoencoder']:.1f} | {ae['seconds'] / 60:.1f} | step {ae['step']}, "
@@ -283,6 +299,6 @@ def _training_md(data: Path, out: Path, opts: FitOptions, minutes: dict[str, flo
               f"{distill['loss']} |",
               f"| evaluate | {minutes['evaluate']:.1f} | {evaluation['seconds'] / 60:.1f} | FD untrained/fitted "
               f"{evaluation['fd_ratio']}, adherence / chance {evaluation['adherence_over_chance']} |", "",
-              f"Logs: {out}/autoencoder/log.jsonl, {out}/teacher/log.jsonl, {out}/distill/log.jsonl; the table: "
+              f"Logs: {', '.join(f'{out}/{st}/log.jsonl' for st in ('autoencoder', 'teacher', 'distill') if st != 'autoencoder' or ae is not None)}; the table: "
               "eval.json.", ""]
     return "\n".join(lines)
