@@ -98,7 +98,9 @@ def run_client(url: str, events: int, every: float, data: str, classifier: str, 
 
     by_type = {t: stats([r for r in rows if r["type"] == t]) for t in sorted({r["type"] for r in rows})}
     return {"frames": int(len(st.frames)), "received_fps": round(st.received_fps, 2), "dropped": st.dropped,
-            "all": stats(rows), "walking": stats([r for r in rows if r["kind"] == "walk"]),
+            "all": stats([r for r in rows if r["kind"] is not None]),
+            "untargeted": sorted({r["type"] for r in rows if r["kind"] is None}),  # real play never shows them
+            "walking": stats([r for r in rows if r["kind"] == "walk"]),
             "other": stats([r for r in rows if r["kind"] == "class"]), "by_type": by_type,
             "real_adherence": {k: round(v, 3) for k, v in targets.items()}}
 

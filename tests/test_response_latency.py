@@ -91,3 +91,13 @@ def test_response_frames_and_bad_input() -> None:
         rsp.walk_response(np.zeros((10, 2)), 0, "sideways")
     with pytest.raises(ShapeError):
         rsp.pair_shifts(np.zeros((1, SIZE, SIZE, 3), np.uint8))
+
+
+def test_a_class_real_play_never_shows_has_no_target_and_no_response():
+    from runtime.evaluation.response import response_frames
+
+    frames = np.zeros((40, 16, 16, 3), np.uint8)
+    preds = np.zeros(40, np.int64)  # every window names class 0
+    events = [{"type": "eat_cow", "frame": 5}]
+    got = response_frames(frames, events, predictions=preds, classes=["eat_cow"], targets={"eat_cow": 0.0})
+    assert got == [{"type": "eat_cow", "frame": 5, "response": None, "kind": None}]

@@ -140,7 +140,8 @@ def response_frames(frames: np.ndarray, events: Sequence[dict], *, predictions: 
 
     frames: uint8 [F, H, W, 3]; events: dicts with "type" and "frame" (index of the first frame received
     after the push), in frame order; predictions/classes/targets: for non-walking events (types not among
-    the classes, or without a target, get None). A response must come before the next event's frame plus
+    the classes, or without a target, get None: also a class real play itself never shows, target 0). A response
+    must come before the next event's frame plus
     `horizon` frames (default: no limit but the stream's end).
     Returns one dict per event: type, frame, response (frame index or None), kind ("walk" | "class" | None).
     """
@@ -152,7 +153,7 @@ def response_frames(frames: np.ndarray, events: Sequence[dict], *, predictions: 
         d, resp, kind = walk_direction(e["type"]), None, None
         if d is not None and shifts is not None:
             resp, kind = walk_response(shifts, e["frame"], d, window=window, until=until), "walk"
-        elif predictions is not None and e["type"] in classes and targets and e["type"] in targets:
+        elif predictions is not None and e["type"] in classes and targets and targets.get(e["type"], 0.0) > 0:
             resp = class_response(predictions, e["frame"], list(classes).index(e["type"]), targets[e["type"]],
                                   span=span, until=until)
             kind = "class"
