@@ -8,10 +8,17 @@ section 7); `engine_or_skip()` skips the calling test with the script's own reas
 from __future__ import annotations
 
 import os
+import queue
 import re
 import shutil
+import signal
 import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -70,3 +77,46 @@ def fenced_blocks(markdown: Path, language: str) -> list[tuple[int, str]]:
     text = markdown.read_text(encoding="utf-8")
     return [(text.count("\n", 0, m.start()) + 1, m.group(2)) for m in FENCE.finditer(text)
             if m.group(1) == language]
+
+
+SERVED_URLS = {"zmq": r"zmq://127\.0\.0\.1:(\d+)", "websocket": r"ws://127\.0\.0\.1:(\d+)/v1/session"}
+
+
+@contextmanager
+def streamdit_serve(ckpt: Path, *args: str, want: tuple[str, ...] = ("zmq",), compile_off: bool = True,
+                    timeout: float = 120) -> Iterator[dict[str, int]]:
+    """`streamdit serve --checkpoint CKPT` on free loopback ports (gRPC and ZeroMQ; add "--web-port", "0" for
+    WebSocket) as a subprocess; yields {transport: port} for the transports in `want` ("zmq", "websocket")
+    once its "serving ..." line names them, and stops it (SIGTERM, then kill) afterwards. Fails the test when
+    they are not named within `timeout` seconds."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    if compile_off:
+        env["STREAMDIT_COMPILE"] = "off"
+    cmd = [str(Path(sys.executable).parent / "streamdit"), "serve", "--host", "127.0.0.1", "--grpc-port", "0",
+           "--zmq-port", "0", "--checkpoint", str(ckpt), *args, "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    found: dict[str, int] = {}
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while len(found) < len(want) and time.monotonic() < deadline and proc.poll() is None:
+        try:
+            line = lines.get(timeout=1.0)
+        except queue.Empty:
+            continue
+        seen.append(line)
+        if line.startswith("serving "):
+            for key in want:
+                if hit := re.search(SERVED_URLS[key], line):
+                    found[key] = int(hit[1])
+    try:
+        assert len(found) == len(want), f"streamdit serve did not start: {''.join(seen)}"
+        yield found
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -20,12 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import queue
 import shutil
-import signal
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -37,6 +33,7 @@ import pytest
 from PIL import Image
 
 import sdk
+from godot_helpers import streamdit_serve
 from runtime.testing import save_tiny_checkpoint
 
 pytestmark = pytest.mark.timeout(300)
@@ -71,32 +68,8 @@ def copy_project(src: Path, dst: Path, *, skip: tuple[str, ...] = ()) -> Path:
 def runtime_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`streamdit serve` on free loopback ports with a tiny checkpoint; yields its zmq:// URL."""
     ckpt = save_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny64", size=SIZE, fps=FPS)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
-    cmd = [str(Path(sys.executable).parent / "streamdit"), "serve", "--host", "127.0.0.1", "--grpc-port", "0",
-           "--zmq-port", "0", "--checkpoint", str(ckpt), "--prompt-map", str(PROMPT_MAP), "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
-    url, seen = "", []
-    deadline = time.monotonic() + 120
-    while not url and time.monotonic() < deadline and proc.poll() is None:
-        try:
-            line = lines.get(timeout=1.0)
-        except queue.Empty:
-            continue
-        seen.append(line)
-        if line.startswith("serving ") and "zmq://" in line:
-            url = line.split(" and ")[-1].split(";")[0].strip()
-    try:
-        assert url, f"streamdit serve did not start: {''.join(seen)}"
-        yield url
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with streamdit_serve(ckpt, "--prompt-map", str(PROMPT_MAP), compile_off=False) as found:
+        yield f"zmq://127.0.0.1:{found['zmq']}"
 
 
 def run_godot(project: Path, *args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:

@@ -14,20 +14,12 @@ skipped with the script's reason.
 from __future__ import annotations
 
 import json
-import os
-import queue
-import re
-import signal
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from godot_helpers import GODOT_DIR, copy_project, engine_or_skip, run_godot
+from godot_helpers import GODOT_DIR, copy_project, engine_or_skip, run_godot, streamdit_serve
 from runtime.testing import save_tiny_checkpoint
 
 pytestmark = pytest.mark.timeout(300)
@@ -39,35 +31,8 @@ def ports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, int]]:
     """`streamdit serve` with a tiny checkpoint on free loopback ports; yields {"zmq": port, "websocket": port}."""
     engine_or_skip()
     ckpt = save_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny", size=SIZE, fps=FPS)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "STREAMDIT_COMPILE": "off"}
-    cmd = [str(Path(sys.executable).parent / "streamdit"), "serve", "--host", "127.0.0.1", "--grpc-port", "0",
-           "--zmq-port", "0", "--web-port", "0", "--checkpoint", str(ckpt), "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
-    found: dict[str, int] = {}
-    seen: list[str] = []
-    deadline = time.monotonic() + 120
-    while len(found) < 2 and time.monotonic() < deadline and proc.poll() is None:
-        try:
-            line = lines.get(timeout=1.0)
-        except queue.Empty:
-            continue
-        seen.append(line)
-        if line.startswith("serving "):
-            for key, pattern in (("zmq", r"zmq://127\.0\.0\.1:(\d+)"), ("websocket", r"ws://127\.0\.0\.1:(\d+)")):
-                if hit := re.search(pattern, line):
-                    found[key] = int(hit[1])
-    try:
-        assert len(found) == 2, f"streamdit serve did not start: {''.join(seen)}"
+    with streamdit_serve(ckpt, "--web-port", "0", want=("zmq", "websocket")) as found:
         yield found
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.mark.parametrize("transport", ["zmq", "websocket"])

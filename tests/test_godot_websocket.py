@@ -10,14 +10,6 @@ be built here, the test is skipped with the script's reason.
 from __future__ import annotations
 
 import json
-import os
-import queue
-import re
-import signal
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 from typing import Iterator
 
@@ -25,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from godot_helpers import GODOT_DIR, copy_project, engine_or_skip, run_godot
+from godot_helpers import GODOT_DIR, copy_project, engine_or_skip, run_godot, streamdit_serve
 from runtime.testing import save_tiny_checkpoint
 
 pytestmark = pytest.mark.timeout(300)
@@ -39,34 +31,8 @@ def web_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """`streamdit serve --web-port 0` with a tiny checkpoint on loopback; yields the WebSocket port."""
     engine_or_skip()
     ckpt = save_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny64", size=SIZE, fps=FPS)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "STREAMDIT_COMPILE": "off"}
-    cmd = [str(Path(sys.executable).parent / "streamdit"), "serve", "--host", "127.0.0.1", "--grpc-port", "0",
-           "--zmq-port", "0", "--web-port", "0", "--checkpoint", str(ckpt), "--prompt-map", str(PROMPT_MAP),
-           "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
-    port, seen = 0, []
-    deadline = time.monotonic() + 120
-    while not port and time.monotonic() < deadline and proc.poll() is None:
-        try:
-            line = lines.get(timeout=1.0)
-        except queue.Empty:
-            continue
-        seen.append(line)
-        found = re.search(r"ws://127\.0\.0\.1:(\d+)/v1/session", line) if line.startswith("serving ") else None
-        if found:
-            port = int(found[1])
-    try:
-        assert port, f"streamdit serve did not start: {''.join(seen)}"
-        yield port
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with streamdit_serve(ckpt, "--web-port", "0", "--prompt-map", str(PROMPT_MAP), want=("websocket",)) as found:
+        yield found["websocket"]
 
 
 def test_the_engine_streams_over_websocket_and_resumes(web_port: int, tmp_path: Path) -> None:
