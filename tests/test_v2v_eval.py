@@ -63,7 +63,7 @@ def test_strength_one_names_nothing_and_bad_input_is_refused():
     with pytest.raises(ConfigError, match="strength"):
         restyle(pipe, clip, "a red square", 1.5)
     with pytest.raises(ConfigError, match="two held-out clips"):
-        v2v_table(pipe, [clip])
+        v2v_table(pipe, [clip], prompts=("a red square",))
 
 
 def test_the_table_has_a_row_per_prompt_and_strength():

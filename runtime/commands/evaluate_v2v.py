@@ -6,7 +6,6 @@ OUT/v2v_contact_sheet.png (source, then each strength, under the night prompt).
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Optional
@@ -29,6 +28,7 @@ def evaluate_v2v(
 ) -> None:
     """Restyle held-out real Crafter clips at each strength and report PSNR/SSIM to the source and to an unrelated
     real frame, how well the output's scroll follows the source's (px/frame), and the brightness change."""
+    from runtime.backends.onnx_parity import base_prompt
     from runtime.checkpoints import resolve
     from runtime.evaluation.real_play import heldout_shards
     from runtime.evaluation.v2v import NIGHT, clips_from, contact_sheet, markdown, v2v_table
@@ -43,16 +43,18 @@ def evaluate_v2v(
     if not levels or any(not 0 <= s <= 1 for s in levels):
         raise ConfigError(f"--strengths {strengths!r}: each strength is in [0, 1] (0 = the source, 1 = text-only)")
     t0 = time.time()
-    pipe = StreamDiTPipeline.from_checkpoint(resolve(checkpoint))
+    path = resolve(checkpoint)
+    pipe = StreamDiTPipeline.from_checkpoint(path)
+    prompts = list(prompt or [base_prompt(path), NIGHT])
     shards = heldout_shards(data)[:clips]
     if len(shards) < 2:
         raise ConfigError(f"{data} has {len(shards)} held-out episode(s); eval-v2v needs two (capture more episodes)")
     sources = clips_from([s.frames() for s in shards], frames)
     typer.echo(f"restyling {len(sources)} held-out clips of {frames} frames ({', '.join(s.name for s in shards)}) "
                f"at strengths {', '.join(f'{s:g}' for s in levels)}")
-    rows = v2v_table(pipe, sources, strengths=levels, prompts=prompt or (), seed=seed)
+    rows = v2v_table(pipe, sources, strengths=levels, prompts=prompts, seed=seed)
     md = markdown(rows)
-    sheet = contact_sheet(pipe, sources[0], (prompt or [NIGHT])[-1], levels, seed=seed)
+    sheet = contact_sheet(pipe, sources[0], prompts[-1], levels, seed=seed)
     out.mkdir(parents=True, exist_ok=True)
     import cv2
 

@@ -149,10 +149,14 @@ class LatentClips:
         self.caption_weights = dict(caption_weights or {})
         self.weights = self._weights(self.caption_weights) if self.caption_weights else None
 
+    def clip_captions(self) -> list[str]:
+        """The caption of every clip, in index order (what `clip(i)` returns as its caption)."""
+        return [self.captions[e][s + self.frames // 2] for e, s in self.index.tolist()]
+
     def _weights(self, caption_weights: dict[str, float]) -> torch.Tensor:
         """float64 [clips]: each clip's draw weight. Raises ConfigError for a weight <= 0, an empty text, or a
         text that no clip's caption contains (a typo would otherwise weigh nothing, silently)."""
-        captions = [self.captions[e][s + self.frames // 2] for e, s in self.index.tolist()]
+        captions = self.clip_captions()
         w = np.ones(len(captions), np.float64)
         for text, weight in caption_weights.items():
             if not isinstance(text, str) or not text.strip() or not float(weight) > 0:
@@ -167,7 +171,7 @@ class LatentClips:
 
     def share(self, text: str) -> float:
         """The expected share of drawn clips whose caption contains `text` (with the caption weights)."""
-        captions = [self.captions[e][s + self.frames // 2] for e, s in self.index.tolist()]
+        captions = self.clip_captions()
         w = self.weights.numpy() if self.weights is not None else np.ones(len(captions))
         return float(w[[text in c for c in captions]].sum() / w.sum())
 

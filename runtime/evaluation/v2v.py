@@ -69,7 +69,6 @@ def restyle(pipe: Any, frames: np.ndarray, prompt: str, strength: float, *, seed
     smp = pipe.sampler()
     sch = smp.scheme
     fpc = sch.c * int(pipe.temporal_factor)
-    C, h, w = pipe.latent_shape
     if frames.ndim != 4 or frames.dtype != np.uint8 or len(frames) < fpc or len(frames) % fpc:
         raise ShapeError(f"frames must be uint8 [F, H, W, 3] with F a positive multiple of {fpc}, got "
                          f"{frames.dtype} {list(frames.shape)}")
@@ -146,13 +145,15 @@ def clips_from(episodes: Sequence[np.ndarray], frames: int, start: int = 8) -> l
 
 
 def v2v_table(pipe: Any, clips: Sequence[np.ndarray], *, strengths: Sequence[float] = (0.25, 0.5, 0.75),
-              prompts: Sequence[str] = (), seed: int = 0) -> list[dict[str, Any]]:
+              prompts: Sequence[str], seed: int = 0) -> list[dict[str, Any]]:
     """Rows {strength, effective (the strength applied: round(s N) / N), prompt, clips, frames, and the Measures
     averaged over clips}. clips: held-out real clips uint8 [F, H, W, 3] (at least two: clip i's unrelated frames
-    come from clip i + 1). prompts: default the checkpoint's base prompt and NIGHT."""
+    come from clip i + 1). prompts: the prompts to restyle with (`streamdit eval-v2v`: the checkpoint's base
+    prompt and NIGHT)."""
     if len(clips) < 2:
         raise ConfigError("v2v_table needs at least two held-out clips (the unrelated frames come from another one)")
-    prompts = list(prompts) or [base_prompt(pipe), NIGHT]
+    if not prompts:
+        raise ConfigError("v2v_table needs at least one prompt (e.g. the checkpoint's base prompt and NIGHT)")
     sch = pipe.scheme()
     rows = []
     for prompt in prompts:
@@ -169,15 +170,6 @@ def v2v_table(pipe: Any, clips: Sequence[np.ndarray], *, strengths: Sequence[flo
                 row[key] = round(float(np.mean(vals)), 3) if vals else None
             rows.append(row)
     return rows
-
-
-def base_prompt(pipe: Any) -> str:
-    """The checkpoint's base prompt (its prompt map's `base`), else the default Crafter map's."""
-    import tomllib
-
-    from runtime.serving.prompt_maps import default_crafter_prompt_map
-
-    return str(tomllib.loads(default_crafter_prompt_map()).get("base", ""))
 
 
 def markdown(rows: Sequence[dict[str, Any]]) -> str:
