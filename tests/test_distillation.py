@@ -140,3 +140,24 @@ def test_cli_teacher_without_training_data_needs_data(tmp_path):
                                    "--no-progress"])
     assert res.exit_code == 2 and "cannot be cut into chunks of c = 3" in res.output, res.output
     assert not (tmp_path / "run").exists()
+
+
+def test_init_from_starts_the_student_from_a_distilled_student_and_refuses_a_teacher(tmp_path):
+    first = Distiller(tiny(tmp_path / "first", steps=2)).run(progress=False).checkpoint
+    start = load_model(first).model.state_dict()
+    assert any(not torch.equal(v, load_model(TOY).model.state_dict()[k]) for k, v in start.items())
+
+    d = Distiller(tiny(tmp_path / "second", steps=1, init_from=str(first)))
+    assert d.step == 0 and d.init_id["checkpoint"] == str(first)
+    assert all(torch.equal(v, start[k]) for k, v in d.student.state_dict().items())  # not the teacher's
+    assert all(torch.equal(v, start[k]) for k, v in d.ema.state_dict().items())
+    out = d.run(progress=False).checkpoint
+    config = json.loads((out / "config.json").read_text())
+    assert config["distillation"]["init_from"]["checkpoint"] == str(first)
+    assert Distiller(tiny(tmp_path / "second", steps=2, init_from=str(first))).step == 1  # a resume ignores it
+
+    with pytest.raises(CheckpointError, match="not a distilled student"):  # a teacher is no student
+        Distiller(tiny(tmp_path / "third", init_from=str(TOY)))
+    with pytest.raises(CheckpointError, match="--chunk 2"):  # another c: the student's chunk positions differ
+        Distiller(tiny(tmp_path / "fourth", chunk=1, init_from=str(first)))
+    assert not (tmp_path / "third").exists() and not (tmp_path / "fourth").exists()

@@ -24,6 +24,7 @@ def distill(
     data: Optional[Path] = typer.Option(None, "--data", help="Latent directory from `streamdit encode-latents` (default: the teacher's training data)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the data and noise draws."),
     caption_weight: Optional[list[str]] = typer.Option(None, "--caption-weight", help="TEXT=WEIGHT (repeatable): clips whose caption contains TEXT are drawn WEIGHT times as often, e.g. --caption-weight 'walks right=3'."),
+    init_from: Optional[str] = typer.Option(None, "--init-from", help="A distilled student (directory or shipped name) to start from instead of the teacher's weights, to continue a distillation under new options, e.g. --init-from default --caption-weight 'walks right=3'."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Distil a teacher (c, s micro-steps, CFG) into a student that makes ONE conditional call per emitted chunk.
@@ -40,14 +41,16 @@ def distill(
     cfg = DistillConfig(teacher=str(resolve(teacher)), out=str(out), data=str(data) if data else None,
                         chunk=chunk, micro_steps=micro_steps, guidance_scale=guidance, steps=steps,
                         max_minutes=max_minutes, batch_size=batch_size, lr=lr, seed=seed,
-                        caption_weights=weights or None)
+                        caption_weights=weights or None,
+                        init_from=str(resolve(init_from)) if init_from else None)
     d = Distiller(cfg)
     n = sum(p.numel() for p in d.student.parameters())
     cfg_note = " (CFG: conditional and unconditional in one batch)" if d.guidance_scale != 1.0 else ""
     typer.echo(f"teacher {cfg.teacher}: {d.scheme.describe()}, guidance {d.guidance_scale:g}, "
                f"{d.scheme.s} calls per segment{cfg_note}; "
                f"student {d.student_scheme.describe()}, 1 call per chunk; {n / 1e6:.2f} M parameters; "
-               f"out {out}; starting at step {d.step}")
+               f"out {out}; starting at step {d.step}"
+               + (f" from the student {d.init_id['checkpoint']}" if d.init_id else ""))
     for text in weights:
         typer.echo(f"caption weight {text!r} x{weights[text]:g}: {100 * d.source.share(text):.1f}% of the drawn clips")
     result = d.run(progress=progress)

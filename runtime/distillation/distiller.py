@@ -23,8 +23,8 @@ import torch
 
 from runtime.distillation.target import DistillBatch, distillation_loss, make_pair, student_scheme, teacher_scheme
 from runtime.model.autoencoder import build_autoencoder
-from runtime.model.checkpoint import (MODEL_FILE, file_sha256, is_distilled, load_model, load_train_state,
-                                      read_config, read_weights, save_checkpoint)
+from runtime.model.checkpoint import (MODEL_FILE, check_warm_start, file_sha256, is_distilled, load_model,
+                                      load_train_state, read_config, read_weights, save_checkpoint)
 from runtime.model.text_encoder import build_text_encoder
 from runtime.training.sources import build_source
 from runtime.training.loop import LoopTask, Schedule, ema_update, run_loop, warmup_cosine_lr
@@ -39,6 +39,10 @@ class DistillConfig:
     teacher: teacher checkpoint directory. out: run directory (checkpoint/, log.jsonl).
     data: None = the teacher's training data (config "training.data"); a directory = pre-encoded latents
         from `streamdit encode-latents` (kind "latents"); a dict = a full data section.
+    init_from: None = the student starts from the teacher's weights (paper section 3.4); a directory = a
+        student distilled from a teacher of the same architecture with the same c and N, whose weights the
+        student and its EMA start from, to continue a finished distillation under new options (e.g. caption
+        weights). Only a fresh run reads it; a resume continues from OUT/checkpoint.
     """
 
     teacher: str
@@ -62,6 +66,7 @@ class DistillConfig:
     checkpoint_every_steps: int = 500
     checkpoint_every_minutes: float = 5.0
     caption_weights: dict[str, float] | None = None  # {caption text: weight}: drawn that much more often
+    init_from: str | None = None  # a distilled student whose weights a fresh run starts from (not the teacher's)
 
     def __post_init__(self) -> None:
         for name in ("chunk", "micro_steps", "steps", "batch_size", "log_every", "checkpoint_every_steps"):
@@ -150,7 +155,10 @@ class Distiller(LoopTask):
         self.step = 0
         self.out = Path(cfg.out)
         self.ckpt_dir = self.out / "checkpoint"
+        self.init_id: dict[str, Any] | None = None
         self._resume()
+        if self.step == 0 and cfg.init_from:
+            self._init_from(Path(cfg.init_from))
 
     # ----------------------------------------------------------------------------------- data and step
     def clean_latents(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, list[str]]:
@@ -212,8 +220,10 @@ class Distiller(LoopTask):
         config["sampling"] = {"K": 0, "c": self.scheme.c, "s": 1, "guidance_scale": 1.0,
                               "distilled_from": dict(self.teacher_id)}
         options = {k: v for k, v in dataclasses.asdict(self.cfg).items()
-                   if k not in ("teacher", "out", "data", "caption_weights")}  # the weights are in the data section
+                   if k not in ("teacher", "out", "data", "caption_weights", "init_from")}  # both are recorded apart
         config["distillation"] = {"step": self.step, "data": self.data, "options": options}
+        if self.init_id:
+            config["distillation"]["init_from"] = dict(self.init_id)
         return config
 
     def save(self) -> Path:
@@ -263,6 +273,31 @@ class Distiller(LoopTask):
         self.ema.load_state_dict(state["ema"])
         self.opt.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
+
+    def _init_from(self, directory: Path) -> None:
+        """Start the student and its EMA from a distilled student's weights (DistillConfig.init_from).
+
+        Raises CheckpointError (not a distilled student, another architecture, another c or N, damaged
+        weights) before anything is written; the teacher stays the target, so the loss is unchanged."""
+        config = read_config(directory)  # CheckpointError when unreadable
+        if not is_distilled(config):
+            raise CheckpointError(f"--init-from {directory} is not a distilled student (its config has no "
+                                  f"sampling.distilled_from); pass a directory written by `streamdit distill`")
+        src = load_model(directory).model  # CheckpointError on damaged weights
+        what = f"--init-from {directory}"
+        check_warm_start(src.cfg, self.teacher.cfg, what)
+        prev = config["sampling"]["distilled_from"].get("scheme", {})
+        ours = self.scheme.to_dict()
+        if int(config.get("buffer_frames", -1)) != int(self.teacher_config["buffer_frames"]) or \
+                any(prev.get(k) != ours.get(k) for k in ("N", "c")):
+            raise CheckpointError(f"{what} streams with buffer {config.get('buffer_frames')} and scheme {prev}, "
+                                  f"but this distillation makes a student with buffer "
+                                  f"{self.teacher_config['buffer_frames']} and N={ours.get('N')}, "
+                                  f"c={ours.get('c')}; pass --chunk {prev.get('c')} or another student")
+        state = src.state_dict()
+        self.student.load_state_dict(state)
+        self.ema.load_state_dict(state)
+        self.init_id = {"checkpoint": str(directory), "sha256": file_sha256(directory / MODEL_FILE)}
 
     # ----------------------------------------------------------------------------------- the loop
     def run(self, progress: bool = True) -> DistillResult:
