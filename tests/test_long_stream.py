@@ -25,6 +25,19 @@ def reference(n: int = 64) -> RealReference:
                          saturation_p1=20.0, contrast_p1=5.0, flicker=3.0, frames=100, windows=n)
 
 
+def test_minute_schedule_repeats_the_same_events_every_minute() -> None:
+    """Every minute gets the same events at the same video times, so minutes differ only by drift."""
+    full = [t for t, _ in ls.vocabulary_schedule(0)]
+    two = [t for t, _ in ls.minute_schedule(2.0, 0)]
+    assert len(two) == 30 and two == full[:30]  # 30 slots a minute, 33 types: the first 30 of the order
+    one = [t for t, _ in ls.minute_schedule(1.0, 0)]
+    assert len(one) == 60 and one[:len(full)] == full and one[len(full):] == full[:60 - len(full)]
+    assert [t for t, _ in ls.minute_schedule(7.0, 0)] == full  # no whole number a minute: the whole order
+    times = [2.0 * (i + 1) for i in range(300)]  # record_stream: event i at (i + 1) * every_s
+    per_minute = [[two[i % 30] for i, t in enumerate(times) if m * 60 <= t < (m + 1) * 60] for m in range(4)]
+    assert per_minute[1] == per_minute[2] == per_minute[3] and sorted(per_minute[1]) == sorted(two)
+
+
 def test_minute_rows_count_washed_out_frames_and_events_per_minute() -> None:
     rng = np.random.default_rng(1)
     frames = rng.integers(0, 256, (80, 32, 32, 3)).astype(np.uint8)  # saturated noise

@@ -2,9 +2,10 @@
 
 `stream_for_minutes` serves a pipeline in this process (`ServingRuntime`, paced at the model's frame rate by
 default, as `streamdit serve` streams) and reads M minutes of frames through an `sdk.Session` (`local://`),
-pushing an event of the Crafter vocabulary every `every_s` seconds of video (`vocabulary_schedule`: every
-type in a seeded order, cycled, with the vocabulary's default payloads). `minute_rows` measures each
-minute of video against held-out real play (`RealReference`):
+pushing an event of the Crafter vocabulary every `every_s` seconds of video (`minute_schedule`: the types
+in a seeded order with the vocabulary's default payloads, one minute long and repeated, so that every minute
+gets the same events at the same times and the minutes differ only by drift and sampling noise).
+`minute_rows` measures each minute of video against held-out real play (`RealReference`):
 
 - frechet: Frechet distance of the minute's classifier windows (non-overlapping) to real play's windows;
   `frechet_floor` is real play against itself at the same number of windows (the sampling-noise floor);
@@ -39,6 +40,20 @@ def vocabulary_schedule(seed: int = 0) -> list[tuple[str, dict[str, Any]]]:
     return [(t, {}) for t in types]
 
 
+def minute_schedule(every_s: float, seed: int = 0) -> list[tuple[str, dict[str, Any]]]:
+    """The events of one minute of video, an event every `every_s` s, to be cycled (record_stream).
+
+    When `every_s` divides 60 s into n slots, the schedule has exactly n events: `vocabulary_schedule(seed)`
+    cut to n types (every 2 s: 30 of the vocabulary's 33) or cycled to fill n, so that the stream repeats it
+    every minute. Otherwise (no whole number of events per minute) it is the whole `vocabulary_schedule`.
+    """
+    types = vocabulary_schedule(seed)
+    n = 60.0 / every_s
+    if abs(n - round(n)) > 1e-6 or round(n) < 1:
+        return types
+    return [types[i % len(types)] for i in range(int(round(n)))]
+
+
 def stream_for_minutes(pipe: Any, minutes: float, *, every_s: float = 2.0, pace: bool = True, seed: int = 0,
                        prompt_map: str | None = None, compile_mode: str = "auto",
                        schedule: Sequence[tuple[str, dict]] | None = None) -> ReceivedStream:
@@ -60,7 +75,7 @@ def stream_for_minutes(pipe: Any, minutes: float, *, every_s: float = 2.0, pace:
     local.install(rt)
     try:
         rt.wait_warm()
-        return record_stream("local://", list(schedule or vocabulary_schedule(seed)), frames=frames,
+        return record_stream("local://", list(schedule or minute_schedule(every_s, seed)), frames=frames,
                              every_s=every_s, video_time=True,
                              prompt_map=prompt_map if prompt_map is not None else default_crafter_prompt_map(),
                              seed=seed)
