@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import textwrap
 import threading
 import time
 import tomllib
@@ -168,7 +169,9 @@ def _labelled(pixels: np.ndarray, text: str) -> np.ndarray:
 
     out = np.zeros((PANEL + STRIP, PANEL, 3), np.uint8)
     out[:PANEL] = cv2.resize(pixels, (PANEL, PANEL), interpolation=cv2.INTER_NEAREST)
-    cv2.putText(out, text[:44], (4, PANEL + 20), cv2.FONT_HERSHEY_SIMPLEX, 0.37, (255, 255, 255), 1, cv2.LINE_AA)
+    for i, line in enumerate(textwrap.wrap(text, 46, max_lines=2, placeholder=" ...") or [""]):
+        cv2.putText(out, line, (4, PANEL + 13 + 14 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.37, (255, 255, 255), 1,
+                    cv2.LINE_AA)
     return out
 
 
@@ -194,7 +197,7 @@ def render_cutscene(scene: Cutscene, out: str | Path, *, url: str = "local://", 
             try:
                 if cue.event is not None:
                     ack = session.push_event(cue.event, cue.payload)
-                    texts[ack.event_id] = _render_text(scene, cue)
+                    texts[ack.event_id] = ack.prompt or _render_text(scene, cue)  # composed with groups
                 else:
                     ack = session.set_prompt(cue.prompt, transition_steps=cue.transition_steps, weight=cue.weight)
                     texts[ack.event_id] = cue.prompt

@@ -68,6 +68,25 @@ def test_vocabulary_is_a_prompt_map_and_captions_windows(tmp_path):
     assert caps[3] == ("the view turns left", ["turns_left"])  # the state holds until replaced
 
 
+def test_a_grouped_vocabulary_captions_one_clause_per_group(tmp_path):
+    """With clause groups, a window's caption is the prompt the runtime composes for the events in effect."""
+    _record(tmp_path / "rec", shards=1)
+    shard = read_recording(tmp_path / "rec").shards[0]
+    grouped = ('groups = ["motion", "action"]\n' + VOCAB).replace('priority = 20', 'priority = 20\ngroup = "motion"')
+    grouped = grouped.replace('priority = 10', 'priority = 10\ngroup = "motion"')
+    grouped = grouped.replace('priority = 30', 'priority = 30\ngroup = "action"')
+    vocab = Vocabulary.parse(grouped, fps=shard.fps)
+    caps = vocab.window_captions(shard.events, shard.num_frames, 4, [0, 8, 12, 20])
+    assert caps[0] == ("the view walks forward", ["walks"])
+    assert caps[2] == ("the view turns left, the player fires the pistol", ["turns_left", "shoots"])
+    assert caps[3] == ("the view turns left", ["turns_left"])
+    pm = PromptMap.parse(grouped, fps=16, frames_per_chunk=1)  # the runtime composes the same prompt
+    sched = pm.schedule()
+    for i, (t, payload) in enumerate([("turns_left", {}), ("shoots", {"weapon": "pistol"})], 1):
+        sched.apply(pm.change_for_event(i, t, payload, max_chars=200), 0)
+    assert sched.at(0).spec == ((caps[2][0], 1.0),)
+
+
 def test_vocabulary_names_missing_event_types_and_refuses_empty(tmp_path):
     _record(tmp_path / "rec", shards=1)
     shard = read_recording(tmp_path / "rec").shards[0]

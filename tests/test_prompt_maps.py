@@ -16,7 +16,7 @@ def test_every_event_type_has_a_rule_with_its_caption_template() -> None:
     assert set(pm.rules) == set(EVENTS)
     for event_type, spec in EVENTS.items():
         rule = pm.rules[event_type]
-        assert rule.template == spec.template
+        assert rule.template == spec.template and rule.group == spec.group
         assert rule.duration_chunks is not None and rule.duration_chunks >= 1
         assert rule.priority == spec.priority
         # the runtime renders the same caption the model was trained on
@@ -26,3 +26,20 @@ def test_every_event_type_has_a_rule_with_its_caption_template() -> None:
     states = [t for t, s in EVENTS.items() if s.kind == "state"]
     moments = [t for t, s in EVENTS.items() if s.kind == "moment"]
     assert all(raw[t]["duration_seconds"] > raw[m]["duration_seconds"] for t in states for m in moments)
+
+
+def test_composed_prompts_are_the_captioners_window_captions() -> None:
+    """An actor, a scene and a time event in effect together give the caption the captioner writes for a
+    window holding the three (runtime/training/data/captioner.py), not the last event's clause alone."""
+    from runtime.training.data.captioner import Event, caption_window
+
+    pm = PromptMap.parse(default_crafter_prompt_map(), fps=16.0, frames_per_chunk=2)
+    assert pm.groups == ("actor", "scene", "time")
+    s = pm.schedule()
+    picks = [("player_moves_left", {"terrain": "grass"}), ("zombie_appears", {}), ("night_falls", {})]
+    for i, (t, payload) in enumerate(reversed(picks), 1):  # pushed in any order
+        s.apply(pm.change_for_event(i, t, {**EVENTS[t].defaults, **payload}, max_chars=400), 0)
+    (text, weight), = s.at(0).spec
+    window = [[Event(t, {**EVENTS[t].defaults, **payload}, 0) for t, payload in picks]] * 16
+    assert weight == 1.0 and text == caption_window(window)
+    assert text == "the player walks left across the grass, a zombie approaches, night falls"

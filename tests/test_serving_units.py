@@ -93,6 +93,82 @@ def test_schedule_priorities_durations_and_base():
     assert dict(spec) == pytest.approx({"dusk": 0.75, "rain": 0.25})
 
 
+GROUPED = """
+base = "the player walks right across the grass"
+groups = ["actor", "scene", "time"]
+[events.walk_left]
+group = "actor"
+prompt = "the player walks left across the {terrain}"
+duration_chunks = 8
+priority = 20
+transition_steps = 1
+[events.collect_wood]
+group = "actor"
+prompt = "the player collects wood"
+duration_chunks = 2
+priority = 50
+[events.cow_nearby]
+group = "scene"
+prompt = "a cow grazes nearby"
+duration_chunks = 4
+priority = 30
+transition_steps = 2
+[events.night_falls]
+group = "time"
+prompt = "night falls"
+duration_chunks = 2
+priority = 50
+"""
+
+
+def test_grouped_map_composes_one_clause_per_group_in_order():
+    p = PromptMap.parse(GROUPED, fps=8.0, frames_per_chunk=2)
+    assert p.groups == ("actor", "scene", "time") and p.rules["cow_nearby"].group == "scene"
+    s = p.schedule()
+
+    def ev(eid, kind, **payload):
+        return p.change_for_event(eid, kind, payload, max_chars=200)
+
+    assert describe(s.at(0).spec) == "the player walks right across the grass"
+    s.apply(ev(1, "night_falls"), 1)  # a time clause joins the base prompt's actor clause
+    d = s.at(1)
+    assert describe(d.spec) == "the player walks right across the grass, night falls"
+    assert d.event_id == 1 and d.in_effect(1) and d.transition_steps == 0
+    s.apply(ev(2, "cow_nearby"), 2)
+    s.apply(ev(3, "walk_left", terrain="sand"), 2)
+    d = s.at(2)  # the clauses come in group order, whatever the order of the events
+    assert describe(d.spec) == "the player walks left across the sand, a cow grazes nearby, night falls"
+    assert d.event_id == 3 and all(d.in_effect(i) for i in (1, 2, 3)) and d.transition_steps == 1
+    d = s.at(3)  # night_falls ended (2 chunks): its clause goes, blended over its own 0 steps
+    assert describe(d.spec) == "the player walks left across the sand, a cow grazes nearby"
+    assert not d.in_effect(1) and d.in_effect(2)
+    s.apply(ev(4, "collect_wood"), 4)  # priority 50 beats the walk within the actor group only
+    d = s.at(4)
+    assert describe(d.spec) == "the player collects wood, a cow grazes nearby"
+    assert d.in_effect(4) and not d.in_effect(3) and d.in_effect(2)
+    assert describe(s.at(6).spec) == "the player walks left across the sand"  # wood (2) and cow (4) ended
+    assert describe(s.at(10).spec) == "the player walks right across the grass" and s.at(10).event_id == 0
+    s.apply(Change("prompt", 5, "the player stands on the sand", weight=0.5), 11)
+    s.apply(ev(6, "cow_nearby"), 11)
+    spec = dict(s.at(11).spec)  # a mixed base prompt: each of its texts gets the other clauses
+    assert spec == pytest.approx({"the player walks right across the grass, a cow grazes nearby": 0.5,
+                                  "the player stands on the sand, a cow grazes nearby": 0.5})
+
+
+@pytest.mark.parametrize("text, needle", [
+    (GROUPED.replace('group = "scene"\n', ""), 'add group = "actor"'),
+    (GROUPED.replace('group = "scene"', 'group = "weather"'), "not one of the map's groups"),
+    (GROUPED.replace('groups = ["actor", "scene", "time"]', ""), "needs a top-level groups list"),
+    (GROUPED.replace('["actor", "scene", "time"]', '["actor", "actor"]'), "distinct names"),
+    (GROUPED.replace('groups = ["actor", "scene", "time"]', 'groups = ["actor", "scene", "time"]\nseparator = 3'),
+     "separator must be a string"),
+])
+def test_grouped_map_errors_name_the_rule_and_the_fix(text, needle):
+    with pytest.raises(InvalidArgumentError) as e:
+        PromptMap.parse(text, fps=8.0, frames_per_chunk=2)
+    assert needle in str(e.value)
+
+
 def test_transition_steps_when_an_overlay_ends_blend_back_out():
     p, s = pmap(), PromptSchedule("base")
     s.apply(p.change_for_event(1, "slow", {"mood": "grey"}, max_chars=99), 0)

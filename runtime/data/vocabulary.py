@@ -17,7 +17,10 @@ Captioning (`Vocabulary.window_captions`): a **state** event (a rule without a d
 until the next state event; a **moment** (a rule with `duration_seconds` / `duration_chunks`) holds for that
 long. A window's caption is the rendered prompt of the highest-priority event that covers at least
 `min_share` of the window's frames (ties: the one covering more frames, then the earlier); a window no event
-covers that much takes the state covering most of it, else `base`.
+covers that much takes the state covering most of it, else `base`. A vocabulary that declares clause `groups`
+(docs/protocol.md section 6) captions each window with one clause per group, chosen that way within the group
+(the base prompt, or the state covering most of the window, stands in for the first group's), joined in
+group order: the prompt the runtime composes when those events are in effect.
 """
 
 from __future__ import annotations
@@ -138,29 +141,43 @@ class Vocabulary:
             min_share: the share of the window an event must cover to caption it, in (0, 1].
 
         Returns:
-            One (caption text, [event type] or [] for the base prompt) per start.
+            One (caption text, [event type] or [] for the base prompt) per start; with groups, the event types
+            of the clauses in group order.
         """
         if window < 1 or not 0 < min_share <= 1:
             raise ConfigError(f"window must be >= 1 and min_share in (0, 1]; got {window}, {min_share}")
         held = self.frame_events(events, num_frames)
         rules = self.prompt_map.rules
+        pm = self.prompt_map
+        need = math.ceil(min_share * window)
+
+        def pick(cover: dict[int, int], fallback: bool) -> int | None:
+            strong = [i for i, c in cover.items() if c >= need]
+            if strong:
+                return max(strong, key=lambda i: (rules[events[i].type].priority, cover[i], -i))
+            states = [i for i in cover if rules[events[i].type].duration_chunks is None] if fallback else []
+            return max(states, key=lambda i: (cover[i], -i)) if states else None
+
         out = []
         for s in starts:
             cover: dict[int, int] = {}
             for f in range(max(s, 0), min(s + window, num_frames)):
                 for i in held[f]:
                     cover[i] = cover.get(i, 0) + 1
-            need = math.ceil(min_share * window)
-            strong = [i for i, c in cover.items() if c >= need]
-            if strong:
-                best = max(strong, key=lambda i: (rules[events[i].type].priority, cover[i], -i))
-            else:
-                states = [i for i in cover if rules[events[i].type].duration_chunks is None]
-                best = max(states, key=lambda i: (cover[i], -i)) if states else None
-            if best is None:
-                out.append((self.prompt_map.base, []))
-            else:
-                e = events[best]
-                out.append((rules[e.type].render(e.payload), [e.type]))
+            if not pm.groups:
+                best = pick(cover, True)
+                out.append((pm.base, []) if best is None else
+                           (rules[events[best].type].render(events[best].payload), [events[best].type]))
+                continue
+            clauses, types = [], []  # one clause per group, in order; the base prompt stands in for the first
+            for k, group in enumerate(pm.groups):
+                best = pick({i: c for i, c in cover.items() if rules[events[i].type].group == group}, k == 0)
+                if best is None:
+                    if k == 0:
+                        clauses.append(pm.base)
+                    continue
+                clauses.append(rules[events[best].type].render(events[best].payload))
+                types.append(events[best].type)
+            out.append((pm.separator.join(clauses), types))
         return out
 

@@ -256,7 +256,7 @@ class Engine:
             return
         for ch in changes:
             outbox.put(m.EventAck(event_id=ch.event_id, chunk_index=k, frame_index=k * self.frames_per_chunk,
-                                  prompt=describe(decision.spec), in_effect=decision.event_id == ch.event_id,
+                                  prompt=describe(decision.spec), in_effect=decision.in_effect(ch.event_id),
                                   client_time_us=ch.client_time_us))
 
     def _source_boundary(self, live: _Live) -> None:

@@ -8,6 +8,14 @@ decided by which event, for chunk k?".
 
 A prompt is a `PromptSpec`: a tuple of (text, weight) pairs whose embeddings are mixed (SetPrompt with
 weight < 1 mixes the new text into the current base prompt).
+
+A map may declare clause `groups` (e.g. ["actor", "scene", "time"]), and each of its rules then names its
+`group`. The prompt in effect is then composed: in each group the active overlay of the highest priority
+gives a clause, the base prompt stands in for the first group's, and the clauses are joined in group order
+by `separator` (default ", "). That is how a captioner that writes one clause per group captions its
+training windows ("the player walks left across the grass, a zombie approaches, night falls"), so a scene
+or time event adds its clause to what the player does instead of replacing the whole prompt with a clause
+the model never saw alone.
 """
 
 from __future__ import annotations
@@ -26,7 +34,9 @@ from sdk.protocol.limits import (INT32_MAX, INT32_MIN, MAX_DURATION_CHUNKS, MAX_
 PromptSpec = tuple[tuple[str, float], ...]
 MAX_MIX = 4  # a base prompt mixes at most this many texts; the lightest are folded away
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_RULE_KEYS = {"prompt", "duration_chunks", "duration_seconds", "priority", "transition_steps"}
+_RULE_KEYS = {"prompt", "duration_chunks", "duration_seconds", "priority", "transition_steps", "group"}
+_TOP_KEYS = {"base", "events", "groups", "separator"}
+MAX_GROUPS = 8
 
 
 def describe(spec: PromptSpec) -> str:
@@ -46,7 +56,7 @@ def _fmt(v: Any) -> str:
 
 @dataclass(frozen=True)
 class EventRule:
-    """One `[events.TYPE]` table. duration_chunks None = until replaced."""
+    """One `[events.TYPE]` table. duration_chunks None = until replaced; group None = the map has no groups."""
 
     event_type: str
     template: str
@@ -54,6 +64,7 @@ class EventRule:
     duration_chunks: int | None
     priority: int
     transition_steps: int
+    group: str | None = None
 
     def render(self, payload: dict[str, Any]) -> str:
         """Fill the template; a missing payload value is an InvalidArgumentError naming it."""
@@ -83,10 +94,18 @@ class Change:
 
 @dataclass
 class PromptMap:
-    """A parsed prompt map. `rules` maps an event type to its rule."""
+    """A parsed prompt map. `rules` maps an event type to its rule; `groups` is the clause order (() = none:
+    the winning overlay's prompt is the whole prompt), `separator` joins the clauses."""
 
     base: str = ""
     rules: dict[str, EventRule] = field(default_factory=dict)
+    groups: tuple[str, ...] = ()
+    separator: str = ", "
+
+    def schedule(self, base: str | None = None, base_event_id: int = 0) -> "PromptSchedule":
+        """A PromptSchedule for a session of this map (base: the session's base prompt, default the map's)."""
+        return PromptSchedule(self.base if base is None else base, base_event_id, groups=self.groups,
+                              separator=self.separator)
 
     @classmethod
     def parse(cls, text: str, *, fps: float, frames_per_chunk: int) -> "PromptMap":
@@ -100,18 +119,38 @@ class PromptMap:
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
             raise InvalidArgumentError(f"prompt map is not valid TOML: {e}") from None
-        unknown = sorted(set(raw) - {"base", "events"})
+        unknown = sorted(set(raw) - _TOP_KEYS)
         if unknown:
             raise InvalidArgumentError(f"prompt map: unknown top-level keys {shown(unknown)}; allowed: 'base', "
-                                       f"[events.TYPE]")
+                                       f"'groups', 'separator', [events.TYPE]")
         base = raw.get("base", "")
         if not isinstance(base, str):
             raise InvalidArgumentError(f"prompt map: base must be a string, got {type(base).__name__}")
         events = raw.get("events", {})
         if not isinstance(events, dict) or len(events) > MAX_RULES:
             raise InvalidArgumentError(f"prompt map: [events] must hold at most {MAX_RULES} [events.TYPE] tables")
+        groups = raw.get("groups", [])
+        if (not isinstance(groups, list) or len(groups) > MAX_GROUPS or len(set(map(str, groups))) != len(groups)
+                or not all(isinstance(g, str) and _NAME.match(g) for g in groups)):
+            raise InvalidArgumentError(f"prompt map: groups must be a list of at most {MAX_GROUPS} distinct names "
+                                       f"like \"actor\", in clause order, got {shown(groups)}")
+        separator = raw.get("separator", ", ")
+        if not isinstance(separator, str) or len(separator) > 8:
+            raise InvalidArgumentError(f"prompt map: separator must be a string of at most 8 characters, got "
+                                       f"{shown(separator)}")
         rules = {name: cls._rule(name, body, fps, frames_per_chunk) for name, body in events.items()}  # limits: sdk.protocol.limits
-        return cls(base=base, rules=rules)
+        for name, rule in rules.items():
+            where = f"prompt map [events.{shown(name, quote=False)}]"
+            if groups and rule.group not in groups:
+                raise InvalidArgumentError(f"{where}: the map declares groups {shown(groups)}, so every rule names "
+                                           f"one: add group = \"{groups[0]}\" (or another of them)"
+                                           if rule.group is None else
+                                           f"{where}: group {shown(rule.group)} is not one of the map's groups "
+                                           f"{shown(groups)}; add it to groups or pick one of them")
+            if not groups and rule.group is not None:
+                raise InvalidArgumentError(f"{where}: group {shown(rule.group)} needs a top-level groups list "
+                                           f"(e.g. groups = [\"{rule.group}\"]) giving the clause order")
+        return cls(base=base, rules=rules, groups=tuple(groups), separator=separator)
 
     @staticmethod
     def _rule(name: str, body: Any, fps: float, fpc: int) -> EventRule:
@@ -158,7 +197,10 @@ class PromptMap:
                                ("transition_steps", steps, 0, MAX_TRANSITION_STEPS)):
             if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
                 raise InvalidArgumentError(f"{where}: {key} must be an integer >= {lo} and <= {hi}, got {shown(v)}")
-        return EventRule(name, template, tuple(dict.fromkeys(names)), duration, priority, steps)
+        group = body.get("group")
+        if group is not None and not (isinstance(group, str) and _NAME.match(group)):
+            raise InvalidArgumentError(f"{where}: group must be a name like \"scene\", got {shown(group)}")
+        return EventRule(name, template, tuple(dict.fromkeys(names)), duration, priority, steps, group)
 
     def change_for_event(self, event_id: int, event_type: str, payload: dict[str, Any], *, max_chars: int,
                          client_time_us: int = 0) -> Change:
@@ -194,22 +236,34 @@ class _Overlay:
     priority: int
     seq: int
     transition_steps: int
+    group: str | None = None
 
 
 @dataclass(frozen=True)
 class Decision:
-    """The prompt in effect for a chunk: its spec, the id of the event that decided it (0 = none), and the
-    chunks over which to blend into it when it differs from the previous chunk's."""
+    """The prompt in effect for a chunk: its spec, the id of the event that decided it (0 = none; with groups,
+    the newest of the events whose clauses it holds), and the chunks over which to blend into it when it
+    differs from the previous chunk's. event_ids: every event whose prompt or clause is in effect."""
 
     spec: PromptSpec
     event_id: int
     transition_steps: int
+    event_ids: tuple[int, ...] = ()
+
+    def in_effect(self, event_id: int) -> bool:
+        """Whether the event `event_id` decides the prompt, or a clause of it."""
+        return event_id == self.event_id or event_id in self.event_ids
 
 
 class PromptSchedule:
-    """Per-session overlays and base prompt; `at(chunk)` is evaluated once per chunk, in chunk order."""
+    """Per-session overlays and base prompt; `at(chunk)` is evaluated once per chunk, in chunk order.
 
-    def __init__(self, base: str, base_event_id: int = 0) -> None:
+    groups: the map's clause order (PromptMap.groups; () = the winning overlay is the whole prompt).
+    """
+
+    def __init__(self, base: str, base_event_id: int = 0, *, groups: tuple[str, ...] = (),
+                 separator: str = ", ") -> None:
+        self.groups, self.separator = tuple(groups), separator
         self.base: PromptSpec = ((base, 1.0),)
         self.base_event_id = base_event_id
         self.base_transition = 0
@@ -235,10 +289,12 @@ class PromptSchedule:
         assert rule is not None
         end = chunk + rule.duration_chunks if rule.duration_chunks is not None else None
         self.overlays[rule.event_type] = _Overlay(change.event_id, change.text, chunk, end, rule.priority, self._seq,
-                                                  rule.transition_steps)
+                                                  rule.transition_steps, rule.group)
 
     def at(self, chunk: int) -> Decision:
         """The decision for `chunk`; drops overlays that have ended."""
+        if self.groups:
+            return self._composed(chunk)
         self.overlays = {k: o for k, o in self.overlays.items() if o.end is None or o.end > chunk}
         active = [o for o in self.overlays.values() if o.start <= chunk]
         prev = self._last
@@ -250,5 +306,37 @@ class PromptSchedule:
             if prev is not None and self._last_overlay and not self._base_dirty:
                 steps = prev.transition_steps  # an overlay ended: blend back out over its own steps
             d = Decision(self.base, self.base_event_id, steps)
+        self._last, self._last_overlay, self._base_dirty = d, bool(active), False
+        return d
+
+    def _composed(self, chunk: int) -> Decision:
+        """`at` for a map with groups: one clause per group, joined in group order (module docstring).
+
+        The blend steps of a change are those of the overlay that started at this chunk (the newest), else of
+        the overlays that ended here (the longest), else the base prompt's."""
+        ended = [o for o in self.overlays.values() if o.end is not None and o.end <= chunk]
+        self.overlays = {k: o for k, o in self.overlays.items() if o.end is None or o.end > chunk}
+        active = [o for o in self.overlays.values() if o.start <= chunk]
+        winners = [max((o for o in active if o.group == g), key=lambda o: (o.priority, o.seq), default=None)
+                   for g in self.groups]
+        tail = [o.text for o in winners[1:] if o is not None]
+        head = winners[0]
+        if head is not None:
+            spec: PromptSpec = ((self.separator.join([head.text] + tail), 1.0),)
+        else:
+            spec = tuple((self.separator.join([t] + tail), w) for t, w in self.base)
+        deciding = [o for o in winners if o is not None]
+        newest = max(deciding, key=lambda o: o.seq, default=None)
+        started = [o for o in deciding if o.start == chunk]
+        if started:
+            steps = max(started, key=lambda o: o.seq).transition_steps
+        elif ended:
+            steps = max(o.transition_steps for o in ended)
+        elif self._base_dirty or newest is None:
+            steps = self.base_transition
+        else:
+            steps = self._last.transition_steps if self._last is not None else 0
+        ids = tuple(o.event_id for o in deciding) + (() if head is not None else (self.base_event_id,))
+        d = Decision(spec, newest.event_id if newest is not None else self.base_event_id, steps, ids)
         self._last, self._last_overlay, self._base_dirty = d, bool(active), False
         return d

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from runtime.serving.config import ServeConfig
 from runtime.serving.flow import Outbox
-from runtime.serving.prompt_map import Change, PromptMap, PromptSchedule, check_prompt
+from runtime.serving.prompt_map import Change, PromptMap, check_prompt
 from runtime.serving.prompt_maps import prompt_map_sha256
 from runtime.serving.source import SourceInbox
 from sdk.errors import (AuthError, InvalidArgumentError, RateLimitError, ResumeError, ServerError, SessionLimitError,
@@ -86,7 +86,7 @@ class Session:
         self._changes: collections.deque[Change] = collections.deque()
         self._lock = threading.Lock()
         self.max_pending = config.max_pending_changes
-        self.schedule = PromptSchedule(base)  # (engine)
+        self.schedule = pmap.schedule(base)  # (engine)
         self.next_chunk = 0  # (engine) index of the next chunk this session will emit
         self.generation = 0  # bumped at each attach; the engine drops work of older generations
         self.source = SourceInbox(frames_per_chunk, hs.settings.strength)  # video-to-video input (any thread)

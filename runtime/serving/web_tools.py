@@ -4,8 +4,8 @@ The helper channel is not part of the protocol: it answers the viewer page with 
 page needs no TOML parser of its own and checks cutscenes with the very parser `streamdit cutscene` uses.
 
     {"type": "prompt_map", "auth_token": "", "text": ""}
-        -> {"type": "prompt_map", "source", "sha256", "text", "base", "events": [{"type", "prompt", "fields",
-            "defaults", "priority", "duration_chunks", "transition_steps"}]}
+        -> {"type": "prompt_map", "source", "sha256", "text", "base", "groups", "events": [{"type", "prompt",
+            "fields", "defaults", "priority", "duration_chunks", "transition_steps", "group"}]}
         text "" describes the runtime's default prompt map (the one a session that sends none gets)
     {"type": "cutscene", "auth_token": "", "toml": "..."}
         -> {"type": "cutscene", "seconds", "prompt", "prompt_map", "cues": [{"at", "event", "payload", "prompt",
@@ -64,8 +64,8 @@ def describe_prompt_map(text: str, fps: float, frames_per_chunk: int) -> dict[st
         events.append({"type": name, "prompt": rule.template, "fields": list(rule.fields),
                        "defaults": {k: str(defaults[k]) for k in rule.fields if k in defaults},
                        "priority": rule.priority, "duration_chunks": rule.duration_chunks,
-                       "transition_steps": rule.transition_steps})
-    return {"base": pm.base, "events": events}
+                       "transition_steps": rule.transition_steps, "group": rule.group})
+    return {"base": pm.base, "groups": list(pm.groups), "events": events}
 
 
 def describe_cutscene(toml_text: str) -> dict[str, Any]:
