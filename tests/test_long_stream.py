@@ -15,6 +15,7 @@ from runtime.evaluation import per_event
 from runtime.evaluation.classifier import ClipClassifier, save_classifier
 from runtime.evaluation.real_play import RealReference, frame_blue_share
 from runtime.evaluation.streamed import ReceivedStream
+from sdk.errors import ConfigError
 
 CLASSES = ["player_idle", "player_moves_left", "player_moves_right", "player_moves_up", "player_moves_down"]
 
@@ -101,3 +102,31 @@ def test_eval_minutes_on_the_toy_model(tmp_path: Path) -> None:
     md = (out / "long_stream.md").read_text()
     assert "| real held-out play |" in md and "| night_falls |" in md
     assert "--minutes 0.1" in rep["command"]
+
+
+def test_probe_events_streams_each_event_alone_under_each_map() -> None:
+    """event_probe on the toy model: one row per (type, seed, map), measured from the bound after the event;
+    ungrouped() strips clause groups and nothing else."""
+    from runtime.checkpoints import resolve
+    from runtime.evaluation.event_probe import LENGTH, probe_events, ungrouped
+    from runtime.pipeline import StreamDiTPipeline
+    from runtime.serving.prompt_map import PromptMap
+    from runtime.serving.prompt_maps import default_crafter_prompt_map
+
+    pipe = StreamDiTPipeline.from_checkpoint(resolve("toy"))
+    toy_map = (resolve("toy") / "prompt_map.toml").read_text()
+    clf = ClipClassifier(["move", "other"], 32).eval()
+    rows = probe_events(pipe, clf, ["move"], [3], prompt_maps={"a": toy_map, "b": toy_map}, states=["move"],
+                        before_s=(LENGTH + 8) / pipe.fps,
+                        payloads={"move": {"color": "blue", "shape": "circle", "direction": "up"}})
+    assert [len(r) for r in rows.values()] == [1, 1]
+    assert rows["a"][0]["seed"] == 3 and rows["a"][0]["adherent"] is not None
+    assert rows["a"] == rows["b"]  # the same map and seed: the same stream, bit for bit
+    with pytest.raises(ConfigError, match="before_s"):
+        probe_events(pipe, clf, ["move"], [0], prompt_maps={"a": toy_map}, before_s=1.0)
+
+    grouped = default_crafter_prompt_map()
+    plain = PromptMap.parse(ungrouped(grouped), fps=16.0, frames_per_chunk=2)
+    full = PromptMap.parse(grouped, fps=16.0, frames_per_chunk=2)
+    assert plain.groups == () and full.groups and set(plain.rules) == set(full.rules)
+    assert all(plain.rules[t].template == r.template and plain.rules[t].group is None for t, r in full.rules.items())

@@ -56,11 +56,13 @@ def minute_schedule(every_s: float, seed: int = 0) -> list[tuple[str, dict[str, 
 
 def stream_for_minutes(pipe: Any, minutes: float, *, every_s: float = 2.0, pace: bool = True, seed: int = 0,
                        prompt_map: str | None = None, compile_mode: str = "auto",
-                       schedule: Sequence[tuple[str, dict]] | None = None) -> ReceivedStream:
+                       schedule: Sequence[tuple[str, dict]] | None = None,
+                       first_at_s: float | None = None) -> ReceivedStream:
     """Serve `pipe` (a StreamPipeline) in this process and receive `minutes` minutes of video from it.
 
     pace: stream at the model's frame rate (False: as fast as the machine goes; the video is the same,
-    events fire at video time either way). prompt_map: TOML (None = the shipped Crafter map). Returns the
+    events fire at video time either way). prompt_map: TOML (None = the shipped Crafter map). schedule: the
+    events, cycled (default `minute_schedule`); the first fires at `first_at_s` (default every_s). Returns the
     ReceivedStream. Raises ConfigError for minutes <= 0.
     """
     from runtime.serving import local
@@ -78,7 +80,7 @@ def stream_for_minutes(pipe: Any, minutes: float, *, every_s: float = 2.0, pace:
         return record_stream("local://", list(schedule or minute_schedule(every_s, seed)), frames=frames,
                              every_s=every_s, video_time=True,
                              prompt_map=prompt_map if prompt_map is not None else default_crafter_prompt_map(),
-                             seed=seed)
+                             seed=seed, first_at_s=first_at_s)
     finally:
         local.install(None)
         rt.shutdown()
