@@ -7,7 +7,11 @@ prompt alone: "night falls"), interleaved per seed. Prints, per event type, the 
 blue-share changes after the event under each map beside held-out real play's, the share of real play's
 change each map reaches, and one JSON line.
 
-    python benchmarks/prompt_groups.py [--checkpoint default] [--seeds 4] [--data data/crafter72]
+With --part fresh it instead streams fresh clips of the composed night prompts, the bare clauses and the
+base prompt (32 frames each, seeds 0..--seeds-1) and prints the mean brightness of frames 16-31 of each:
+whether the model knows night when nothing came before, as opposed to turning a day stream into night.
+
+    python benchmarks/prompt_groups.py [--checkpoint default] [--seeds 4] [--data data/crafter72] [--part probe]
 """
 
 from __future__ import annotations
@@ -32,7 +36,10 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=4)
     ap.add_argument("--types", default=",".join(TYPES))
     ap.add_argument("--out", default=None, help="also write the JSON here")
+    ap.add_argument("--part", choices=["probe", "fresh"], default="probe")
     args = ap.parse_args()
+    if args.part == "fresh":
+        return fresh(args)
 
     import numpy as np
 
@@ -77,6 +84,30 @@ def main() -> None:
     print(json.dumps(line))
     if args.out:
         Path(args.out).write_text(json.dumps(line, indent=1))
+
+
+def fresh(args: argparse.Namespace) -> None:
+    """--part fresh: mean brightness of fresh clips per prompt (module docstring)."""
+    import numpy as np
+
+    from runtime.checkpoints import resolve
+    from runtime.evaluation.evaluate import generate_batch
+    from runtime.evaluation.real_play import frame_brightness
+    from runtime.pipeline import StreamDiTPipeline
+
+    pipe = StreamDiTPipeline.from_checkpoint(resolve(args.checkpoint))
+    base = "the player walks right across the grass"
+    prompts = [base, f"{base}, it is night", f"{base}, night falls", "it is night", "night falls"]
+    n = args.seeds
+    vids = generate_batch(pipe, [p for p in prompts for _ in range(n)], 32, pipe.scheme(),
+                          seeds=list(range(len(prompts) * n)))
+    out = {}
+    print("| prompt | mean brightness, frames 16-31 (spread over seeds) |\n|---|---|")
+    for i, p in enumerate(prompts):
+        b = [float(frame_brightness(v[16:]).mean()) for v in vids[i * n:(i + 1) * n]]
+        out[p] = {"mean": round(float(np.mean(b)), 1), "std": round(float(np.std(b)), 1)}
+        print(f"| {p} | {np.mean(b):.1f} ± {np.std(b):.1f} |")
+    print(json.dumps({"checkpoint": str(resolve(args.checkpoint)), "seeds": n, "fresh": out}))
 
 
 if __name__ == "__main__":
