@@ -293,10 +293,11 @@ class PromptSchedule:
 
     def at(self, chunk: int) -> Decision:
         """The decision for `chunk`; drops overlays that have ended."""
-        if self.groups:
-            return self._composed(chunk)
+        ended = [o for o in self.overlays.values() if o.end is not None and o.end <= chunk]
         self.overlays = {k: o for k, o in self.overlays.items() if o.end is None or o.end > chunk}
         active = [o for o in self.overlays.values() if o.start <= chunk]
+        if self.groups:
+            return self._composed(chunk, active, ended)
         prev = self._last
         if active:
             win = max(active, key=lambda o: (o.priority, o.seq))
@@ -309,14 +310,12 @@ class PromptSchedule:
         self._last, self._last_overlay, self._base_dirty = d, bool(active), False
         return d
 
-    def _composed(self, chunk: int) -> Decision:
+    def _composed(self, chunk: int, active: list[_Overlay], ended: list[_Overlay]) -> Decision:
         """`at` for a map with groups: one clause per group, joined in group order (module docstring).
+        active: the overlays in effect at `chunk`; ended: those that ended at it.
 
         The blend steps of a change are those of the overlay that started at this chunk (the newest), else of
         the overlays that ended here (the longest), else the base prompt's."""
-        ended = [o for o in self.overlays.values() if o.end is not None and o.end <= chunk]
-        self.overlays = {k: o for k, o in self.overlays.items() if o.end is None or o.end > chunk}
-        active = [o for o in self.overlays.values() if o.start <= chunk]
         winners = [max((o for o in active if o.group == g), key=lambda o: (o.priority, o.seq), default=None)
                    for g in self.groups]
         tail = [o.text for o in winners[1:] if o is not None]
