@@ -39,8 +39,9 @@ def probe_events(pipe: Any, classifier: ClipClassifier, event_types: Sequence[st
 
     Returns {map name: [event_rows row + {"seed"}]}. Raises ConfigError when before_s is too short.
     """
-    from runtime.evaluation.long_stream import stream_for_minutes
+    from runtime.evaluation.long_stream import served_locally
     from runtime.evaluation.response import latency_bound_frames
+    from runtime.evaluation.streamed import record_stream
 
     fps = float(pipe.fps)
     if before_s * fps < LENGTH + 8:
@@ -50,15 +51,16 @@ def probe_events(pipe: Any, classifier: ClipClassifier, event_types: Sequence[st
     bound = latency_bound_frames(int(pipe.buffer_frames), int(pipe.scheme().c), tf)
     seconds = before_s + (bound + LENGTH + 4) / fps
     out: dict[str, list[dict[str, Any]]] = {name: [] for name in prompt_maps}
-    for t in event_types:
-        for seed in seeds:
-            for name, text in prompt_maps.items():
-                stream = stream_for_minutes(pipe, seconds / 60.0, every_s=repeat_s if t in states else 10 * seconds,
-                                            pace=False, seed=seed, prompt_map=text, compile_mode=compile_mode,
-                                            schedule=[(t, dict((payloads or {}).get(t, {})))],
-                                            first_at_s=before_s)
-                rows = event_rows(stream.frames, stream.events[:1], classifier, offset=bound, length=LENGTH)
-                out[name] += [{**r, "seed": seed} for r in rows]
+    with served_locally(pipe, pace=False, compile_mode=compile_mode, max_sessions=2) as url:  # one runtime, warmed once
+        for t in event_types:
+            for seed in seeds:
+                for name, text in prompt_maps.items():
+                    stream = record_stream(url, [(t, dict((payloads or {}).get(t, {})))],
+                                           frames=max(2, round(seconds * fps)),
+                                           every_s=repeat_s if t in states else 10 * seconds, video_time=True,
+                                           prompt_map=text, seed=seed, first_at_s=before_s)
+                    rows = event_rows(stream.frames, stream.events[:1], classifier, offset=bound, length=LENGTH)
+                    out[name] += [{**r, "seed": seed} for r in rows]
     return out
 
 

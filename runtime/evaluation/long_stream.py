@@ -18,7 +18,9 @@ gets the same events at the same times and the minutes differ only by drift and 
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from contextlib import contextmanager
+
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -54,36 +56,43 @@ def minute_schedule(every_s: float, seed: int = 0) -> list[tuple[str, dict[str, 
     return [types[i % len(types)] for i in range(int(round(n)))]
 
 
+@contextmanager
+def served_locally(pipe: Any, *, pace: bool = True, compile_mode: str = "auto", max_sessions: int = 1) -> Iterator[str]:
+    """Serve `pipe` (a StreamPipeline) in this process as `local://` while the block runs (warmed up first);
+    yields the URL. `streamdit serve`'s runtime (ServingRuntime), paced at the model's frame rate by default."""
+    from runtime.serving import local
+    from runtime.serving.config import ServeConfig
+    from runtime.serving.server import ServingRuntime
+
+    rt = ServingRuntime(pipe, ServeConfig(pace=pace, max_sessions=max_sessions, compile=compile_mode))
+    local.install(rt)
+    try:
+        rt.wait_warm()
+        yield "local://"
+    finally:
+        local.install(None)
+        rt.shutdown()
+
+
 def stream_for_minutes(pipe: Any, minutes: float, *, every_s: float = 2.0, pace: bool = True, seed: int = 0,
                        prompt_map: str | None = None, compile_mode: str = "auto",
-                       schedule: Sequence[tuple[str, dict]] | None = None,
-                       first_at_s: float | None = None) -> ReceivedStream:
+                       schedule: Sequence[tuple[str, dict]] | None = None) -> ReceivedStream:
     """Serve `pipe` (a StreamPipeline) in this process and receive `minutes` minutes of video from it.
 
     pace: stream at the model's frame rate (False: as fast as the machine goes; the video is the same,
     events fire at video time either way). prompt_map: TOML (None = the shipped Crafter map). schedule: the
-    events, cycled (default `minute_schedule`); the first fires at `first_at_s` (default every_s). Returns the
-    ReceivedStream. Raises ConfigError for minutes <= 0.
+    events, cycled (default `minute_schedule`). Returns the ReceivedStream. Raises ConfigError for minutes <= 0.
     """
-    from runtime.serving import local
-    from runtime.serving.config import ServeConfig
     from runtime.serving.prompt_maps import default_crafter_prompt_map
-    from runtime.serving.server import ServingRuntime
 
     if not minutes > 0:
         raise ConfigError(f"minutes must be > 0, got {minutes}")
     frames = max(2, round(minutes * 60 * float(pipe.fps)))
-    rt = ServingRuntime(pipe, ServeConfig(pace=pace, max_sessions=1, compile=compile_mode))
-    local.install(rt)
-    try:
-        rt.wait_warm()
-        return record_stream("local://", list(schedule or minute_schedule(every_s, seed)), frames=frames,
+    with served_locally(pipe, pace=pace, compile_mode=compile_mode) as url:
+        return record_stream(url, list(schedule or minute_schedule(every_s, seed)), frames=frames,
                              every_s=every_s, video_time=True,
                              prompt_map=prompt_map if prompt_map is not None else default_crafter_prompt_map(),
-                             seed=seed, first_at_s=first_at_s)
-    finally:
-        local.install(None)
-        rt.shutdown()
+                             seed=seed)
 
 
 def frechet_floor(ref: RealReference, windows: int, seed: int = 0) -> float | None:
