@@ -14,13 +14,8 @@ The figures are printed (run with -s to see them) and written to unity_frame_rat
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
 import tomllib
-from pathlib import Path
 
 import pytest
 
@@ -28,9 +23,9 @@ import sdk
 from runtime.serving.prompt_map import PromptMap
 from runtime.testing import save_tiny_checkpoint
 from runtime.data.events import EVENTS
+from godot_helpers import streamdit_serve
 from test_unity_core import _run, _run_mode, core_tests_exe  # noqa: F401  (the session-scoped build fixture)
 
-ROOT = Path(__file__).resolve().parents[1]
 WARM_UP_FRAMES = 8  # as LiveTests.WarmUpFrames
 MEASURED_FRAMES = 64  # as LiveTests.MeasuredFrames
 pytestmark = pytest.mark.timeout(300)
@@ -48,23 +43,8 @@ def crafter_map(core_tests_exe) -> str:  # noqa: F811
 def zmq_port(core_tests_exe, tmp_path_factory) -> int:  # noqa: F811
     """`streamdit serve` on free loopback ports, as a real process; SIGTERM at the end."""
     ckpt = save_tiny_checkpoint(tmp_path_factory.mktemp("unity_live") / "tiny")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    exe = Path(sys.executable).with_name("streamdit")
-    proc = subprocess.Popen([str(exe), "serve", "--checkpoint", str(ckpt), "--host", "127.0.0.1", "--grpc-port", "0",
-                             "--zmq-port", "0", "--log-level", "warning"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline()
-        found = re.search(r"zmq://127\.0\.0\.1:(\d+);", line)
-        assert found, (line, proc.poll() is not None and proc.stderr.read())
-        yield int(found[1])
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
+    with streamdit_serve(ckpt, compile_off=False) as found:  # compiled, as `streamdit serve` runs by default
+        yield found["zmq"]
 
 
 def _python_rate(port: int, prompt_map: str) -> dict:
