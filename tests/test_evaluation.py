@@ -151,10 +151,18 @@ def test_eval_command_end_to_end_on_a_tiny_capture(tmp_path: Path):
     cfg = json.loads((student / "config.json").read_text())
     cfg["sampling"].update(s=1, guidance_scale=1.0, distilled_from={"teacher": "toy"})
     (student / "config.json").write_text(json.dumps(cfg))
-    args = ["eval", "--checkpoint", "toy", "--student", str(student), "--data", str(data), "--classifier",
-            str(tmp_path / "clf"), "--classifier-steps", "3", "--min-class-windows", "1", "--per-class", "1",
-            "--frames", "16", "--reference", "8", "--rows", "real,teacher,distilled,chunked", "--direction-frames", "8",
-            "--direction-seeds", "2", "--out", str(out)]
+    # A stand-in FIFO-style baseline: the toy weights under a config that records uniform-noise-only training
+    fifo = tmp_path / "fifo"
+    shutil.copytree(resolve("toy"), fifo)
+    fcfg = json.loads((fifo / "config.json").read_text())
+    fcfg["training"]["partition"].update(chunk_sizes=[fcfg["buffer_frames"]], chunk_probs=[1])
+    (fifo / "config.json").write_text(json.dumps(fcfg))
+    # 40 classifier steps: a classifier of 3 steps barely tells the toy's shapes from Crafter, and the Frechet
+    # check below then read noise
+    args = ["eval", "--checkpoint", "toy", "--student", str(student), "--fifo", str(fifo), "--data", str(data),
+            "--classifier", str(tmp_path / "clf"), "--classifier-steps", "40", "--min-class-windows", "1",
+            "--per-class", "1", "--frames", "16", "--reference", "8", "--rows", "real,teacher,distilled,chunked,fifo",
+            "--direction-frames", "8", "--direction-seeds", "2", "--out", str(out)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     report = json.loads((out / "eval.json").read_text())
@@ -170,9 +178,17 @@ def test_eval_command_end_to_end_on_a_tiny_capture(tmp_path: Path):
     assert teacher["adherence"] == round(sum(hits.values()) / len(hits), 3)
     # the toy model draws shapes, not Crafter: its clips are further from the real reference than real clips are
     assert teacher["frechet"] > report["rows"][0]["frechet"], report["rows"][:2]
+    fifo_row = report["rows"][4]  # diagonal sampling of the uniform-noise checkpoint at the teacher's budget
+    assert fifo_row["name"].startswith("FIFO-style baseline") and fifo_row["scheme"].startswith("K=0 N=8 c=1 s=4")
+    assert fifo_row["calls_per_frame"] == 4.0 and fifo_row["seam_ratio"] is None and report["fifo"] == str(fifo)
+    for row in report["rows"]:  # every figure has its bootstrap spread over the row's clips
+        assert set(row["spread"]) == {"frechet", "adherence", "dynamic_degree", "flicker"}, row
+        assert all(v >= 0 for v in row["spread"].values()), row
     table = (out / "table.md").read_text()
     assert "| real held-out clips |" in table
-    assert f"| {teacher['frechet']:.2f} | {teacher['adherence']:.3f} |" in table, table
+    sp = teacher["spread"]
+    assert (f"| {teacher['frechet']:.2f} ± {sp['frechet']:.2f} | {teacher['adherence']:.3f} ± {sp['adherence']:.3f} |"
+            in table), table
     assert (out / "contact_sheet.png").stat().st_size > 1000 and (tmp_path / "clf" / "config.json").exists()
     walks = report["directions_generated"]  # 4 walking prompts x seeds 0 and 1, for the teacher and the student
     assert [(r["prompt"].split()[3], r["seed"], r["frames"]) for r in walks[:3]] == [("left", 0, 8), ("left", 1, 8),
@@ -195,6 +211,32 @@ def test_eval_command_end_to_end_on_a_tiny_capture(tmp_path: Path):
     not_distilled[not_distilled.index("--student") + 1] = "toy"
     refused = CliRunner().invoke(app, not_distilled)
     assert refused.exit_code == 2 and "not a distilled checkpoint" in refused.output
+    mixed = list(args)
+    mixed[mixed.index("--fifo") + 1] = "toy"  # trained with mixed partitioning: not a FIFO-style baseline
+    refused = CliRunner().invoke(app, mixed)
+    assert refused.exit_code == 2 and "not trained on uniform noise only" in refused.output
+    no_fifo = [a for i, a in enumerate(args) if a != "--fifo" and (i == 0 or args[i - 1] != "--fifo")]
+    refused = CliRunner().invoke(app, no_fifo)
+    assert refused.exit_code == 2 and "no --fifo checkpoint" in refused.output
+
+
+def test_bootstrap_spread_is_zero_for_identical_clips_and_grows_with_their_differences():
+    """The spread of a row's figures over its clips: resampling identical clips changes nothing; clips that
+    differ give a spread of the size the bootstrap predicts (the adherence of a half-right row of n clips
+    has a standard deviation near sqrt(0.25 / n))."""
+    rng = np.random.default_rng(0)
+    ref = rng.normal(size=(64, 4)).astype(np.float32)
+    same = np.tile(rng.normal(size=(2, 4)).astype(np.float32), (40, 1))  # 40 clips of the same 2 windows
+    flat = ev.bootstrap_spread(same, [2] * 40, np.ones(40, bool), np.full(40, 0.5), np.full(40, 7.0), ref)
+    assert flat == {"frechet": 0.0, "adherence": 0.0, "dynamic_degree": 0.0, "flicker": 0.0}
+    varied = rng.normal(size=(80, 4)).astype(np.float32)
+    correct = np.arange(40) % 2 == 0
+    dyn, fl = rng.uniform(0, 2, 40), rng.uniform(4, 9, 40)
+    got = ev.bootstrap_spread(varied, [2] * 40, correct, dyn, fl, ref)
+    assert abs(got["adherence"] - (0.25 / 40) ** 0.5) < 0.03, got
+    assert abs(got["dynamic_degree"] - dyn.std() / 40 ** 0.5) < 0.05, got
+    assert got["frechet"] > 0 and got["flicker"] > 0
+    assert got == ev.bootstrap_spread(varied, [2] * 40, correct, dyn, fl, ref)  # seeded: the same figures
 
 
 @pytest.mark.parametrize("size", [64, 72])

@@ -11,13 +11,15 @@ import typer
 
 app = typer.Typer()  # runtime/cli.py adds its commands to `streamdit`
 
-ROWS = ("real", "teacher", "distilled", "diagonal", "chunked", "untrained")
+ROWS = ("real", "teacher", "distilled", "diagonal", "chunked", "fifo", "untrained")
+DEFAULT_ROWS = ("real", "teacher", "distilled", "diagonal", "chunked", "untrained")  # fifo runs when --fifo is given
 
 
 @app.command("eval")
 def evaluate(
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Teacher checkpoint directory or shipped name (default: the shipped teacher, else the default model)."),
     student: Optional[str] = typer.Option(None, "--student", help="Distilled checkpoint of the 'distilled' row (default: the shipped default model when it is distilled)."),
+    fifo: Optional[str] = typer.Option(None, "--fifo", help="Checkpoint of the 'fifo' row: the FIFO-style baseline, the teacher's architecture trained on uniform noise only (configs/crafter72_fifo.toml), sampled diagonally (c = 1) at the teacher's model calls per frame. Giving it adds the row."),
     data: Optional[Path] = typer.Option(None, help="Crafter capture at the checkpoint's frame size (held-out episodes are used; the classifier trains on the rest). Default: data/crafterS, S the frame side (data/crafter72 for the shipped models)."),
     classifier: Optional[Path] = typer.Option(None, help="Clip classifier directory: loaded when it exists, else trained on DATA and written there (default: the shipped classifier of the checkpoint's frame size, runtime/checkpoints/crafter_classifier72 for the shipped models; runs/classifierS when none is shipped for size S)."),
     retrain_classifier: bool = typer.Option(False, "--retrain-classifier", help="Train the classifier again even if CLASSIFIER exists."),
@@ -26,7 +28,7 @@ def evaluate(
     per_class: int = typer.Option(4, min=1, help="Prompts per classifier class (each one held-out clip's caption)."),
     frames: int = typer.Option(32, min=16, help="Frames per evaluated clip (a multiple of 8 windows them fully)."),
     reference: int = typer.Option(96, min=8, help="Held-out clips in the Frechet reference set."),
-    rows: str = typer.Option(",".join(ROWS), help=f"Rows to run, comma separated, from {', '.join(ROWS)}."),
+    rows: Optional[str] = typer.Option(None, help=f"Rows to run, comma separated, from {', '.join(ROWS)} (default: {','.join(DEFAULT_ROWS)}, and fifo with --fifo)."),
     chunked_k: Optional[int] = typer.Option(None, "--chunked-k", help="Reference frames K of the chunked-extension row (N = 1, c = B - K); default B / 2."),
     directions: bool = typer.Option(True, help="Also measure which way each walking prompt scrolls the view."),
     direction_frames: int = typer.Option(96, help="Frames per walking-prompt clip."),
@@ -41,8 +43,8 @@ def evaluate(
 ) -> None:
     """Evaluate a checkpoint against held-out real gameplay: Frechet distance in the clip classifier's features,
     prompt adherence, dynamic degree, seam ratio and flicker, for the real clips, the teacher (default scheme),
-    diagonal c = 1, chunked extension and an untrained model; every generated row spends the same model calls
-    per frame."""
+    diagonal c = 1, chunked extension, the FIFO-style baseline (--fifo) and an untrained model; every generated
+    row spends the same model calls per frame. Each figure comes with its bootstrap spread over the row's clips."""
     from tqdm import tqdm
 
     from runtime.evaluation import classifier as clf
@@ -54,16 +56,21 @@ def evaluate(
         import torch
 
         torch.set_num_threads(threads)
+    if rows is None:
+        rows = ",".join(DEFAULT_ROWS + (("fifo",) if fifo is not None else ()))
     wanted = [r.strip() for r in rows.split(",") if r.strip()]
     bad = [r for r in wanted if r not in ROWS]
     if bad:
         raise ConfigError(f"unknown --rows {bad}; choose from {', '.join(ROWS)}")
+    if "fifo" in wanted and fifo is None:
+        raise ConfigError("--rows names fifo but no --fifo checkpoint is given; train one with "
+                          "`streamdit train --config configs/crafter72_fifo.toml` and pass --fifo runs/crafter72_fifo/checkpoint")
     # ---- the checkpoints, checked before anything slow runs
     from runtime.evaluation.baselines import EqualBudgetRows, eval_checkpoints
 
     # with --minutes one model streams: --student, else --checkpoint when given, else the shipped default student
     want_student = (student is not None or checkpoint is None) if minutes is not None else "distilled" in wanted
-    picked = eval_checkpoints(checkpoint, student, want_student)
+    picked = eval_checkpoints(checkpoint, student, want_student, fifo if minutes is None else None)
     teacher_dir, student_dir, size = picked.teacher_dir, picked.student_dir, picked.size
     if minutes is None and "distilled" in wanted and student_dir is None:
         typer.echo("no distilled row: the default model is not distilled (pass --student DIR)")
@@ -116,7 +123,8 @@ def evaluate(
     pipe = StreamDiTPipeline.from_checkpoint(teacher_dir)
     student_pipe = StreamDiTPipeline.from_checkpoint(student_dir) if student_dir is not None else None
     tf = pipe.temporal_factor
-    table_rows = EqualBudgetRows(pipe, student_pipe, chunked_k)  # equal model calls per frame in every row
+    fifo_pipe = StreamDiTPipeline.from_checkpoint(picked.fifo_dir) if picked.fifo_dir is not None else None
+    table_rows = EqualBudgetRows(pipe, student_pipe, chunked_k, fifo_pipe)  # equal model calls per frame in every row
     teacher = table_rows.teacher
     results: list[ev.Row] = []
     sheets: list[tuple[str, list]] = []
@@ -143,7 +151,8 @@ def evaluate(
     typer.echo("\n" + table)
     captions = [prompts[i].caption for i in show]
     sheet_path = ev.contact_sheet(sheets, out / "contact_sheet.png")
-    extra = {"checkpoint": str(teacher_dir), "student": str(student_dir) if student_dir else None, "chance": chance, "classes": model_c.classes,
+    extra = {"checkpoint": str(teacher_dir), "student": str(student_dir) if student_dir else None,
+             "fifo": str(picked.fifo_dir) if picked.fifo_dir else None, "seed": seed, "chance": chance, "classes": model_c.classes,
              "prompts_per_class": per_class, "frames": frames, "reference_clips": len(ref_clips),
              "contact_sheet": str(sheet_path), "contact_sheet_prompts": captions}
 

@@ -2,9 +2,10 @@
 
 The table compares, at an equal number of model calls per video frame, the teacher streaming with its own
 scheme against the paper's two baselines run on the same checkpoint: diagonal sampling (c = 1, FIFO-style)
-and chunked extension (N = 1 with K reference frames carried from one clip into the next), plus the
-distilled student (its own one-call-per-chunk scheme) and an untrained model of the same size (a floor for
-the Frechet distance). The command (runtime/commands/evaluate.py) runs and prints; this module decides.
+and chunked extension (N = 1 with K reference frames carried from one clip into the next), the FIFO-style
+baseline (a checkpoint of the same architecture trained on uniform noise only, c = B, and sampled diagonally
+as FIFO-Diffusion does; paper Table 2), plus the distilled student (its own one-call-per-chunk scheme) and
+an untrained model of the same size (a floor for the Frechet distance). The command (runtime/commands/evaluate.py) runs and prints; this module decides.
 """
 
 from __future__ import annotations
@@ -32,16 +33,34 @@ class EvalCheckpoints:
     student_dir: Path | None
     student_config: dict | None
     size: int
+    fifo_dir: Path | None = None
+    fifo_config: dict | None = None
 
 
-def eval_checkpoints(checkpoint: str | None, student: str | None, want_student: bool) -> EvalCheckpoints:
+def uniform_noise_only(config: dict) -> bool:
+    """Whether a checkpoint was trained on uniform noise only: its recorded training partition draws c = B
+    (every frame of a clip at one noise level) and nothing else. False when the config records no partition."""
+    part = config.get("training", {}).get("partition") or {}
+    sizes, probs = part.get("chunk_sizes"), part.get("chunk_probs") or [1] * len(part.get("chunk_sizes") or [])
+    B = int(part.get("buffer_frames", config.get("buffer_frames", 0)))
+    if not sizes:
+        return False
+    drawn = {min(int(c), B) for c, pr in zip(sizes, probs) if pr > 0}
+    return drawn == {B} and not part.get("reference_prob")
+
+
+def eval_checkpoints(checkpoint: str | None, student: str | None, want_student: bool,
+                     fifo: str | None = None) -> EvalCheckpoints:
     """Resolve and check the checkpoints before anything slow runs.
 
     checkpoint: the teacher (directory or shipped name; None: the shipped teacher, else the default model).
     student: the distilled student (None: the shipped default model when it is distilled, else no student).
     want_student: whether the table has a 'distilled' row; without one no student is resolved.
-    Raises ConfigError when the teacher is a distilled student, when a named student is not distilled, or
-    when the two stream frames of different sizes; CheckpointError when a named checkpoint is missing.
+    fifo: the FIFO-style baseline's checkpoint (the 'fifo' row), or None for no such row.
+    Raises ConfigError when the teacher is a distilled student, when a named student is not distilled, when
+    the FIFO baseline is distilled, was not trained on uniform noise only (`uniform_noise_only`) or has
+    another buffer length, or when any two stream frames of different sizes; CheckpointError when a named
+    checkpoint is missing.
     """
     from runtime.checkpoints import default_teacher, resolve
     from runtime.model.autoencoder import frame_size
@@ -70,7 +89,23 @@ def eval_checkpoints(checkpoint: str | None, student: str | None, want_student: 
     if student_size != size:
         raise ConfigError(f"--student {student_dir} streams {student_size}-px frames and the teacher {teacher_dir} "
                           f"{size}-px ones; evaluate a student with its own teacher")
-    return EvalCheckpoints(teacher_dir, teacher_config, student_dir, student_config, size)
+    fifo_dir, fifo_config = None, None
+    if fifo is not None:
+        fifo_dir = resolve(fifo)
+        fifo_config = read_config(fifo_dir)
+        if is_distilled(fifo_config):
+            raise ConfigError(f"--fifo {fifo_dir} is a distilled student; the FIFO-style baseline is a checkpoint "
+                              f"trained on uniform noise only (configs/crafter72_fifo.toml)")
+        if not uniform_noise_only(fifo_config):
+            part = fifo_config.get("training", {}).get("partition", {})
+            raise ConfigError(f"--fifo {fifo_dir} was not trained on uniform noise only (its training drew chunk "
+                              f"sizes {part.get('chunk_sizes')}); train one with [partition] chunk_sizes = [B], "
+                              f"as configs/crafter72_fifo.toml does")
+        if frame_size(fifo_config)[0] != size or int(fifo_config["buffer_frames"]) != int(teacher_config["buffer_frames"]):
+            raise ConfigError(f"--fifo {fifo_dir} streams {frame_size(fifo_config)[0]}-px frames with a buffer of "
+                              f"{fifo_config['buffer_frames']} and the teacher {teacher_dir} {size}-px ones with "
+                              f"{teacher_config['buffer_frames']}; the baseline must match the teacher")
+    return EvalCheckpoints(teacher_dir, teacher_config, student_dir, student_config, size, fifo_dir, fifo_config)
 
 
 class EqualBudgetRows:
@@ -79,16 +114,18 @@ class EqualBudgetRows:
     The teacher's budget is s / (c * tf) calls per video frame (`calls_per_frame`). Diagonal sampling (c = 1)
     gets s = round(budget * tf) micro-steps per position, chunked extension (c = B - K, N = 1) gets
     s = round(budget * (B - K) * tf), so every baseline spends what the teacher spends. The student keeps its
-    own scheme (one call per chunk): its row shows what distillation saves.
+    own scheme (one call per chunk): its row shows what distillation saves. The FIFO-style baseline samples
+    diagonally (c = 1) with the diagonal row's micro-steps, under its own CFG scale.
 
     pipe: the teacher's pipeline; student: the distilled student's, or None; chunked_k: reference frames K of
-    the chunked row (default B / 2). Raises ConfigError when chunked_k is not in [1, B - 1].
+    the chunked row (default B / 2); fifo: the FIFO-style baseline's pipeline (trained on uniform noise only),
+    or None. Raises ConfigError when chunked_k is not in [1, B - 1].
     """
 
-    KEYS = ("teacher", "distilled", "diagonal", "chunked", "untrained")
+    KEYS = ("teacher", "distilled", "diagonal", "chunked", "fifo", "untrained")
 
     def __init__(self, pipe: StreamDiTPipeline, student: StreamDiTPipeline | None = None,
-                 chunked_k: int | None = None) -> None:
+                 chunked_k: int | None = None, fifo: StreamDiTPipeline | None = None) -> None:
         from runtime.evaluation.evaluate import calls_per_frame
 
         tf = pipe.temporal_factor
@@ -96,7 +133,7 @@ class EqualBudgetRows:
         k = B // 2 if chunked_k is None else chunked_k
         if not 0 < k < B:
             raise ConfigError(f"--chunked-k must be in [1, {B - 1}] for a buffer of B = {B} latent frames, got {k}")
-        self.pipe, self.student, self.chunked_k = pipe, student, k
+        self.pipe, self.student, self.fifo, self.chunked_k = pipe, student, fifo, k
         self.teacher = pipe.scheme()
         self.budget = calls_per_frame(self.teacher, tf)  # equal model calls per frame in every generated row
         self._schemes: dict[str, PartitionScheme] = {
@@ -112,11 +149,16 @@ class EqualBudgetRows:
             g = float(student.config.get("sampling", {}).get("guidance_scale", 1.0))
             self._names["distilled"] = (f"distilled student ({st.s} call{'s' if st.s > 1 else ''} per chunk, "
                                         f"{'no CFG' if g == 1.0 else f'CFG {g:g}'})")
+        if fifo is not None:
+            d = self._schemes["diagonal"]
+            self._schemes["fifo"] = fifo.scheme(d.c, d.s)
+            self._names["fifo"] = "FIFO-style baseline (trained on uniform noise only, c = B; diagonal sampling)"
 
     def _check(self, key: str) -> None:
         if key not in self._schemes:
             raise ConfigError(f"no {key!r} row: choose from {', '.join(k for k in self.KEYS if k in self._schemes)}"
-                              + ("" if key != "distilled" else " (pass --student DIR for a distilled row)"))
+                              + {"distilled": " (pass --student DIR for a distilled row)",
+                                 "fifo": " (pass --fifo DIR for the FIFO-style row)"}.get(key, ""))
 
     def scheme(self, key: str) -> PartitionScheme:
         """The partition scheme of row `key` (one of KEYS). Raises ConfigError for a row it does not have."""
@@ -136,4 +178,4 @@ class EqualBudgetRows:
             from runtime.evaluation.evaluate import untrained_like
 
             return untrained_like(self.pipe, seed)
-        return self.student if key == "distilled" else self.pipe
+        return {"distilled": self.student, "fifo": self.fifo}.get(key) or self.pipe

@@ -15,9 +15,14 @@ the table generates one clip per prompt and is measured the same way:
 - flicker: mean absolute difference of consecutive frames, 8-bit levels.
 
 Rows: real held-out clips; the teacher streaming with its default scheme (c = 2); the same checkpoint with
-diagonal c = 1 sampling (FIFO-style); chunked extension (N = 1, K reference frames); an untrained model of
-the same size (for the Frechet distance). Every generated row spends the same model calls per frame.
-All streams of a row run as one batch in one StreamingSampler.
+diagonal c = 1 sampling (FIFO-style); chunked extension (N = 1, K reference frames); the FIFO-style baseline
+(a checkpoint trained on uniform noise only, c = B, sampled diagonally); an untrained model of the same size
+(for the Frechet distance). Every generated row spends the same model calls per frame. All streams of a row
+run as one batch in one StreamingSampler.
+
+Spread: every figure of a row also gets its bootstrap standard deviation over the row's clips (`SPREAD_RESAMPLES`
+resamples of the clips with replacement, the reference set fixed): how much the figure moves when other clips
+of the same kind are drawn, so that a difference of one clip is not read as a result.
 """
 
 from __future__ import annotations
@@ -63,6 +68,39 @@ class Row:
     calls_per_frame: float | None = None
     seconds: float = 0.0
     per_class: dict = field(default_factory=dict)
+    spread: dict = field(default_factory=dict)  # bootstrap std over clips: frechet, adherence, dynamic_degree, flicker
+
+
+SPREAD_RESAMPLES = 200
+"""Bootstrap resamples of a row's clips for `Row.spread`."""
+
+
+def bootstrap_spread(window_features: np.ndarray, windows_per_clip: Sequence[int], correct: np.ndarray,
+                     dynamic: np.ndarray, flick: np.ndarray, reference_features: np.ndarray,
+                     resamples: int = SPREAD_RESAMPLES, seed: int = 0) -> dict[str, float]:
+    """Bootstrap standard deviation of a row's figures over its clips (Efron's bootstrap).
+
+    window_features: float32 [total windows, D], every window of every clip in clip order; windows_per_clip:
+    [clips] ints; correct: bool [clips] (classifier prediction == prompted class); dynamic, flick: float
+    [clips], per-clip dynamic degree (px/frame) and flicker (levels). Each resample draws `clips` clips with
+    replacement (with all their windows) and recomputes the Frechet distance against the fixed reference
+    set, the adherence, the dynamic degree and the flicker. Returns {"frechet", "adherence",
+    "dynamic_degree", "flicker"}: the standard deviations over resamples (same units as the figures).
+    Deterministic for a given seed.
+    """
+    n = len(windows_per_clip)
+    starts = np.concatenate([[0], np.cumsum(windows_per_clip)[:-1]]).astype(int)
+    rng = np.random.default_rng(seed)
+    fd, ad, dd, fl = [], [], [], []
+    for _ in range(resamples):
+        pick = rng.integers(0, n, n)
+        rows = np.concatenate([np.arange(starts[i], starts[i] + windows_per_clip[i]) for i in pick])
+        fd.append(frechet_distance(window_features[rows], reference_features))
+        ad.append(correct[pick].mean())
+        dd.append(dynamic[pick].mean())
+        fl.append(flick[pick].mean())
+    return {"frechet": round(float(np.std(fd)), 2), "adherence": round(float(np.std(ad)), 3),
+            "dynamic_degree": round(float(np.std(dd)), 3), "flicker": round(float(np.std(fl)), 2)}
 
 
 def pick_prompts(root: str | Path, classes: Sequence[str], per_class: int, frames: int, n_reference: int,
@@ -146,21 +184,31 @@ def generate_batch(pipe: StreamDiTPipeline, prompts: Sequence[str], frames: int,
 def measure(name: str, scheme: str, videos: Sequence[np.ndarray], labels: Sequence[int], classifier: ClipClassifier,
             reference_features: np.ndarray, chunk_frames: int, calls_per_frame: float | None = None,
             seconds: float = 0.0) -> Row:
-    """The five measures of one row (see the module docstring)."""
+    """The five measures of one row (see the module docstring), each with its bootstrap spread over clips.
+
+    videos: uint8 [F, H, W, 3] clips, one per prompt; labels: the prompted class of each; reference_features:
+    float32 [windows, D] of the real reference set; chunk_frames: video frames per chunk (c * temporal factor).
+    """
+    from runtime.evaluation.classifier import windows
+
     logp, feats = clip_scores(classifier, videos)
     pred = logp.argmax(-1)
     labels_a = np.asarray(labels)
     per_class = {classifier.classes[k]: round(float((pred[labels_a == k] == k).mean()), 3)
                  for k in np.unique(labels_a)}
+    dynamic = np.array([mean_flow(v).magnitude for v in videos], np.float64)
+    flick = np.array([flicker(v) for v in videos], np.float64)
+    spread = bootstrap_spread(feats, [len(windows(v)) for v in videos], pred == labels_a, dynamic, flick,
+                              reference_features)
     return Row(
         name=name, scheme=scheme, clips=len(videos),
         frechet=round(frechet_distance(feats, reference_features), 2),
         adherence=round(float((pred == labels_a).mean()), 3),
-        dynamic_degree=round(float(np.mean([mean_flow(v).magnitude for v in videos])), 3),
+        dynamic_degree=round(float(dynamic.mean()), 3),
         seam_ratio=(round(float(np.mean([seam_ratio(v, chunk_frames) for v in videos])), 3)
                     if chunk_frames >= 2 else None),  # c = 1: every pair crosses a boundary, no ratio
-        flicker=round(float(np.mean([flicker(v) for v in videos])), 2),
-        calls_per_frame=calls_per_frame, seconds=round(seconds, 1), per_class=per_class)
+        flicker=round(float(flick.mean()), 2),
+        calls_per_frame=calls_per_frame, seconds=round(seconds, 1), per_class=per_class, spread=spread)
 
 
 def untrained_like(pipe: StreamDiTPipeline, seed: int = 0) -> StreamDiTPipeline:
@@ -284,13 +332,18 @@ def contact_sheet(rows: Sequence[tuple[str, Sequence[np.ndarray]]], path: str | 
 
 
 def markdown_table(rows: Sequence[Row], chance: float) -> str:
-    """The evaluation table as Markdown."""
+    """The evaluation table as Markdown; a figure with a bootstrap spread is written `value ± std`."""
+    def fig(r: Row, key: str, fmt: str) -> str:
+        v = f"{getattr(r, key):{fmt}}"
+        return v if key not in r.spread else f"{v} ± {r.spread[key]:{fmt}}"
+
     head = ("| row | scheme | clips | Frechet distance (lower is better) | prompt adherence (chance "
             f"{chance:.3f}) | dynamic degree (px/frame) | seam ratio | flicker (levels) | model calls per frame |\n"
             "|---|---|---|---|---|---|---|---|---|\n")
-    body = "".join(f"| {r.name} | {r.scheme} | {r.clips} | {r.frechet:.2f} | {r.adherence:.3f} | "
-                   f"{r.dynamic_degree:.3f} | {'n/a (c = 1)' if r.seam_ratio is None else f'{r.seam_ratio:.3f}'} | "
-                   f"{r.flicker:.2f} | "
+    body = "".join(f"| {r.name} | {r.scheme} | {r.clips} | {fig(r, 'frechet', '.2f')} | {fig(r, 'adherence', '.3f')} | "
+                   f"{fig(r, 'dynamic_degree', '.3f')} | "
+                   f"{'n/a (c = 1)' if r.seam_ratio is None else f'{r.seam_ratio:.3f}'} | "
+                   f"{fig(r, 'flicker', '.2f')} | "
                    f"{'-' if r.calls_per_frame is None else f'{r.calls_per_frame:g}'} |\n" for r in rows)
     return head + body
 
