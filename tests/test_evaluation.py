@@ -166,6 +166,7 @@ def test_eval_command_end_to_end_on_a_tiny_capture(tmp_path: Path):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     report = json.loads((out / "eval.json").read_text())
+    assert report["complete"] is True  # the partial reports written after each row were replaced
     names = [r["name"] for r in report["rows"]]
     assert names[0] == "real held-out clips" and names[1].startswith("teacher") and names[3].startswith("chunked")
     assert names[2].startswith("distilled") and report["rows"][2]["calls_per_frame"] == 1 / cfg["sampling"]["c"]
@@ -203,6 +204,14 @@ def test_eval_command_end_to_end_on_a_tiny_capture(tmp_path: Path):
             assert f"{r['along']:+.2f} px/frame along" in line, line
             assert line.endswith("follows the prompt" if r["follows"] else "does not follow"), line
     assert Path(report["directions_contact_sheet"]).stat().st_size > 1000
+    student_only = list(args)  # without a teacher row the walks are the student's alone
+    student_only[student_only.index("--rows") + 1] = "real,distilled"
+    student_only[student_only.index("--out") + 1] = str(tmp_path / "eval_student")
+    result = CliRunner().invoke(app, student_only)
+    assert result.exit_code == 0, result.output
+    alone = json.loads((tmp_path / "eval_student" / "eval.json").read_text())
+    assert "directions_generated" not in alone and len(alone["directions_distilled"]) == 8
+    assert alone["directions_distilled"] == report["directions_distilled"]  # the same seeds stream the same walks
     bad_args = list(args)
     bad_args[bad_args.index("--rows") + 1] = "real,bogus"
     bad = CliRunner().invoke(app, bad_args)

@@ -30,7 +30,7 @@ def evaluate(
     reference: int = typer.Option(96, min=8, help="Held-out clips in the Frechet reference set."),
     rows: Optional[str] = typer.Option(None, help=f"Rows to run, comma separated, from {', '.join(ROWS)} (default: {','.join(DEFAULT_ROWS)}, and fifo with --fifo)."),
     chunked_k: Optional[int] = typer.Option(None, "--chunked-k", help="Reference frames K of the chunked-extension row (N = 1, c = B - K); default B / 2."),
-    directions: bool = typer.Option(True, help="Also measure which way each walking prompt scrolls the view."),
+    directions: bool = typer.Option(True, help="Also measure which way each walking prompt scrolls the view, for the teacher when --rows has teacher and the student when it has distilled (and real play's walks)."),
     direction_frames: int = typer.Option(96, help="Frames per walking-prompt clip."),
     direction_seeds: int = typer.Option(1, min=1, help="Seeds per walking prompt (SEED, SEED + 1, ...); the verdict uses their mean."),
     out: Path = typer.Option(Path("out/eval"), help="Directory for eval.json, table.md and contact sheets (PNG)."),
@@ -146,20 +146,26 @@ def evaluate(
         results.append(row)
         sheets.append((table_rows.name(key), [vids[i] for i in show]))
         typer.echo(json.dumps({k: v for k, v in row.__dict__.items() if k != "per_class"}))
+        # a long run keeps each finished row: eval.json holds the rows so far until the final report replaces it
+        ev.save_report(out, results, {"complete": False, "rows_wanted": wanted, "seed": seed,
+                                      "checkpoint": str(teacher_dir), "prompts_per_class": per_class, "frames": frames})
 
     table = ev.markdown_table(results, chance)
     typer.echo("\n" + table)
     captions = [prompts[i].caption for i in show]
     sheet_path = ev.contact_sheet(sheets, out / "contact_sheet.png")
     extra = {"checkpoint": str(teacher_dir), "student": str(student_dir) if student_dir else None,
-             "fifo": str(picked.fifo_dir) if picked.fifo_dir else None, "seed": seed, "chance": chance, "classes": model_c.classes,
+             "fifo": str(picked.fifo_dir) if picked.fifo_dir else None, "seed": seed, "complete": True, "chance": chance, "classes": model_c.classes,
              "prompts_per_class": per_class, "frames": frames, "reference_clips": len(ref_clips),
              "contact_sheet": str(sheet_path), "contact_sheet_prompts": captions}
 
     if directions:
         real_dir = ev.real_direction_table(data)
         walk_seeds = tuple(seed + k for k in range(direction_seeds))
-        walkers = [("generated", pipe)] + ([("distilled", student_pipe)] if student_pipe is not None else [])
+        # the walks of the models whose rows run: the teacher's ("generated") with --rows teacher, the student's
+        # with --rows distilled, so `--rows real,distilled` measures the cheap student alone
+        walkers = ([("generated", pipe)] if "teacher" in wanted else []) + (
+            [("distilled", student_pipe)] if student_pipe is not None and "distilled" in wanted else [])
         walk_sheet = []
         for name, walker in walkers:
             with tqdm(total=direction_frames, desc=f"directions ({name})", unit="frame") as bar:
