@@ -286,3 +286,36 @@ def test_direction_summary_averages_seeds_and_judges_sign_and_axis():
     assert got["right"]["along"] == -0.5 and not got["right"]["follows"]  # content moved the wrong way
     assert got["up"]["along"] == 0.5 and got["up"]["across"] == 0.9 and not got["up"]["follows"]  # mostly sideways
     assert got["down"]["follows"]
+
+
+def test_eval_seeds_averages_rows_over_runs_and_refuses_what_is_not_a_report(tmp_path: Path):
+    """`streamdit eval-seeds`: mean ± sample std of each row over runs, rows matched by name; a row seen in one
+    run has no spread; a c = 1 row's missing seam ratio stays n/a; a missing or foreign file is refused."""
+    from typer.testing import CliRunner
+
+    from runtime.cli import app
+
+    def row(name, fd, ad, seam=1.0):
+        return {"name": name, "scheme": "K=0 N=8 c=2 s=8", "frechet": fd, "adherence": ad, "dynamic_degree": 0.5,
+                "seam_ratio": seam, "flicker": 6.0}
+
+    for seed, fd, ad in ((0, 3.0, 0.25), (1, 5.0, 0.35)):
+        d = tmp_path / f"s{seed}"
+        d.mkdir()
+        rows = [row("teacher (c = 2)", fd, ad)] + ([row("diagonal c = 1", 4.0, 0.3, None)] if seed == 0 else [])
+        (d / "eval.json").write_text(json.dumps({"seed": seed, "rows": rows}))
+    got = ev.seed_summary([json.loads((tmp_path / f"s{s}" / "eval.json").read_text()) for s in (0, 1)])
+    teacher, diagonal = got
+    assert teacher["runs"] == 2 and teacher["seeds"] == [0, 1] and teacher["frechet"] == 4.0
+    assert teacher["frechet_std"] == round(2 ** 0.5, 3) and teacher["adherence"] == 0.3
+    assert diagonal["runs"] == 1 and diagonal["frechet_std"] is None and diagonal["seam_ratio"] is None
+    out = tmp_path / "seeds.md"
+    result = CliRunner().invoke(app, ["eval-seeds", str(tmp_path / "s0"), str(tmp_path / "s1"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "| teacher (c = 2) | K=0 N=8 c=2 s=8 | 2 (0, 1) | 4.000 ± 1.414 | 0.300 ± 0.071 |" in out.read_text()
+    assert json.loads(out.with_suffix(".json").read_text())["rows"] == got
+    missing = CliRunner().invoke(app, ["eval-seeds", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
+    (tmp_path / "bad.json").write_text("{}")
+    foreign = CliRunner().invoke(app, ["eval-seeds", str(tmp_path / "bad.json")])
+    assert foreign.exit_code == 2 and "has no rows" in foreign.output

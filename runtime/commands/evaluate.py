@@ -191,3 +191,33 @@ def evaluate(
 
     write_bytes_atomic(out / "table.md", table.encode())
     typer.echo(f"wrote {out / 'eval.json'}, {out / 'table.md'}, {sheet_path}")
+
+
+@app.command("eval-seeds")
+def eval_seeds(
+    runs: list[Path] = typer.Argument(..., help="Output directories (or eval.json files) of `streamdit eval` runs, usually one per --seed."),
+    out: Optional[Path] = typer.Option(None, help="Also write the summary here as Markdown (and JSON beside it, .json)."),
+) -> None:
+    """The spread over seeds: every row's figures averaged over several `streamdit eval` runs, mean ± sample
+    standard deviation, rows matched by name."""
+    from runtime.evaluation import evaluate as ev
+    from sdk.errors import DataError
+
+    reports = []
+    for r in runs:
+        path = r / "eval.json" if r.is_dir() else r
+        if not path.exists():
+            raise DataError(f"{path} does not exist: pass the --out directory of a `streamdit eval` run")
+        try:
+            reports.append(json.loads(path.read_text()))
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path} is not an eval report ({e}); pass the eval.json of a `streamdit eval` run") from e
+    summary = ev.seed_summary(reports)
+    table = ev.seed_summary_markdown(summary)
+    typer.echo(table)
+    if out is not None:
+        from runtime.model.checkpoint import write_bytes_atomic, write_json_atomic
+
+        write_bytes_atomic(out, table.encode())
+        write_json_atomic(out.with_suffix(".json"), {"runs": [str(r) for r in runs], "rows": summary})
+        typer.echo(f"wrote {out} and {out.with_suffix('.json')}")

@@ -354,3 +354,50 @@ def save_report(out: Path, rows: Sequence[Row], extra: dict) -> None:
 
     write_json_atomic(out / "eval.json", {"rows": [asdict(r) for r in rows], **extra,
                                           "written": time.strftime("%Y-%m-%d %H:%M:%S")})
+
+
+SEED_FIGURES = ("frechet", "adherence", "dynamic_degree", "seam_ratio", "flicker")
+"""The figures `seed_summary` averages over runs."""
+
+
+def seed_summary(reports: Sequence[dict]) -> list[dict]:
+    """Mean and sample standard deviation of every row's figures over several `streamdit eval` runs.
+
+    reports: parsed eval.json files, one per run (usually one per --seed; each run's prompts, streams and
+    reference set follow its seed). Rows are matched by name; a row missing from some runs is averaged over
+    the runs that have it. Returns one dict per row, in first-seen order: {"name", "scheme", "runs",
+    "seeds", and per figure in SEED_FIGURES "<figure>": mean, "<figure>_std": std (None for one run or a
+    figure that is None, as the c = 1 seam ratio)}.
+    Raises DataError when a report has no rows (an unfinished or foreign file).
+    """
+    by_name: dict[str, list[dict]] = {}
+    seeds: dict[str, list] = {}
+    for k, rep in enumerate(reports):
+        if not rep.get("rows"):
+            raise DataError(f"eval report {k} has no rows: pass the eval.json of a finished `streamdit eval` run")
+        for row in rep["rows"]:
+            by_name.setdefault(row["name"], []).append(row)
+            seeds.setdefault(row["name"], []).append(rep.get("seed"))
+    out = []
+    for name, rows in by_name.items():
+        entry: dict = {"name": name, "scheme": rows[0]["scheme"], "runs": len(rows), "seeds": seeds[name]}
+        for f in SEED_FIGURES:
+            vals = [r[f] for r in rows if r.get(f) is not None]
+            entry[f] = round(float(np.mean(vals)), 3) if vals else None
+            entry[f"{f}_std"] = round(float(np.std(vals, ddof=1)), 3) if len(vals) > 1 else None
+        out.append(entry)
+    return out
+
+
+def seed_summary_markdown(summary: Sequence[dict]) -> str:
+    """`seed_summary` as a Markdown table, each figure `mean ± std` over the runs."""
+    def fig(e: dict, f: str) -> str:
+        if e[f] is None:
+            return "n/a"
+        return f"{e[f]:.3f}" if e[f + "_std"] is None else f"{e[f]:.3f} ± {e[f + '_std']:.3f}"
+
+    head = ("| row | scheme | runs (seeds) | Frechet distance | prompt adherence | dynamic degree (px/frame) | "
+            "seam ratio | flicker (levels) |\n|---|---|---|---|---|---|---|---|\n")
+    return head + "".join(
+        f"| {e['name']} | {e['scheme']} | {e['runs']} ({', '.join(str(s) for s in e['seeds'])}) | "
+        + " | ".join(fig(e, f) for f in SEED_FIGURES) + " |\n" for e in summary)
