@@ -5,7 +5,8 @@ scheme against the paper's two baselines run on the same checkpoint: diagonal sa
 and chunked extension (N = 1 with K reference frames carried from one clip into the next), the FIFO-style
 baseline (a checkpoint of the same architecture trained on uniform noise only, c = B, and sampled diagonally
 as FIFO-Diffusion does; paper Table 2), plus the distilled student (its own one-call-per-chunk scheme) and
-an untrained model of the same size (a floor for the Frechet distance). The command (runtime/commands/evaluate.py) runs and prints; this module decides.
+an untrained model of the same size (a floor for the Frechet distance). The command
+(runtime/commands/evaluate.py) runs and prints; this module decides.
 """
 
 from __future__ import annotations
