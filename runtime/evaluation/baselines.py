@@ -39,15 +39,20 @@ class EvalCheckpoints:
 
 
 def uniform_noise_only(config: dict) -> bool:
-    """Whether a checkpoint was trained on uniform noise only: its recorded training partition draws c = B
-    (every frame of a clip at one noise level) and nothing else. False when the config records no partition."""
-    part = config.get("training", {}).get("partition") or {}
-    sizes, probs = part.get("chunk_sizes"), part.get("chunk_probs") or [1] * len(part.get("chunk_sizes") or [])
-    B = int(part.get("buffer_frames", config.get("buffer_frames", 0)))
-    if not sizes:
+    """Whether a checkpoint was trained on uniform noise only: the partitioning its config records
+    (`training.partition`, built as the trainer builds it) draws c = B (every frame of a clip at one noise
+    level) and nothing else, without reference frames. False when the config records no valid partition."""
+    from runtime.training.config import PartitionConfig
+    from runtime.training.flow_matching import MixedPartitioning
+
+    part = config.get("training", {}).get("partition")
+    if not part:
         return False
-    drawn = {min(int(c), B) for c, pr in zip(sizes, probs) if pr > 0}
-    return drawn == {B} and not part.get("reference_prob")
+    try:
+        mp = MixedPartitioning.from_config(PartitionConfig(**part))
+    except (ConfigError, TypeError):
+        return False
+    return mp.reference_prob == 0 and mp.drawn_sizes() == [mp.buffer_frames]
 
 
 def eval_checkpoints(checkpoint: str | None, student: str | None, want_student: bool,

@@ -13,12 +13,16 @@ from {1, 2, 4, 8, 16} (capped at B) with configurable probabilities.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from runtime.model.dit import StreamDiT
 from runtime.sampling.partition import CHUNK_SIZES, PartitionScheme
 from sdk.errors import ConfigError
+
+if TYPE_CHECKING:
+    from runtime.training.config import PartitionConfig
 
 
 @dataclass
@@ -50,6 +54,18 @@ class MixedPartitioning:
         for K in {0, self.reference_frames if self.reference_prob > 0 else 0}:
             if not self._menu(K)[0]:
                 raise ConfigError(f"no chunk size in {self.chunk_sizes} divides B - K = {self.buffer_frames - K}")
+
+    @classmethod
+    def from_config(cls, part: PartitionConfig) -> MixedPartitioning:
+        """The partitioning a `[partition]` config trains with (the trainer's, and the recorded one of a
+        checkpoint's `training.partition`). Raises ConfigError as the constructor does."""
+        return cls(part.buffer_frames, tuple(part.chunk_sizes),
+                   tuple(part.chunk_probs) if part.chunk_probs else None, part.reference_prob, part.reference_frames)
+
+    def drawn_sizes(self, K: int = 0) -> list[int]:
+        """The chunk sizes c a sample with K reference frames can draw: the menu's sizes of non-zero
+        probability that divide B - K (larger ones are dropped, not capped)."""
+        return self._menu(K)[0]
 
     def _menu(self, K: int) -> tuple[list[int], torch.Tensor]:
         ok = [(c, p) for c, p in zip(self.chunk_sizes, self.chunk_probs)

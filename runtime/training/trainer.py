@@ -73,10 +73,7 @@ class Trainer(LoopTask):
         self.ae_spec, ae_dir = self._autoencoder_spec(cfg.autoencoder)
         self.autoencoder = build_autoencoder(self.ae_spec, ae_dir).to(self.device).eval()
         self.text_encoder = build_text_encoder(cfg.text_encoder)
-        self.partitioning = MixedPartitioning(
-            cfg.partition.buffer_frames, tuple(cfg.partition.chunk_sizes),
-            tuple(cfg.partition.chunk_probs) if cfg.partition.chunk_probs else None,
-            cfg.partition.reference_prob, cfg.partition.reference_frames)
+        self.partitioning = MixedPartitioning.from_config(cfg.partition)
         torch.manual_seed(cfg.optim.seed)
         self.model = StreamDiT(cfg.model).to(self.device)
         self.ema = copy.deepcopy(self.model).eval().requires_grad_(False)
