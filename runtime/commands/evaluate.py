@@ -126,6 +126,11 @@ def evaluate(
     fifo_pipe = StreamDiTPipeline.from_checkpoint(picked.fifo_dir) if picked.fifo_dir is not None else None
     table_rows = EqualBudgetRows(pipe, student_pipe, chunked_k, fifo_pipe)  # equal model calls per frame in every row
     teacher = table_rows.teacher
+    # what eval.json says of the run, from the first partial report (after each row) to the final one
+    about = {"checkpoint": str(teacher_dir), "student": str(student_dir) if student_dir else None,
+             "fifo": str(picked.fifo_dir) if picked.fifo_dir else None, "seed": seed, "rows_wanted": wanted,
+             "chance": chance, "classes": model_c.classes, "prompts_per_class": per_class, "frames": frames,
+             "reference_clips": len(ref_clips)}
     results: list[ev.Row] = []
     sheets: list[tuple[str, list]] = []
     show = [i for i in range(len(prompts)) if i == 0 or labels[i] != labels[i - 1]][:6]  # first clip of six classes
@@ -147,17 +152,13 @@ def evaluate(
         sheets.append((table_rows.name(key), [vids[i] for i in show]))
         typer.echo(json.dumps({k: v for k, v in row.__dict__.items() if k != "per_class"}))
         # a long run keeps each finished row: eval.json holds the rows so far until the final report replaces it
-        ev.save_report(out, results, {"complete": False, "rows_wanted": wanted, "seed": seed,
-                                      "checkpoint": str(teacher_dir), "prompts_per_class": per_class, "frames": frames})
+        ev.save_report(out, results, {**about, "complete": False})
 
     table = ev.markdown_table(results, chance)
     typer.echo("\n" + table)
     captions = [prompts[i].caption for i in show]
     sheet_path = ev.contact_sheet(sheets, out / "contact_sheet.png")
-    extra = {"checkpoint": str(teacher_dir), "student": str(student_dir) if student_dir else None,
-             "fifo": str(picked.fifo_dir) if picked.fifo_dir else None, "seed": seed, "complete": True, "chance": chance, "classes": model_c.classes,
-             "prompts_per_class": per_class, "frames": frames, "reference_clips": len(ref_clips),
-             "contact_sheet": str(sheet_path), "contact_sheet_prompts": captions}
+    extra = {**about, "complete": True, "contact_sheet": str(sheet_path), "contact_sheet_prompts": captions}
 
     if directions:
         real_dir = ev.real_direction_table(data)

@@ -370,17 +370,16 @@ def seed_summary(reports: Sequence[dict]) -> list[dict]:
     figure that is None, as the c = 1 seam ratio)}.
     Raises DataError when a report has no rows (an unfinished or foreign file).
     """
-    by_name: dict[str, list[dict]] = {}
-    seeds: dict[str, list] = {}
+    by_name: dict[str, list[tuple[int | None, dict]]] = {}  # row name -> (run's seed, row) per run
     for k, rep in enumerate(reports):
         if not rep.get("rows"):
             raise DataError(f"eval report {k} has no rows: pass the eval.json of a finished `streamdit eval` run")
         for row in rep["rows"]:
-            by_name.setdefault(row["name"], []).append(row)
-            seeds.setdefault(row["name"], []).append(rep.get("seed"))
+            by_name.setdefault(row["name"], []).append((rep.get("seed"), row))
     out = []
-    for name, rows in by_name.items():
-        entry: dict = {"name": name, "scheme": rows[0]["scheme"], "runs": len(rows), "seeds": seeds[name]}
+    for name, runs in by_name.items():
+        rows = [r for _, r in runs]
+        entry: dict = {"name": name, "scheme": rows[0]["scheme"], "runs": len(rows), "seeds": [s for s, _ in runs]}
         for f in SEED_FIGURES:
             vals = [r[f] for r in rows if r.get(f) is not None]
             entry[f] = round(float(np.mean(vals)), 3) if vals else None
