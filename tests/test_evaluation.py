@@ -91,6 +91,83 @@ def test_generate_batch_streams_every_prompt_like_a_lone_stream():
     assert np.abs(vids[0].astype(int) - vids[1].astype(int)).mean() > 5.0  # different prompts, different clips
 
 
+def test_generate_batch_continues_the_footage_it_starts_from():
+    """A stream started from clean footage (its buffer filled from the clip, no model call) emits frames that
+    carry that footage: a stream started from a red clip emits redder first frames than one started from a
+    blue clip under the same prompt and seed, and both differ from the text-only start."""
+    from runtime.pipeline import StreamDiTPipeline
+
+    pipe = StreamDiTPipeline.from_checkpoint(resolve("toy"), device="cpu")
+    scheme = pipe.scheme()
+    n = scheme.B * pipe.temporal_factor
+    red, blue = (np.zeros((n, 32, 32, 3), np.uint8) for _ in range(2))
+    red[..., 0], blue[..., 2] = 220, 220
+    prompt = "a green triangle moves left"
+    from_red, from_blue, from_noise = ev.generate_batch(pipe, [prompt] * 3, 2, scheme, seeds=[3, 3, 3],
+                                                        guidance_scale=1.0, starts=[red, blue, red])[:2] + \
+        ev.generate_batch(pipe, [prompt], 2, scheme, seeds=[3], guidance_scale=1.0)
+
+    def redness(v: np.ndarray) -> float:
+        return float(v[..., 0].astype(int).mean() - v[..., 2].astype(int).mean())
+
+    assert redness(from_red) > redness(from_blue) + 50, (redness(from_red), redness(from_blue))
+    assert np.abs(from_red.astype(int) - from_noise.astype(int)).mean() > 10.0
+    with pytest.raises(ConfigError, match="one per prompt"):
+        ev.generate_batch(pipe, [prompt] * 2, 2, scheme, starts=[red])
+    with pytest.raises(ConfigError, match="fewer clips than the 2 seeds"):
+        ev.direction_clips(pipe, 2, seeds=(0, 1), starts={d: [red] for d in ev.WALK_AXIS})
+
+
+def _walk_clip(d: str, rng: np.random.Generator, size: int = 72, frames: int = 8, step: int = 8) -> np.ndarray:
+    """A clip whose whole view scrolls as a walk `d` scrolls real Crafter (WALK_AXIS), `step` px per frame."""
+    key, sign = ev.WALK_AXIS[d]
+    base = rng.integers(0, 255, (size + frames * step, size + frames * step, 3), dtype=np.uint8)
+    base = np.repeat(np.repeat(base[::4, ::4], 4, 0), 4, 1)[: size + frames * step, : size + frames * step]
+    axis, move = (1, sign) if key == "shift_dx" else (0, sign)
+    out = []
+    for i in range(frames):
+        o = (frames * step if move > 0 else 0) - move * i * step  # content moves +move * step px per frame
+        out.append(base[o: o + size, :size] if axis == 0 else base[:size, o: o + size])
+    return np.stack(out)
+
+
+def test_real_walk_starts_keeps_only_clips_that_scroll_the_captioned_way(monkeypatch):
+    """Held-out clips captioned with a walk are kept as starts only when their view scrolls that way (a
+    caption of "walks right" over a clip that scrolls as a left walk is left out); too few is refused."""
+    import runtime.training.data.dataset as dataset
+
+    rng = np.random.default_rng(0)
+    opposite = {"left": "right", "right": "left", "up": "down", "down": "up"}
+    items = []
+    for d in ev.WALK_AXIS:
+        items += [(_walk_clip(d, rng), ["player_moves_" + d])] * 3
+        items.append((_walk_clip(opposite[d], rng), ["player_moves_" + d]))  # captioned one way, scrolls the other
+    items.append((_walk_clip("left", rng), ["night"]))  # no walk in the caption
+
+    class FakeClips:
+        def __init__(self, root, clip_frames, split="train", stride=None, cache_episodes=4):
+            assert split == "heldout" and clip_frames == 8
+
+        def __len__(self):
+            return len(items)
+
+        def caption(self, i):
+            return "", items[i][1]
+
+        def __getitem__(self, i):
+            return items[i][0], "", items[i][1]
+
+    monkeypatch.setattr(dataset, "CrafterClips", FakeClips)
+    starts, summary = ev.real_walk_starts("unused", 8, 3, seed=1)
+    assert list(starts) == list(ev.WALK_AXIS) and all(len(v) == 3 for v in starts.values())
+    for r in summary:
+        key, sign = ev.WALK_AXIS[r["direction"]]
+        assert r["candidates"] == 3 and sign * r[key] == pytest.approx(8.0), r  # the opposite clip is left out
+    assert all(v.shape == (8, 72, 72, 3) for vs in starts.values() for v in vs)
+    with pytest.raises(ConfigError, match="too few walking clips"):
+        ev.real_walk_starts("unused", 8, 4)
+
+
 def test_contact_sheet_lays_out_rows(tmp_path: Path):
     import cv2
 
@@ -130,7 +207,7 @@ def test_eval_refuses_a_student_of_another_frame_size_before_anything_runs(tmp_p
     assert not out.exists()
 
 
-def test_eval_command_end_to_end_on_a_tiny_capture(tmp_path: Path):
+def test_eval_command_end_to_end_on_a_tiny_capture(tmp_path: Path, monkeypatch):
     """`streamdit eval` trains a classifier on a tiny capture, generates rows with the toy model, and writes
     the table, the JSON report and the contact sheet; an unknown row is refused with the allowed names."""
     pytest.importorskip("crafter")
@@ -213,6 +290,24 @@ def test_eval_command_end_to_end_on_a_tiny_capture(tmp_path: Path):
     alone = json.loads((tmp_path / "eval_student" / "eval.json").read_text())
     assert "directions_generated" not in alone and len(alone["directions_distilled"]) == 8
     assert alone["directions_distilled"] == report["directions_distilled"]  # the same seeds stream the same walks
+    # --direction-start real: the walks continue held-out walking clips (here stand-ins at the toy's 32 px)
+    rng = np.random.default_rng(2)
+    fake = {d: [_walk_clip(d, rng, size=32, frames=8, step=2) for _ in range(2)] for d in ev.WALK_AXIS}
+    summary = [{"direction": d, "clips": 2, "candidates": 2, "shift_dx": 0.0, "shift_dy": 0.0} for d in fake]
+    asked = []
+    monkeypatch.setattr(ev, "real_walk_starts", lambda root, frames, clips, seed=0: (asked.append((frames, clips)),
+                                                                                      (fake, summary))[1])
+    from_real = student_only + ["--direction-start", "real"]
+    from_real[from_real.index("--out") + 1] = str(tmp_path / "eval_real_start")
+    result = CliRunner().invoke(app, from_real)
+    assert result.exit_code == 0, result.output
+    cont = json.loads((tmp_path / "eval_real_start" / "eval.json").read_text())
+    assert asked == [(8, 2)] and cont["direction_start"] == "real" and cont["direction_starts"] == summary
+    assert len(cont["directions_distilled"]) == 8 and alone["direction_start"] == "noise"
+    assert cont["directions_distilled"] != alone["directions_distilled"]  # the starts change the walks
+    assert "start clips, real walks right (2 of 2)" in result.output
+    bad_start = CliRunner().invoke(app, student_only + ["--direction-start", "sideways"])
+    assert bad_start.exit_code == 2 and "--direction-start must be noise or real" in bad_start.output
     bad_args = list(args)
     bad_args[bad_args.index("--rows") + 1] = "real,bogus"
     bad = CliRunner().invoke(app, bad_args)

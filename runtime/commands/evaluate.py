@@ -33,6 +33,7 @@ def evaluate(
     directions: bool = typer.Option(True, help="Also measure which way each walking prompt scrolls the view, for the teacher when --rows has teacher and the student when it has distilled (and real play's walks)."),
     direction_frames: int = typer.Option(96, help="Frames per walking-prompt clip."),
     direction_seeds: int = typer.Option(1, min=1, help="Seeds per walking prompt (SEED, SEED + 1, ...); the verdict uses their mean."),
+    direction_start: str = typer.Option("noise", help="Where each walking-prompt stream starts: noise (text only, as served) or real (its buffer filled from a held-out real clip of that walk, one per seed; the frames measured come after the buffer, so this tells a model that cannot start a scroll from one that cannot keep one going)."),
     out: Path = typer.Option(Path("out/eval"), help="Directory for eval.json, table.md and contact sheets (PNG)."),
     seed: int = typer.Option(0, help="Seed for prompt choice and streams."),
     threads: Optional[int] = typer.Option(None, min=1, help="torch CPU threads (default: torch's choice)."),
@@ -62,6 +63,8 @@ def evaluate(
     bad = [r for r in wanted if r not in ROWS]
     if bad:
         raise ConfigError(f"unknown --rows {bad}; choose from {', '.join(ROWS)}")
+    if direction_start not in ("noise", "real"):
+        raise ConfigError(f"--direction-start must be noise or real, got {direction_start!r}")
     if "fifo" in wanted and fifo is None:
         raise ConfigError("--rows names fifo but no --fifo checkpoint is given; train one with "
                           "`streamdit train --config configs/crafter72_fifo.toml` and pass --fifo runs/crafter72_fifo/checkpoint")
@@ -167,10 +170,21 @@ def evaluate(
         # with --rows distilled, so `--rows real,distilled` measures the cheap student alone
         walkers = ([("generated", pipe)] if "teacher" in wanted else []) + (
             [("distilled", student_pipe)] if student_pipe is not None and "distilled" in wanted else [])
-        walk_sheet = []
+        walk_sheet, starts = [], None
+        extra["direction_start"] = direction_start
+        if direction_start == "real" and walkers:
+            starts, extra["direction_starts"] = ev.real_walk_starts(
+                data, pipe.scheme().B * tf, direction_seeds, seed=seed)
+            for r in extra["direction_starts"]:
+                typer.echo(f"  start clips, real walks {r['direction']} ({r['clips']} of {r['candidates']}): "
+                           f"shift ({r['shift_dx']:+.2f}, {r['shift_dy']:+.2f}) px/frame")
         for name, walker in walkers:
+            if starts is not None and walker.scheme().B * walker.temporal_factor != pipe.scheme().B * tf:
+                raise ConfigError(f"--direction-start real: the {name} model's buffer holds "
+                                  f"{walker.scheme().B * walker.temporal_factor} frames, the teacher's "
+                                  f"{pipe.scheme().B * tf}; run the two with separate --rows")
             with tqdm(total=direction_frames, desc=f"directions ({name})", unit="frame") as bar:
-                clips = ev.direction_clips(walker, direction_frames, seeds=walk_seeds,
+                clips = ev.direction_clips(walker, direction_frames, seeds=walk_seeds, starts=starts,
                                            on_step=lambda n, total: bar.update(n - bar.n))
             table_d = ev.direction_table(clips)
             extra[f"directions_{name}"], extra[f"directions_{name}_summary"] = table_d, ev.direction_summary(table_d)

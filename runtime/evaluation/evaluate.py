@@ -157,15 +157,26 @@ def pick_prompts(root: str | Path, classes: Sequence[str], per_class: int, frame
 @torch.no_grad()
 def generate_batch(pipe: StreamDiTPipeline, prompts: Sequence[str], frames: int, scheme: PartitionScheme, *,
                    seeds: Sequence[int] | None = None, skip_frames: int = 0, guidance_scale: float | None = None,
-                   on_step: Callable[[int, int], None] | None = None) -> list[np.ndarray]:
+                   on_step: Callable[[int, int], None] | None = None,
+                   starts: Sequence[np.ndarray] | None = None) -> list[np.ndarray]:
     """Stream one clip per prompt, all as one batch of streams in one StreamingSampler.
 
     Each stream drops its first `skip_frames` video frames and keeps the next `frames`.
+    starts: optional uint8 video [B * tf, H, W, 3] per prompt (B the scheme's buffer in latent frames, tf the
+    autoencoder's temporal factor): the stream's buffer is filled from it without a model call, each chunk noised
+    to its staircase level (`StreamingSampler.add_stream` with start_step = steps_to_fill), so the stream
+    continues that footage; its first B * tf emitted frames still carry it.
     Returns a list of uint8 [frames, H, W, 3]. on_step(frames_done_by_slowest, frames) reports progress.
+    Raises ConfigError when `starts` does not give one clip per prompt, ShapeError for a clip of the wrong shape.
     """
     smp = pipe.sampler(scheme, guidance_scale)
     seeds = list(seeds) if seeds is not None else list(range(len(prompts)))
-    ids = [smp.add_stream(*pipe.text_encoder.encode_one(p), seed=s) for p, s in zip(prompts, seeds)]
+    if starts is not None and len(starts) != len(prompts):
+        raise ConfigError(f"starts gives {len(starts)} clips for {len(prompts)} prompts; give one per prompt")
+    start_kw = [{} if starts is None else {"start": pipe.encode(v), "start_step": scheme.steps_to_fill}
+                for v in (starts if starts is not None else prompts)]
+    ids = [smp.add_stream(*pipe.text_encoder.encode_one(p), seed=s, **kw)
+           for p, s, kw in zip(prompts, seeds, start_kw)]
     out: dict[int, list[np.ndarray]] = {i: [] for i in ids}
     need = frames + skip_frames
 
@@ -249,13 +260,31 @@ left moves the content right (+dx), walking up moves it down (+dy)."""
 
 
 def direction_clips(pipe: StreamDiTPipeline, frames: int = 96, seeds: Sequence[int] = (0,), terrain: str = "grass",
-                    on_step: Callable[[int, int], None] | None = None) -> list[tuple[str, int, np.ndarray]]:
+                    on_step: Callable[[int, int], None] | None = None,
+                    starts: dict[str, Sequence[np.ndarray]] | None = None) -> list[tuple[str, int, np.ndarray]]:
     """One clip of `frames` generated frames per (walking prompt, seed), all streams in one batch:
     [(prompt, seed, uint8 [frames, H, W, 3])], prompts "the player walks {left,right,up,down} across the
-    {terrain}" in that order, each with every seed."""
+    {terrain}" in that order, each with every seed.
+
+    starts: optional {direction: one uint8 clip [B * tf, H, W, 3] per seed} (`real_walk_starts`): each stream then
+    continues real footage of its own walk (its buffer filled from the clip, see `generate_batch`), and the
+    returned frames are the `frames` after the B * tf frames that still carry the clip, so they are generated
+    from fresh noise under the prompt alone. That tells "cannot start a scroll" from "cannot keep one going".
+    Raises ConfigError when starts lacks a direction or a clip for a seed.
+    """
     prompts = [f"the player walks {d} across the {terrain}" for d in WALK_AXIS for _ in seeds]
     seed_list = [s for _ in WALK_AXIS for s in seeds]
-    vids = generate_batch(pipe, prompts, frames, pipe.scheme(), seeds=seed_list, on_step=on_step)
+    if starts is None:
+        vids = generate_batch(pipe, prompts, frames, pipe.scheme(), seeds=seed_list, on_step=on_step)
+        return list(zip(prompts, seed_list, vids))
+    short = [d for d in WALK_AXIS if len(starts.get(d, ())) < len(seeds)]
+    if short:
+        raise ConfigError(f"starts has fewer clips than the {len(seeds)} seeds for {short}; "
+                          f"pass fewer seeds or capture more held-out walking clips")
+    clips = [starts[d][k] for d in WALK_AXIS for k in range(len(seeds))]
+    scheme = pipe.scheme()
+    vids = generate_batch(pipe, prompts, frames, scheme, seeds=seed_list, on_step=on_step, starts=clips,
+                          skip_frames=scheme.B * pipe.temporal_factor)
     return list(zip(prompts, seed_list, vids))
 
 
@@ -298,6 +327,46 @@ def real_direction_table(root: str | Path, frames: int = 32, max_clips: int = 40
         acc.setdefault(t, []).append(scroll_measure(ds[i][0]))
     return [{"event": t, "clips": len(v), **{k: round(float(np.mean([r[k] for r in v])), 3) for k in SCROLL_KEYS}}
             for t, v in sorted(acc.items())]
+
+
+def real_walk_starts(root: str | Path, frames: int, clips: int, seed: int = 0,
+                     min_shift: float = 1.0) -> tuple[dict[str, list[np.ndarray]], list[dict]]:
+    """Held-out real clips of each walking direction, to start `direction_clips` from (its `starts`).
+
+    root: a Crafter capture; frames: video frames per clip (the buffer, B * tf); clips: clips per direction.
+    Only clips captioned with the walk whose view really scrolls that way (`scroll_measure` along WALK_AXIS at
+    least `min_shift` px/frame) are kept, so the start is a walk in progress; `seed` picks which of them
+    (a seeded shuffle). Returns ({direction: [uint8 [frames, H, W, 3]] * clips}, [{"direction", "clips",
+    "shift_dx", "shift_dy"}] the mean scroll of the kept clips in px/frame).
+    Raises ConfigError when a direction has fewer than `clips` such clips.
+    """
+    from runtime.training.data.dataset import CrafterClips
+
+    ds = CrafterClips(root, frames, split="heldout", stride=max(1, frames // 2), cache_episodes=2)
+    found: dict[str, list[tuple[np.ndarray, dict[str, float]]]] = {d: [] for d in WALK_AXIS}
+    for i in range(len(ds)):
+        t = actor_type(ds.caption(i)[1])
+        d = t[len("player_moves_"):] if t is not None and t.startswith("player_moves_") else None
+        if d not in found:
+            continue
+        video = ds[i][0]
+        m = scroll_measure(video)
+        key, sign = WALK_AXIS[d]
+        if sign * m[key] >= min_shift:
+            found[d].append((video, m))
+    short = {d: len(v) for d, v in found.items() if len(v) < clips}
+    if short:
+        raise ConfigError(f"the held-out part of {root} has too few walking clips that scroll at least {min_shift} "
+                          f"px/frame: {short} (need {clips} each); pass fewer --direction-seeds or capture more "
+                          f"episodes (streamdit data crafter --episodes N)")
+    rng = np.random.default_rng(seed)
+    starts, summary = {}, []
+    for d, v in found.items():
+        pick = [v[j] for j in sorted(rng.choice(len(v), size=clips, replace=False))]
+        starts[d] = [video for video, _ in pick]
+        summary.append({"direction": d, "clips": clips, "candidates": len(v),
+                        **{k: round(float(np.mean([m[k] for _, m in pick])), 3) for k in ("shift_dx", "shift_dy")}})
+    return starts, summary
 
 
 def contact_sheet(rows: Sequence[tuple[str, Sequence[np.ndarray]]], path: str | Path, frames_shown: int = 8,
