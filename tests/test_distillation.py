@@ -161,3 +161,46 @@ def test_init_from_starts_the_student_from_a_distilled_student_and_refuses_a_tea
     with pytest.raises(CheckpointError, match="--chunk 2"):  # another c: the student's chunk positions differ
         Distiller(tiny(tmp_path / "fourth", chunk=1, init_from=str(first)))
     assert not (tmp_path / "third").exists() and not (tmp_path / "fourth").exists()
+
+
+def test_fold_guidance_targets_the_students_own_guided_velocity_and_records_the_lineage(tmp_path):
+    """--fold-guidance: the teacher is a distilled student run with CFG; the target of each pair is its own
+    guided velocity at the segment-start levels (one micro-step of 1/N), and the folded student streams with
+    one call per chunk and no CFG, its config naming both the multistep teacher and the folded student."""
+    from runtime.sampling.euler import guided_velocity
+
+    first = Distiller(tiny(tmp_path / "first", steps=2)).run(progress=False).checkpoint
+    fold = DistillConfig(teacher=str(first), out=str(tmp_path / "fold"), micro_steps=1, guidance_scale=2.5,
+                         fold_guidance=True, batch_size=2, steps=2, warmup_steps=1, log_every=1)
+    d = Distiller(fold)
+    assert (d.scheme.c, d.scheme.s, d.scheme.N) == (2, 1, 4) and d.guidance_scale == 2.5
+    batch = d.make_batch(torch.Generator().manual_seed(0))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        guided = guided_velocity(d.teacher, batch.x, batch.t, batch.text, batch.text_mask, 2.5)
+        plain = guided_velocity(d.teacher, batch.x, batch.t, batch.text, batch.text_mask, 1.0)
+    assert torch.allclose(batch.target, guided, atol=1e-3), (batch.target - guided).abs().max()
+    assert (batch.target - plain).abs().mean() > 1e-3  # the guidance is really in the target
+    out = d.run(progress=False).checkpoint
+    config = json.loads((out / "config.json").read_text())
+    first_config = json.loads((first / "config.json").read_text())
+    sampling = config["sampling"]
+    assert sampling["distilled_from"] == first_config["sampling"]["distilled_from"]  # the multistep teacher
+    assert sampling["guidance_folded"]["teacher"] == str(first) and sampling["guidance_folded"]["guidance_scale"] == 2.5
+    assert config["distillation"]["before_folding"] == first_config["distillation"]
+    pipe = StreamDiTPipeline.from_checkpoint(out, device="cpu")
+    assert pipe.sampler().guidance_scale == 1.0 and (pipe.scheme().s, pipe.scheme().c) == (1, 2)
+    assert Distiller(DistillConfig(**{**fold.__dict__, "steps": 3})).step == 2  # it resumes
+    with pytest.raises(CheckpointError, match="guidance_scale"):  # another scale is another target
+        Distiller(DistillConfig(**{**fold.__dict__, "guidance_scale": 2.0}))
+    with pytest.raises(ConfigError, match="not one"):  # a multistep teacher has nothing to fold into
+        Distiller(DistillConfig(**{**fold.__dict__, "teacher": str(TOY), "out": str(tmp_path / "x")}))
+    with pytest.raises(ConfigError, match="other than 1"):
+        DistillConfig(teacher=str(first), out=str(tmp_path / "y"), micro_steps=1, fold_guidance=True)
+    with pytest.raises(ConfigError, match="--micro-steps 1"):
+        DistillConfig(teacher=str(first), out=str(tmp_path / "y"), guidance_scale=2.0, fold_guidance=True)
+    res = CliRunner().invoke(app, ["distill", "--teacher", str(first), "--fold-guidance", "1.5", "--out",
+                                   str(tmp_path / "cli"), "--steps", "1", "--batch-size", "1", "--no-progress"])
+    assert res.exit_code == 0 and "folded into the student" in res.output, res.output
+    cli_cfg = json.loads((tmp_path / "cli" / "checkpoint" / "config.json").read_text())
+    assert cli_cfg["sampling"]["guidance_folded"]["scheme"] == {"K": 0, "N": 4, "c": 2, "s": 1}
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

@@ -18,9 +18,10 @@ def distill(
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", min=0.0, help="Stop after this many minutes (then checkpoint)."),
     batch_size: int = typer.Option(4, "--batch-size", min=1, help="Clips per step (each costs s guided teacher calls)."),
     lr: float = typer.Option(1e-4, "--lr", min=0.0, help="Peak learning rate (AdamW; warm-up, then cosine)."),
-    micro_steps: int = typer.Option(16, "--micro-steps", "-s", min=1, help="Teacher micro-steps s per chunk position; the student makes 1."),
-    chunk: int = typer.Option(2, "--chunk", "-c", min=1, help="Frames per chunk c (teacher and student); must divide the buffer."),
+    micro_steps: Optional[int] = typer.Option(None, "--micro-steps", "-s", min=1, help="Teacher micro-steps s per chunk position; the student makes 1 (default 16; 1 with --fold-guidance)."),
+    chunk: Optional[int] = typer.Option(None, "--chunk", "-c", min=1, help="Frames per chunk c (teacher and student); must divide the buffer (default 2; the teacher's c with --fold-guidance)."),
     guidance: Optional[float] = typer.Option(None, "--guidance", min=0.0, help="Teacher CFG scale (default: the teacher's sampling.guidance_scale)."),
+    fold_guidance: Optional[float] = typer.Option(None, "--fold-guidance", min=0.0, help="Fold CFG of this scale into a distilled student: --teacher is then a distilled student (e.g. default), each target is its own guided velocity at this scale, and the new student streams at its cost (one call per chunk, no CFG), e.g. --teacher default --fold-guidance 1.5."),
     data: Optional[Path] = typer.Option(None, "--data", help="Latent directory from `streamdit encode-latents` (default: the teacher's training data)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the data and noise draws."),
     caption_weight: Optional[list[str]] = typer.Option(None, "--caption-weight", help="TEXT=WEIGHT (repeatable): clips whose caption contains TEXT are drawn WEIGHT times as often, e.g. --caption-weight 'walks right=3'."),
@@ -38,14 +39,29 @@ def distill(
         raise typer.BadParameter(f"must be > 0, got {lr}", param_hint="--lr")
     weights = parse_caption_weights(caption_weight or [])
     teacher = teacher if teacher is not None else default_teacher()
-    cfg = DistillConfig(teacher=str(resolve(teacher)), out=str(out), data=str(data) if data else None,
-                        chunk=chunk, micro_steps=micro_steps, guidance_scale=guidance, steps=steps,
+    teacher_dir = resolve(teacher)
+    if fold_guidance is not None:
+        if guidance is not None and guidance != fold_guidance:
+            raise typer.BadParameter(f"--guidance {guidance:g} and --fold-guidance {fold_guidance:g} disagree; "
+                                     f"give the scale once, as --fold-guidance", param_hint="--guidance")
+        guidance = fold_guidance
+        if chunk is None:
+            from runtime.model.checkpoint import read_config
+
+            chunk = int(read_config(teacher_dir).get("sampling", {}).get("c", 2))
+    cfg = DistillConfig(teacher=str(teacher_dir), out=str(out), data=str(data) if data else None,
+                        chunk=chunk if chunk is not None else 2,
+                        micro_steps=micro_steps if micro_steps is not None else (1 if fold_guidance is not None else 16),
+                        guidance_scale=guidance, steps=steps,
                         max_minutes=max_minutes, batch_size=batch_size, lr=lr, seed=seed,
                         caption_weights=weights or None,
-                        init_from=str(resolve(init_from)) if init_from else None)
+                        init_from=str(resolve(init_from)) if init_from else None,
+                        fold_guidance=fold_guidance is not None)
     d = Distiller(cfg)
     n = sum(p.numel() for p in d.student.parameters())
     cfg_note = " (CFG: conditional and unconditional in one batch)" if d.guidance_scale != 1.0 else ""
+    if cfg.fold_guidance:
+        cfg_note += ", folded into the student"
     typer.echo(f"teacher {cfg.teacher}: {d.scheme.describe()}, guidance {d.guidance_scale:g}, "
                f"{d.scheme.s} calls per segment{cfg_note}; "
                f"student {d.student_scheme.describe()}, 1 call per chunk; {n / 1e6:.2f} M parameters; "

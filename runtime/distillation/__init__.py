@@ -23,6 +23,15 @@ StreamDiTPipeline.from_checkpoint(OUT/checkpoint).scheme() is the one-call schem
 and OUT/log.jsonl (step, loss, lr, seconds); rerunning the same command resumes, and more --steps
 continue a finished run. A checkpoint from another teacher or target is refused: choose another --out.
 
+Folding guidance into a student (`--fold-guidance G`, DistillConfig.fold_guidance): the teacher is then a
+distilled student itself, run with CFG at scale G (one micro-step, its own c and N), and each target is
+its guided velocity v_u + G (v_c - v_u) at the segment-start levels. The new student starts from its
+weights and regresses that with one conditional call, so it streams at the same cost (one call per chunk,
+no CFG) with the guidance folded in; its config keeps the multistep teacher in sampling.distilled_from and
+names the folded student in sampling.guidance_folded:
+
+    streamdit distill --teacher default --fold-guidance 1.5 --out runs/fold15 --max-minutes 30
+
 In Python: `Distiller(DistillConfig(teacher=..., out=...)).run()`.
 """
 

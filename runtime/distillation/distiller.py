@@ -43,6 +43,13 @@ class DistillConfig:
         student distilled from a teacher of the same architecture with the same c and N, whose weights the
         student and its EMA start from, to continue a finished distillation under new options (e.g. caption
         weights). Only a fresh run reads it; a resume continues from OUT/checkpoint.
+    fold_guidance: fold classifier-free guidance into a distilled student. The teacher is then a distilled
+        student (s = 1), run with CFG at guidance_scale (required, != 1): each target is its own guided
+        velocity v_u + g (v_c - v_u) at the buffer's segment-start levels, one micro-step (micro_steps = 1,
+        chunk = the teacher's c), and the new student, starting from its weights, regresses it with one
+        conditional pass. The result streams at the teacher's cost (one call per chunk, no CFG) with the
+        guidance of scale g (CFG distillation, Meng et al. 2023, "On distillation of guided diffusion models",
+        applied to the one-step student).
     """
 
     teacher: str
@@ -67,11 +74,22 @@ class DistillConfig:
     checkpoint_every_minutes: float = 5.0
     caption_weights: dict[str, float] | None = None  # {caption text: weight}: drawn that much more often
     init_from: str | None = None  # a distilled student whose weights a fresh run starts from (not the teacher's)
+    fold_guidance: bool = False  # the teacher is a distilled student run with CFG guidance_scale (see above)
 
     def __post_init__(self) -> None:
         for name in ("chunk", "micro_steps", "steps", "batch_size", "log_every", "checkpoint_every_steps"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"distillation {name} must be >= 1, got {getattr(self, name)!r}")
+        if self.fold_guidance:
+            if self.guidance_scale is None or self.guidance_scale == 1.0:
+                raise ConfigError("folding guidance needs the CFG scale to fold, other than 1: e.g. "
+                                  "--fold-guidance 1.5")
+            if self.micro_steps != 1:
+                raise ConfigError(f"folding guidance runs the distilled teacher's one micro-step per segment; "
+                                  f"got micro_steps = {self.micro_steps} (pass --micro-steps 1 or leave it out)")
+            if self.init_from:
+                raise ConfigError("folding guidance starts the student from its teacher's weights; leave out "
+                                  "--init-from")
         if not self.lr > 0:
             raise ConfigError(f"distillation lr must be > 0, got {self.lr!r}")
         if self.guidance_scale is not None and self.guidance_scale < 0:
@@ -122,19 +140,30 @@ class Distiller(LoopTask):
         loaded = load_model(self.teacher_dir, self.device)
         self.teacher = loaded.model.eval().requires_grad_(False)
         self.teacher_config = loaded.config
-        if is_distilled(self.teacher_config):
+        sampling = self.teacher_config.get("sampling", {})
+        if is_distilled(self.teacher_config) and not cfg.fold_guidance:
             raise ConfigError(f"{self.teacher_dir} is already a distilled student (one call per chunk, no CFG); "
-                              f"distil from its teacher instead (the shipped one is `--teacher teacher`)")
+                              f"distil from its teacher instead (the shipped one is `--teacher teacher`), or "
+                              f"fold CFG into it with --fold-guidance G")
+        if cfg.fold_guidance:
+            if not is_distilled(self.teacher_config):
+                raise ConfigError(f"--fold-guidance folds CFG into a distilled student, but {self.teacher_dir} is "
+                                  f"not one (no sampling.distilled_from); distil it first (`streamdit distill`)")
+            if int(sampling.get("c", -1)) != cfg.chunk or int(sampling.get("s", -1)) != 1:
+                raise ConfigError(f"{self.teacher_dir} streams with c = {sampling.get('c')}, s = "
+                                  f"{sampling.get('s')}; folding guidance keeps its scheme: pass --chunk "
+                                  f"{sampling.get('c')}")
         B = int(self.teacher_config["buffer_frames"])
         self.scheme = teacher_scheme(B, cfg.chunk, cfg.micro_steps)
         self.student_scheme = student_scheme(self.scheme)
-        sampling = self.teacher_config.get("sampling", {})
         self.guidance_scale = float(sampling.get("guidance_scale", 1.0) if cfg.guidance_scale is None
                                     else cfg.guidance_scale)
         self.sigma_min = float(self.teacher_config.get("flow", {}).get("sigma_min", 1e-5))
         self.teacher_id = {"teacher": str(self.teacher_dir),  # a resume must match all but the path
                            "teacher_sha256": file_sha256(self.teacher_dir / MODEL_FILE),
                            "scheme": self.scheme.to_dict(), "guidance_scale": self.guidance_scale}
+        if cfg.fold_guidance:
+            self.teacher_id["folds_guidance"] = True
         self.autoencoder = build_autoencoder(self.teacher_config["autoencoder"], self.teacher_dir)
         self.autoencoder = self.autoencoder.to(self.device).eval()
         self.text_encoder = build_text_encoder(self.teacher_config["text_encoder"])
@@ -215,13 +244,26 @@ class Distiller(LoopTask):
 
     # ----------------------------------------------------------------------------------- checkpoints
     def student_config(self) -> dict[str, Any]:
-        """The student's checkpoint config: the teacher's, with one-call sampling defaults (c, s = 1, no CFG)."""
+        """The student's checkpoint config: the teacher's, with one-call sampling defaults (c, s = 1, no CFG).
+
+        sampling.distilled_from names the multistep teacher. With fold_guidance it is the distilled
+        teacher's own record (the lineage goes back to the multistep teacher), and sampling.guidance_folded
+        names the student whose guidance was folded in (path, sha256, scheme, scale); the distilled
+        teacher's distillation section is kept as distillation.before_folding."""
         config = {k: v for k, v in self.teacher_config.items() if k not in ("format", "version")}
-        config["sampling"] = {"K": 0, "c": self.scheme.c, "s": 1, "guidance_scale": 1.0,
-                              "distilled_from": dict(self.teacher_id)}
+        if self.cfg.fold_guidance:
+            before = self.teacher_config["sampling"]
+            config["sampling"] = {"K": 0, "c": self.scheme.c, "s": 1, "guidance_scale": 1.0,
+                                  "distilled_from": dict(before["distilled_from"]),
+                                  "guidance_folded": dict(self.teacher_id)}
+        else:
+            config["sampling"] = {"K": 0, "c": self.scheme.c, "s": 1, "guidance_scale": 1.0,
+                                  "distilled_from": dict(self.teacher_id)}
         options = {k: v for k, v in dataclasses.asdict(self.cfg).items()
                    if k not in ("teacher", "out", "data", "caption_weights", "init_from")}  # both are recorded apart
         config["distillation"] = {"step": self.step, "data": self.data, "options": options}
+        if self.cfg.fold_guidance and "distillation" in self.teacher_config:
+            config["distillation"]["before_folding"] = self.teacher_config["distillation"]
         if self.init_id:
             config["distillation"]["init_from"] = dict(self.init_id)
         return config
@@ -246,10 +288,11 @@ class Distiller(LoopTask):
             raise CheckpointError(f"{d} exists but holds no config.json, so it is not a student checkpoint to "
                                   f"resume; delete it or choose another --out")
         config = read_config(d)  # CheckpointError when unreadable
-        prev = config.get("sampling", {}).get("distilled_from")
+        key = "guidance_folded" if self.cfg.fold_guidance else "distilled_from"
+        prev = config.get("sampling", {}).get(key)
         if not isinstance(prev, dict):
-            raise CheckpointError(f"{d} is not a distilled student (its config has no sampling.distilled_from); "
-                                  f"choose another --out")
+            what = "a student with folded guidance" if self.cfg.fold_guidance else "a distilled student"
+            raise CheckpointError(f"{d} is not {what} (its config has no sampling.{key}); choose another --out")
         diffs = [f"{k}: checkpoint {prev.get(k)!r}, now {v!r}" for k, v in self.teacher_id.items()
                  if k != "teacher" and prev.get(k) != v]
         if diffs:

@@ -53,7 +53,8 @@ class SamplingSection(_Section):
     c: int = Field(2, ge=1, le=1024)  # latent frames per chunk
     s: int = Field(4, ge=1, le=1024)  # micro-steps per chunk position
     guidance_scale: float = Field(1.0, ge=0, le=100, allow_inf_nan=False)
-    distilled_from: Optional[dict[str, Any]] = None
+    distilled_from: Optional[dict[str, Any]] = None  # the multistep teacher (`streamdit distill`)
+    guidance_folded: Optional[dict[str, Any]] = None  # the student whose CFG was folded in (--fold-guidance)
 
 
 class VideoSection(_Section):
