@@ -197,7 +197,8 @@ def test_eval_refuses_a_student_of_another_frame_size_before_anything_runs(tmp_p
     student = tmp_path / "student"
     shutil.copytree(resolve("toy"), student)
     cfg = json.loads((student / "config.json").read_text())
-    cfg["sampling"].update(s=1, guidance_scale=1.0, distilled_from={"teacher": "toy"})
+    cfg["sampling"].update(s=1, guidance_scale=1.0, distilled_from={"teacher": "toy"},
+                           guidance_folded={"teacher": "toy-student", "guidance_scale": 1.5})
     cfg["latent_size"] = [16, 16]
     (student / "config.json").write_text(json.dumps(cfg))
     out = tmp_path / "eval"
@@ -226,7 +227,8 @@ def test_eval_command_end_to_end_on_a_tiny_capture(tmp_path: Path, monkeypatch):
     student = tmp_path / "student"
     shutil.copytree(resolve("toy"), student)
     cfg = json.loads((student / "config.json").read_text())
-    cfg["sampling"].update(s=1, guidance_scale=1.0, distilled_from={"teacher": "toy"})
+    cfg["sampling"].update(s=1, guidance_scale=1.0, distilled_from={"teacher": "toy"},
+                           guidance_folded={"teacher": "toy-student", "guidance_scale": 1.5})
     (student / "config.json").write_text(json.dumps(cfg))
     # A stand-in FIFO-style baseline: the toy weights under a config that records uniform-noise-only training
     fifo = tmp_path / "fifo"
@@ -245,6 +247,7 @@ def test_eval_command_end_to_end_on_a_tiny_capture(tmp_path: Path, monkeypatch):
     names = [r["name"] for r in report["rows"]]
     assert names[0] == "real held-out clips" and names[1].startswith("teacher") and names[3].startswith("chunked")
     assert names[2].startswith("distilled") and report["rows"][2]["calls_per_frame"] == 1 / cfg["sampling"]["c"]
+    assert names[2].endswith("(1 call per chunk, no CFG, CFG 1.5 folded in)"), names[2]
     teacher = report["rows"][1]
     assert teacher["calls_per_frame"] == 4.0 and teacher["clips"] == report["rows"][0]["clips"] >= 2
     # adherence is the share of clips classified as their prompt's class: one clip per class here, so it is the

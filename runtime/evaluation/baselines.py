@@ -152,9 +152,13 @@ class EqualBudgetRows:
                        "chunked": f"chunked extension (N = 1, K = {k})", "untrained": "untrained model, same size"}
         if student is not None:
             st = self._schemes["distilled"] = student.scheme()
-            g = float(student.config.get("sampling", {}).get("guidance_scale", 1.0))
-            self._names["distilled"] = (f"distilled student ({st.s} call{'s' if st.s > 1 else ''} per chunk, "
-                                        f"{'no CFG' if g == 1.0 else f'CFG {g:g}'})")
+            sampling = student.config.get("sampling", {})
+            g = float(sampling.get("guidance_scale", 1.0))
+            folded = (sampling.get("guidance_folded") or {}).get("guidance_scale")
+            cfg_text = 'no CFG' if g == 1.0 else f'CFG {g:g}'
+            if folded is not None:
+                cfg_text += f", CFG {folded:g} folded in"
+            self._names["distilled"] = f"distilled student ({st.s} call{'s' if st.s > 1 else ''} per chunk, {cfg_text})"
         if fifo is not None:
             d = self._schemes["diagonal"]
             self._schemes["fifo"] = fifo.scheme(d.c, d.s)
