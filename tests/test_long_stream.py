@@ -121,7 +121,14 @@ def test_probe_events_streams_each_event_alone_under_each_map() -> None:
                         payloads={"move": {"color": "blue", "shape": "circle", "direction": "up"}})
     assert [len(r) for r in rows.values()] == [1, 1]
     assert rows["a"][0]["seed"] == 3 and rows["a"][0]["adherent"] is not None
-    assert rows["a"] == rows["b"]  # the same map and seed: the same stream, bit for bit
+    # the same map and seed: the same stream. Not bit for bit: in a full `make test` run the two streams once
+    # differed in the fourth digit (brightness change -3.93 against -3.82 levels), the size of bf16 rounding
+    # when a step batches streams differently (test_generate_batch_streams_every_prompt_like_a_lone_stream);
+    # which of the runtime's steps did so was not pinned down.
+    a, b = rows["a"][0], rows["b"][0]
+    assert a["type"] == b["type"] and a["seed"] == b["seed"] and a["adherent"] == b["adherent"], (a, b)
+    assert a["brightness_change"] == pytest.approx(b["brightness_change"], abs=0.5), (a, b)
+    assert a["blue_change"] == pytest.approx(b["blue_change"], abs=0.01), (a, b)
     with pytest.raises(ConfigError, match="before_s"):
         probe_events(pipe, clf, ["move"], [0], prompt_maps={"a": toy_map}, before_s=1.0)
 
