@@ -197,8 +197,7 @@ def test_eval_refuses_a_student_of_another_frame_size_before_anything_runs(tmp_p
     student = tmp_path / "student"
     shutil.copytree(resolve("toy"), student)
     cfg = json.loads((student / "config.json").read_text())
-    cfg["sampling"].update(s=1, guidance_scale=1.0, distilled_from={"teacher": "toy"},
-                           guidance_folded={"teacher": "toy-student", "guidance_scale": 1.5})
+    cfg["sampling"].update(s=1, guidance_scale=1.0, distilled_from={"teacher": "toy"})
     cfg["latent_size"] = [16, 16]
     (student / "config.json").write_text(json.dumps(cfg))
     out = tmp_path / "eval"

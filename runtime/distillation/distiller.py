@@ -251,14 +251,11 @@ class Distiller(LoopTask):
         names the student whose guidance was folded in (path, sha256, scheme, scale); the distilled
         teacher's distillation section is kept as distillation.before_folding."""
         config = {k: v for k, v in self.teacher_config.items() if k not in ("format", "version")}
-        if self.cfg.fold_guidance:
-            before = self.teacher_config["sampling"]
-            config["sampling"] = {"K": 0, "c": self.scheme.c, "s": 1, "guidance_scale": 1.0,
-                                  "distilled_from": dict(before["distilled_from"]),
-                                  "guidance_folded": dict(self.teacher_id)}
-        else:
-            config["sampling"] = {"K": 0, "c": self.scheme.c, "s": 1, "guidance_scale": 1.0,
-                                  "distilled_from": dict(self.teacher_id)}
+        config["sampling"] = {"K": 0, "c": self.scheme.c, "s": 1, "guidance_scale": 1.0,
+                              "distilled_from": dict(self.teacher_id)}
+        if self.cfg.fold_guidance:  # the lineage goes back to the multistep teacher; the folded student beside it
+            config["sampling"].update(distilled_from=dict(self.teacher_config["sampling"]["distilled_from"]),
+                                      guidance_folded=dict(self.teacher_id))
         options = {k: v for k, v in dataclasses.asdict(self.cfg).items()
                    if k not in ("teacher", "out", "data", "caption_weights", "init_from")}  # both are recorded apart
         config["distillation"] = {"step": self.step, "data": self.data, "options": options}

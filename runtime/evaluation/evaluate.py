@@ -173,8 +173,8 @@ def generate_batch(pipe: StreamDiTPipeline, prompts: Sequence[str], frames: int,
     seeds = list(seeds) if seeds is not None else list(range(len(prompts)))
     if starts is not None and len(starts) != len(prompts):
         raise ConfigError(f"starts gives {len(starts)} clips for {len(prompts)} prompts; give one per prompt")
-    start_kw = [{} if starts is None else {"start": pipe.encode(v), "start_step": scheme.steps_to_fill}
-                for v in (starts if starts is not None else prompts)]
+    start_kw = ([{"start": pipe.encode(v), "start_step": scheme.steps_to_fill} for v in starts]
+                if starts is not None else [{}] * len(prompts))
     ids = [smp.add_stream(*pipe.text_encoder.encode_one(p), seed=s, **kw)
            for p, s, kw in zip(prompts, seeds, start_kw)]
     out: dict[int, list[np.ndarray]] = {i: [] for i in ids}
@@ -274,17 +274,16 @@ def direction_clips(pipe: StreamDiTPipeline, frames: int = 96, seeds: Sequence[i
     """
     prompts = [f"the player walks {d} across the {terrain}" for d in WALK_AXIS for _ in seeds]
     seed_list = [s for _ in WALK_AXIS for s in seeds]
-    if starts is None:
-        vids = generate_batch(pipe, prompts, frames, pipe.scheme(), seeds=seed_list, on_step=on_step)
-        return list(zip(prompts, seed_list, vids))
-    short = [d for d in WALK_AXIS if len(starts.get(d, ())) < len(seeds)]
-    if short:
-        raise ConfigError(f"starts has fewer clips than the {len(seeds)} seeds for {short}; "
-                          f"pass fewer seeds or capture more held-out walking clips")
-    clips = [starts[d][k] for d in WALK_AXIS for k in range(len(seeds))]
-    scheme = pipe.scheme()
+    scheme, clips, skip = pipe.scheme(), None, 0
+    if starts is not None:
+        short = [d for d in WALK_AXIS if len(starts.get(d, ())) < len(seeds)]
+        if short:
+            raise ConfigError(f"starts has fewer clips than the {len(seeds)} seeds for {short}; "
+                              f"pass fewer seeds or capture more held-out walking clips")
+        clips = [starts[d][k] for d in WALK_AXIS for k in range(len(seeds))]
+        skip = scheme.B * pipe.temporal_factor
     vids = generate_batch(pipe, prompts, frames, scheme, seeds=seed_list, on_step=on_step, starts=clips,
-                          skip_frames=scheme.B * pipe.temporal_factor)
+                          skip_frames=skip)
     return list(zip(prompts, seed_list, vids))
 
 
@@ -340,14 +339,15 @@ def real_walk_starts(root: str | Path, frames: int, clips: int, seed: int = 0,
     "shift_dx", "shift_dy"}] the mean scroll of the kept clips in px/frame).
     Raises ConfigError when a direction has fewer than `clips` such clips.
     """
+    from runtime.evaluation.response import walk_direction
     from runtime.training.data.dataset import CrafterClips
 
     ds = CrafterClips(root, frames, split="heldout", stride=max(1, frames // 2), cache_episodes=2)
     found: dict[str, list[tuple[np.ndarray, dict[str, float]]]] = {d: [] for d in WALK_AXIS}
     for i in range(len(ds)):
         t = actor_type(ds.caption(i)[1])
-        d = t[len("player_moves_"):] if t is not None and t.startswith("player_moves_") else None
-        if d not in found:
+        d = walk_direction(t) if t is not None else None
+        if d is None:
             continue
         video = ds[i][0]
         m = scroll_measure(video)
