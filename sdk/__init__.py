@@ -14,7 +14,16 @@ the same names to type checkers (the package ships py.typed).
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
+
+# gRPC's fork support (on by default in grpcio 1.80 and later) restarts its poller threads in every child that
+# fork() makes. A child that then execs (ffmpeg for an MP4, started with a preexec_fn, so by fork and not vfork)
+# has those fds closed under the threads, and now and then a poller aborts it before the exec: writing frames to
+# it fails with "Broken pipe" (grpc/grpc issue 43055). Nothing in this project forks a child that goes on using
+# gRPC, so the support is off unless the user set it. gRPC reads this once, when it is first imported; the
+# runtime package imports this one first for the same reason.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 from sdk._version import __version__
 
