@@ -57,6 +57,37 @@ def test_minute_rows_count_washed_out_frames_and_events_per_minute() -> None:
     assert md.count("\n") == 2 + len(rows) + 1 and "50.0 %" in md
 
 
+def test_washed_out_frames_are_listed_with_the_event_in_effect() -> None:
+    rng = np.random.default_rng(2)
+    frames = rng.integers(0, 256, (60, 32, 32, 3)).astype(np.uint8)
+    frames[[3, 20, 21, 45]] = 128  # grey frames: washed out
+    events = [{"type": "player_sleeps", "frame": 18}, {"type": "night_falls", "frame": 40},
+              {"type": "player_idle", "frame": 10}]  # not in frame order
+    stream = ReceivedStream(frames, np.arange(60, dtype=np.int64) * 62_500, np.zeros(60, np.int64), events)
+    w = ls.washed_out_frames(stream, reference())
+    assert (w["frames"], w["of"]) == (4, 60) and w["share"] == pytest.approx(4 / 60, abs=1e-4)
+    assert [(r["frame"], r["event"], r["since"]) for r in w["list"]] == [
+        (3, "none", None), (20, "player_sleeps", 2), (21, "player_sleeps", 3), (45, "night_falls", 5)]
+    assert list(w["by_event"].items()) == [("player_sleeps", 2), ("night_falls", 1), ("none", 1)]
+    real = ls.real_row(reference(), [])
+    text = ls.markdown_washed_out(w, {**real, "washed_out": 0.015})
+    assert "4 of 60 (6.67 %; real held-out play: 1.50 %" in text and "player_sleeps 2, night_falls 1" in text
+
+
+def test_real_plays_own_washed_out_share_is_measured_under_its_thresholds(tmp_path: Path) -> None:
+    """About 1-2 % of real play's frames fall below its own 1st percentiles (either of two): the share a
+    generated stream's washed-out frames are read against."""
+    pytest.importorskip("crafter")
+    from runtime.evaluation.real_play import real_reference
+    from runtime.training.data.capture import capture_crafter
+
+    data = tmp_path / "capture"
+    capture_crafter(12, 32, data, seed=3, max_steps=200, window=16, progress=False)
+    ref = real_reference(data, ClipClassifier(CLASSES, 32).eval())
+    assert 0.01 - 1.0 / ref.frames <= ref.washed_out_share <= 0.02 + 1.0 / ref.frames
+    assert ls.real_row(ref, [])["washed_out"] == round(ref.washed_out_share, 4)
+
+
 def test_event_rows_see_a_blue_and_a_dark_change() -> None:
     frames = np.full((64, 32, 32, 3), 150, np.uint8)
     frames[40:, :8] = (32, 96, 160)  # water comes into view at frame 40
@@ -101,6 +132,8 @@ def test_eval_minutes_on_the_toy_model(tmp_path: Path) -> None:
     assert set(rep["per_event"]["stream"]) <= {t for t, _ in ls.vocabulary_schedule(0)}
     md = (out / "long_stream.md").read_text()
     assert "| real held-out play |" in md and "| night_falls |" in md
+    assert f"Washed-out frames: {rep['washed_out']['frames']} of {rep['stream']['frames']}" in md
+    assert rep["real"]["washed_out"] is not None and "% under 1st percentiles" in md
     assert "--minutes 0.1" in rep["command"]
 
 

@@ -12,7 +12,9 @@ gets the same events at the same times and the minutes differ only by drift and 
 - adherence: the share of the minute's events of a classifier class whose clip (`per_event.event_rows`,
   from the visible-response bound on) the classifier names as the event;
 - flicker: mean absolute difference of consecutive frames, 8-bit levels;
-- washed_out: the share of frames whose mean saturation or contrast is below real play's 1st percentile;
+- washed_out: the share of frames whose mean saturation or contrast is below real play's 1st percentile
+  (real play's own share under that rule is 1-2 %); `washed_out_frames` lists each such frame of the stream
+  with the last event pushed before it, to tell a dark sleep or night from a drifting picture;
 - saturation, brightness: the minute's means (colour drift shows here first).
 """
 
@@ -135,13 +137,38 @@ def minute_rows(stream: ReceivedStream, ref: RealReference, classifier: ClipClas
     return rows
 
 
+def washed_out_frames(stream: ReceivedStream, ref: RealReference) -> dict[str, Any]:
+    """The stream's washed-out frames (`RealReference.washed_out`), each with the event in effect: the last event
+    pushed at or before it (its type, and frames since; "none" before the first event).
+
+    Returns {"frames": count, "of": frames in the stream, "share", "by_event": {type: count, most first},
+    "list": [{"frame", "event", "since"}]}.
+    """
+    flagged = np.flatnonzero(ref.washed_out(stream.frames))
+    at = np.asarray([e["frame"] for e in stream.events], np.int64)
+    order = np.argsort(at, kind="stable")
+    at, types = at[order], [stream.events[i]["type"] for i in order]
+    rows = []
+    for f in flagged:
+        k = int(np.searchsorted(at, f, side="right")) - 1
+        rows.append({"frame": int(f), "event": types[k] if k >= 0 else "none",
+                     "since": int(f - at[k]) if k >= 0 else None})
+    by: dict[str, int] = {}
+    for r in rows:
+        by[r["event"]] = by.get(r["event"], 0) + 1
+    n = int(len(stream.frames))
+    return {"frames": len(rows), "of": n, "share": round(len(rows) / max(n, 1), 5),
+            "by_event": dict(sorted(by.items(), key=lambda kv: (-kv[1], kv[0]))), "list": rows}
+
+
 def real_row(ref: RealReference, real_events: Sequence[dict]) -> dict[str, Any]:
     """Real play's line of the per-minute table: the adherence of its events' clips (`real_event_rows`, scored
-    as the stream's are), its flicker, and the washed-out thresholds."""
+    as the stream's are), its flicker, the washed-out thresholds and its own share of frames below them."""
     adh = [r["adherent"] for r in real_events if r["adherent"] is not None]
     return {"adherence": round(float(np.mean(adh)), 3) if adh else None, "adherence_events": len(adh),
             "flicker": round(ref.flicker, 2), "saturation_p1": round(ref.saturation_p1, 1),
-            "contrast_p1": round(ref.contrast_p1, 1), "frames": ref.frames, "windows": ref.windows}
+            "contrast_p1": round(ref.contrast_p1, 1), "frames": ref.frames, "windows": ref.windows,
+            "washed_out": None if ref.washed_out_share is None else round(ref.washed_out_share, 4)}
 
 
 def markdown(rows: Sequence[dict], real: dict) -> str:
@@ -155,10 +182,21 @@ def markdown(rows: Sequence[dict], real: dict) -> str:
                    f"({f(r['frechet_floor'], '.2f')}) | {f(r['adherence'], '.3f')} ({r['adherence_events']}) | "
                    f"{r['flicker']:.2f} | {100 * r['washed_out']:.1f} % | {r['saturation']:.1f} | "
                    f"{r['brightness']:.1f} |\n" for r in rows)
+    own = "" if real.get("washed_out") is None else f"{100 * real['washed_out']:.1f} % under "
     tail = (f"| real held-out play | {real['frames']} | - | - | {f(real['adherence'], '.3f')} ({real['adherence_events']}) | "
-            f"{real['flicker']:.2f} | 1st percentiles: saturation {real['saturation_p1']:.1f}, contrast "
+            f"{real['flicker']:.2f} | {own}1st percentiles: saturation {real['saturation_p1']:.1f}, contrast "
             f"{real['contrast_p1']:.1f} | - | - |\n")
     return head + body + tail
+
+
+def markdown_washed_out(w: dict[str, Any], real: dict) -> str:
+    """One paragraph: how many frames of the stream are washed out, real play's own share, and the events in
+    effect when they were."""
+    own = "" if real.get("washed_out") is None else f"; real held-out play: {100 * real['washed_out']:.2f} % of its own frames"
+    text = f"Washed-out frames: {w['frames']:,} of {w['of']:,} ({100 * w['share']:.2f} %{own})."
+    if w["by_event"]:
+        text += " The last event before them: " + ", ".join(f"{k} {v}" for k, v in w["by_event"].items()) + "."
+    return text + "\n"
 
 
 def long_stream_report(pipe: Any, classifier: ClipClassifier, data: str, minutes: float, *, every_s: float = 2.0,
@@ -167,7 +205,8 @@ def long_stream_report(pipe: Any, classifier: ClipClassifier, data: str, minutes
     """Stream `minutes` of `pipe` and measure it against the held-out real play of the capture `data`:
     the per-minute table and the per-event table (runtime/evaluation/per_event.py) of the same stream.
 
-    Returns {"minutes": rows, "real": real line, "per_event": {"stream", "real"}, "stream": served figures,
+    Returns {"minutes": rows, "real": real line, "per_event": {"stream", "real"}, "washed_out":
+    `washed_out_frames`, "stream": served figures,
     "bound_frames", "markdown_minutes", "markdown_events"}. Raises DataError without held-out play in `data`.
     """
     from runtime.data.events import event_types
@@ -184,9 +223,11 @@ def long_stream_report(pipe: Any, classifier: ClipClassifier, data: str, minutes
     real = real_row(ref, real_events)
     s_events = per_event.summary(per_event.event_rows(stream.frames, stream.events, classifier, offset=bound))
     r_events = per_event.summary(real_events)
+    washed = washed_out_frames(stream, ref)
     return {"minutes": rows, "real": real, "per_event": {"stream": s_events, "real": r_events},
+            "washed_out": washed,
             "stream": {"frames": int(len(stream.frames)), "events": len(stream.events),
                        "received_fps": round(stream.received_fps, 2), "dropped": stream.dropped, "pace": pace,
                        "every_s": every_s},
-            "bound_frames": bound, "markdown_minutes": markdown(rows, real),
+            "bound_frames": bound, "markdown_minutes": markdown(rows, real) + "\n" + markdown_washed_out(washed, real),
             "markdown_events": per_event.markdown(s_events, r_events, event_types())}

@@ -8,7 +8,8 @@ Crafter capture (`streamdit data crafter --episodes 40 --size 72 --out data/craf
 - classifier windows (WINDOW frames, stride 4, labelled with their caption's actor type) and their features,
   for the Frechet distance, and each class's adherence (the share of its windows the classifier names);
 - the 1st percentiles of per-frame mean saturation and contrast (`frame_saturation`, `frame_contrast`): a
-  generated frame below either is washed out;
+  generated frame below either is washed out; `washed_out_share` is the share of real play's own frames below
+  either (1-2 % by construction: its darkest nights and sleeps);
 - the flicker of real clips (`flicker` over every held-out episode).
 """
 
@@ -82,6 +83,7 @@ class RealReference:
     frames: int
     windows: int
     episodes: list[str] = field(default_factory=list)
+    washed_out_share: float | None = None  # of real play's own frames, under the same rule; None when unknown
 
     def washed_out(self, frames: np.ndarray) -> np.ndarray:
         """bool [F]: mean saturation or contrast of the frame below real play's 1st percentile."""
@@ -104,7 +106,9 @@ def real_reference(data: str | Path, classifier: ClipClassifier, max_per_class: 
         con.append(frame_contrast(f))
         flick.append((flicker(f), len(f)))
         n += len(f)
-    return RealReference(list(classes), feats, adherence, float(np.percentile(np.concatenate(sat), 1)),
-                         float(np.percentile(np.concatenate(con), 1)),
+    sat_all, con_all = np.concatenate(sat), np.concatenate(con)
+    sat_p1, con_p1 = float(np.percentile(sat_all, 1)), float(np.percentile(con_all, 1))
+    return RealReference(list(classes), feats, adherence, sat_p1, con_p1,
                          float(sum(v * k for v, k in flick) / max(sum(k for _, k in flick), 1)), n,
-                         int(len(wins.labels)), [s.name for s in shards])
+                         int(len(wins.labels)), [s.name for s in shards],
+                         washed_out_share=float(((sat_all < sat_p1) | (con_all < con_p1)).mean()))
