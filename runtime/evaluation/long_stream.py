@@ -20,6 +20,7 @@ gets the same events at the same times and the minutes differ only by drift and 
 
 from __future__ import annotations
 
+from collections import Counter
 from contextlib import contextmanager
 
 from typing import Any, Iterator, Sequence
@@ -139,7 +140,7 @@ def minute_rows(stream: ReceivedStream, ref: RealReference, classifier: ClipClas
 
 def washed_out_frames(stream: ReceivedStream, ref: RealReference) -> dict[str, Any]:
     """The stream's washed-out frames (`RealReference.washed_out`), each with the event in effect: the last event
-    pushed at or before it (its type, and frames since; "none" before the first event).
+    pushed at or before it (its type, and video frames since; "none" before the first event).
 
     Returns {"frames": count, "of": frames in the stream, "share", "by_event": {type: count, most first},
     "list": [{"frame", "event", "since"}]}.
@@ -153,9 +154,7 @@ def washed_out_frames(stream: ReceivedStream, ref: RealReference) -> dict[str, A
         k = int(np.searchsorted(at, f, side="right")) - 1
         rows.append({"frame": int(f), "event": types[k] if k >= 0 else "none",
                      "since": int(f - at[k]) if k >= 0 else None})
-    by: dict[str, int] = {}
-    for r in rows:
-        by[r["event"]] = by.get(r["event"], 0) + 1
+    by = Counter(r["event"] for r in rows)
     n = int(len(stream.frames))
     return {"frames": len(rows), "of": n, "share": round(len(rows) / max(n, 1), 5),
             "by_event": dict(sorted(by.items(), key=lambda kv: (-kv[1], kv[0]))), "list": rows}

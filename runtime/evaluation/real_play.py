@@ -9,7 +9,7 @@ Crafter capture (`streamdit data crafter --episodes 40 --size 72 --out data/craf
   for the Frechet distance, and each class's adherence (the share of its windows the classifier names);
 - the 1st percentiles of per-frame mean saturation and contrast (`frame_saturation`, `frame_contrast`): a
   generated frame below either is washed out; `washed_out_share` is the share of real play's own frames below
-  either (1-2 % by construction: its darkest nights and sleeps);
+  either (1-2 % by construction: its darkest and greyest frames, nights, sleeps, stone);
 - the flicker of real clips (`flicker` over every held-out episode).
 """
 
