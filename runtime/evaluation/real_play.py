@@ -87,7 +87,11 @@ class RealReference:
 
     def washed_out(self, frames: np.ndarray) -> np.ndarray:
         """bool [F]: mean saturation or contrast of the frame below real play's 1st percentile."""
-        return (frame_saturation(frames) < self.saturation_p1) | (frame_contrast(frames) < self.contrast_p1)
+        return self.below_thresholds(frame_saturation(frames), frame_contrast(frames))
+
+    def below_thresholds(self, saturation: np.ndarray, contrast: np.ndarray) -> np.ndarray:
+        """bool [F] from per-frame saturation and contrast (float [F] each, 8-bit levels): the washed-out rule."""
+        return (saturation < self.saturation_p1) | (contrast < self.contrast_p1)
 
 
 def real_reference(data: str | Path, classifier: ClipClassifier, max_per_class: int = 300) -> RealReference:
@@ -108,7 +112,8 @@ def real_reference(data: str | Path, classifier: ClipClassifier, max_per_class: 
         n += len(f)
     sat_all, con_all = np.concatenate(sat), np.concatenate(con)
     sat_p1, con_p1 = float(np.percentile(sat_all, 1)), float(np.percentile(con_all, 1))
-    return RealReference(list(classes), feats, adherence, sat_p1, con_p1,
-                         float(sum(v * k for v, k in flick) / max(sum(k for _, k in flick), 1)), n,
-                         int(len(wins.labels)), [s.name for s in shards],
-                         washed_out_share=float(((sat_all < sat_p1) | (con_all < con_p1)).mean()))
+    ref = RealReference(list(classes), feats, adherence, sat_p1, con_p1,
+                        float(sum(v * k for v, k in flick) / max(sum(k for _, k in flick), 1)), n,
+                        int(len(wins.labels)), [s.name for s in shards])
+    ref.washed_out_share = float(ref.below_thresholds(sat_all, con_all).mean())
+    return ref
