@@ -139,6 +139,9 @@ def test_cli_teacher_without_training_data_needs_data(tmp_path):
     res = CliRunner().invoke(app, ["distill", "--teacher", "toy", "--out", str(tmp_path / "run"), "--chunk", "3",
                                    "--no-progress"])
     assert res.exit_code == 2 and "cannot be cut into chunks of c = 3" in res.output, res.output
+    res = CliRunner().invoke(app, ["distill", "--teacher", "toy", "--out", str(tmp_path / "run"), "--buffer-frames",
+                                   "5", "--no-progress"])
+    assert res.exit_code == 2 and "multiple of --chunk" in res.output, res.output
     assert not (tmp_path / "run").exists()
 
 
@@ -204,3 +207,37 @@ def test_fold_guidance_targets_the_students_own_guided_velocity_and_records_the_
     cli_cfg = json.loads((tmp_path / "cli" / "checkpoint" / "config.json").read_text())
     assert cli_cfg["sampling"]["guidance_folded"]["scheme"] == {"K": 0, "N": 4, "c": 2, "s": 1}
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_a_smaller_buffer_makes_a_student_that_streams_with_it_and_is_refused_where_it_does_not_fit(tmp_path):
+    """--buffer-frames 4 on the toy teacher (B = 8): the teacher runs its micro-steps on 4-frame buffers (N = 2
+    chunks of 2), the clips drawn are 4 frames long, and the student's checkpoint streams with B = 4, one call
+    per chunk; a resume under another buffer, a fold into another buffer and a warm start from a student of
+    another buffer are refused before anything is written."""
+    d = Distiller(tiny(tmp_path / "b4", buffer_frames=4))
+    assert (d.buffer_frames, d.teacher_buffer) == (4, 8) and (d.scheme.N, d.scheme.c, d.scheme.B) == (2, 2, 4)
+    batch = d.make_batch(torch.Generator().manual_seed(0))
+    assert batch.x.shape[2] == 4 and batch.target.shape == batch.x.shape
+    torch.testing.assert_close(batch.t[0], teacher_scheme(4, c=2, s=2).levels(0).float())  # levels 1/2, 0
+    out = d.run(progress=False).checkpoint
+    config = json.loads((out / "config.json").read_text())
+    assert config["buffer_frames"] == 4 and config["sampling"]["distilled_from"]["scheme"]["N"] == 2
+    pipe = StreamDiTPipeline.from_checkpoint(out, device="cpu")
+    assert (pipe.buffer_frames, pipe.scheme().N, pipe.scheme().s) == (4, 2, 1)
+    smp = pipe.sampler()
+    sid = smp.add_stream(*pipe.text_encoder.encode_one("a red square moves left"), seed=0)
+    while not smp.is_streaming(sid):
+        smp.step()
+    calls = smp.model_calls
+    assert len(smp.step()) == 1 and smp.model_calls == calls + 1
+
+    with pytest.raises(CheckpointError, match="another teacher or target"):  # another buffer is another N
+        Distiller(tiny(tmp_path / "b4", steps=3))
+    with pytest.raises(ConfigError, match="folding guidance keeps"):
+        Distiller(DistillConfig(teacher=str(out), out=str(tmp_path / "fold"), micro_steps=1, guidance_scale=2.0,
+                                fold_guidance=True, buffer_frames=8))
+    with pytest.raises(CheckpointError, match="--buffer-frames 4"):
+        Distiller(tiny(tmp_path / "warm", init_from=str(out)))
+    with pytest.raises(ConfigError, match="multiple of --chunk"):
+        tiny(tmp_path / "odd", buffer_frames=5)
+    assert not any((tmp_path / name).exists() for name in ("fold", "warm", "odd"))

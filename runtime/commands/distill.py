@@ -22,6 +22,7 @@ def distill(
     chunk: Optional[int] = typer.Option(None, "--chunk", "-c", min=1, help="Frames per chunk c (teacher and student); must divide the buffer (default 2; the teacher's c with --fold-guidance)."),
     guidance: Optional[float] = typer.Option(None, "--guidance", min=0.0, help="Teacher CFG scale (default: the teacher's sampling.guidance_scale)."),
     fold_guidance: Optional[float] = typer.Option(None, "--fold-guidance", min=0.0, help="Fold CFG of this scale into a distilled student: --teacher is then a distilled student (e.g. default), each target is its own guided velocity at this scale, and the new student streams at its cost (one call per chunk, no CFG), e.g. --teacher default --fold-guidance 1.5."),
+    buffer_frames: Optional[int] = typer.Option(None, "--buffer-frames", "-B", min=1, help="The student's buffer B in latent frames (default: the teacher's). A smaller one answers events sooner (a chunk spends B / c calls in the buffer, so about B frames / fps seconds) at some quality, e.g. --buffer-frames 8 for half the default's latency; measure it with `streamdit eval --student`."),
     data: Optional[Path] = typer.Option(None, "--data", help="Latent directory from `streamdit encode-latents` (default: the teacher's training data)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the data and noise draws."),
     caption_weight: Optional[list[str]] = typer.Option(None, "--caption-weight", help="TEXT=WEIGHT (repeatable): clips whose caption contains TEXT are drawn WEIGHT times as often, e.g. --caption-weight 'walks right=3'."),
@@ -56,12 +57,15 @@ def distill(
                         max_minutes=max_minutes, batch_size=batch_size, lr=lr, seed=seed,
                         caption_weights=weights or None,
                         init_from=str(resolve(init_from)) if init_from else None,
-                        fold_guidance=fold_guidance is not None)
+                        fold_guidance=fold_guidance is not None, buffer_frames=buffer_frames)
     d = Distiller(cfg)
     n = sum(p.numel() for p in d.student.parameters())
     cfg_note = " (CFG: conditional and unconditional in one batch)" if d.guidance_scale != 1.0 else ""
     if cfg.fold_guidance:
         cfg_note += ", folded into the student"
+    if d.buffer_frames != d.teacher_buffer:
+        typer.echo(f"student buffer: {d.buffer_frames} latent frames (the teacher's is {d.teacher_buffer}); the "
+                   f"teacher runs on {d.buffer_frames}-frame buffers")
     typer.echo(f"teacher {cfg.teacher}: {d.scheme.describe()}, guidance {d.guidance_scale:g}, "
                f"{d.scheme.s} calls per segment{cfg_note}; "
                f"student {d.student_scheme.describe()}, 1 call per chunk; {n / 1e6:.2f} M parameters; "

@@ -43,6 +43,13 @@ class DistillConfig:
         student distilled from a teacher of the same architecture with the same c and N, whose weights the
         student and its EMA start from, to continue a finished distillation under new options (e.g. caption
         weights). Only a fresh run reads it; a resume continues from OUT/checkpoint.
+    buffer_frames: the student's buffer B in latent frames; None = the teacher's. A smaller buffer than the
+        teacher's makes a lower-latency student: a chunk spends B / c calls in the buffer, so the picture
+        answers an event about B latent frames (B * tf / fps seconds) after it instead of the teacher's. The
+        teacher then runs its s guided micro-steps on buffers of this length (its windowed attention and
+        per-frame RoPE take any length; it was trained on its own B only, so measure the student with
+        `streamdit eval`), and the clips drawn are B latent frames long. With fold_guidance it must equal
+        the distilled teacher's own buffer, whose one-call segments are 1 / N of that buffer.
     fold_guidance: fold classifier-free guidance into a distilled student. The teacher is then a distilled
         student (s = 1), run with CFG at guidance_scale (required, != 1): each target is its own guided
         velocity v_u + g (v_c - v_u) at the buffer's segment-start levels, one micro-step (micro_steps = 1,
@@ -75,11 +82,16 @@ class DistillConfig:
     caption_weights: dict[str, float] | None = None  # {caption text: weight}: drawn that much more often
     init_from: str | None = None  # a distilled student whose weights a fresh run starts from (not the teacher's)
     fold_guidance: bool = False  # the teacher is a distilled student run with CFG guidance_scale (see above)
+    buffer_frames: int | None = None  # the student's buffer B (latent frames); None = the teacher's (see above)
 
     def __post_init__(self) -> None:
         for name in ("chunk", "micro_steps", "steps", "batch_size", "log_every", "checkpoint_every_steps"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"distillation {name} must be >= 1, got {getattr(self, name)!r}")
+        if self.buffer_frames is not None and (int(self.buffer_frames) < 1 or int(self.buffer_frames) % self.chunk):
+            raise ConfigError(f"the student's buffer of {self.buffer_frames} latent frames cannot be cut into chunks "
+                              f"of c = {self.chunk}: pass --buffer-frames as a positive multiple of --chunk, "
+                              f"e.g. {4 * self.chunk}")
         if self.fold_guidance:
             if self.guidance_scale is None or self.guidance_scale == 1.0:
                 raise ConfigError("folding guidance needs the CFG scale to fold, other than 1: e.g. "
@@ -129,7 +141,8 @@ class Distiller(LoopTask):
 
     Construction loads everything and checks an existing OUT/checkpoint (CheckpointError when it is damaged
     or belongs to another teacher or target) without writing anything; `run()` is the only writer.
-    Attributes: scheme (the teacher's PartitionScheme), student_scheme (s = 1), guidance_scale, step.
+    Attributes: scheme (the teacher's PartitionScheme over the student's buffer), student_scheme (s = 1),
+    buffer_frames (the student's B), teacher_buffer (the teacher's own B), guidance_scale, step.
     """
 
     def __init__(self, cfg: DistillConfig, device: str | torch.device | None = None) -> None:
@@ -153,7 +166,13 @@ class Distiller(LoopTask):
                 raise ConfigError(f"{self.teacher_dir} streams with c = {sampling.get('c')}, s = "
                                   f"{sampling.get('s')}; folding guidance keeps its scheme: pass --chunk "
                                   f"{sampling.get('c')}")
-        B = int(self.teacher_config["buffer_frames"])
+        self.teacher_buffer = int(self.teacher_config["buffer_frames"])
+        B = int(cfg.buffer_frames or self.teacher_buffer)
+        if cfg.fold_guidance and B != self.teacher_buffer:
+            raise ConfigError(f"folding guidance keeps the distilled teacher's buffer of {self.teacher_buffer} latent "
+                              f"frames (its one-call segments are 1/N of it); got --buffer-frames {B}: distil a "
+                              f"student for a {B}-frame buffer from the multistep teacher first, then fold into it")
+        self.buffer_frames = B
         self.scheme = teacher_scheme(B, cfg.chunk, cfg.micro_steps)
         self.student_scheme = student_scheme(self.scheme)
         self.guidance_scale = float(sampling.get("guidance_scale", 1.0) if cfg.guidance_scale is None
@@ -170,6 +189,9 @@ class Distiller(LoopTask):
         h, w = self.teacher_config["latent_size"]
         self.latent_shape = (self.teacher.cfg.in_channels, B, int(h), int(w))  # (C, B, h, w) of one sample
         self.data = data_section(self.teacher_config, self.teacher_dir, cfg.data)
+        if B != self.teacher_buffer:  # clips as long as the student's buffer (latent frames, or video frames)
+            latent = self.data.get("kind") in ("latents", "crafter_latents")
+            self.data = {**self.data, "frames": B if latent else B * int(getattr(self.autoencoder, "temporal_factor", 1))}
         if cfg.caption_weights:  # more clips of the weighted captions per batch (runtime.data.latents.LatentClips)
             self.data = {**self.data, "caption_weights": dict(cfg.caption_weights)}
         try:
@@ -201,7 +223,7 @@ class Distiller(LoopTask):
         if tuple(x1.shape[1:]) != self.latent_shape:
             raise DataError(f"the data gives latent clips of shape {list(x1.shape[1:])} but the teacher needs "
                             f"[C, B, h, w] = {list(self.latent_shape)}; pass --data DIR with latents made by the "
-                            f"teacher's autoencoder, {self.teacher_config['buffer_frames']} latent frames per clip")
+                            f"teacher's autoencoder, {self.buffer_frames} latent frames per clip")
         return x1, captions
 
     def make_batch(self, generator: torch.Generator, batch_size: int | None = None) -> DistillBatch:
@@ -251,6 +273,7 @@ class Distiller(LoopTask):
         names the student whose guidance was folded in (path, sha256, scheme, scale); the distilled
         teacher's distillation section is kept as distillation.before_folding."""
         config = {k: v for k, v in self.teacher_config.items() if k not in ("format", "version")}
+        config["buffer_frames"] = self.buffer_frames
         config["sampling"] = {"K": 0, "c": self.scheme.c, "s": 1, "guidance_scale": 1.0,
                               "distilled_from": dict(self.teacher_id)}
         if self.cfg.fold_guidance:  # the lineage goes back to the multistep teacher; the folded student beside it
@@ -328,12 +351,13 @@ class Distiller(LoopTask):
         check_warm_start(src.cfg, self.teacher.cfg, what)
         prev = config["sampling"]["distilled_from"].get("scheme", {})
         ours = self.scheme.to_dict()
-        if int(config.get("buffer_frames", -1)) != int(self.teacher_config["buffer_frames"]) or \
+        if int(config.get("buffer_frames", -1)) != self.buffer_frames or \
                 any(prev.get(k) != ours.get(k) for k in ("N", "c")):
             raise CheckpointError(f"{what} streams with buffer {config.get('buffer_frames')} and scheme {prev}, "
                                   f"but this distillation makes a student with buffer "
-                                  f"{self.teacher_config['buffer_frames']} and N={ours.get('N')}, "
-                                  f"c={ours.get('c')}; pass --chunk {prev.get('c')} or another student")
+                                  f"{self.buffer_frames} and N={ours.get('N')}, "
+                                  f"c={ours.get('c')}; pass --chunk {prev.get('c')} and --buffer-frames "
+                                  f"{config.get('buffer_frames')}, or another student")
         state = src.state_dict()
         self.student.load_state_dict(state)
         self.ema.load_state_dict(state)
