@@ -18,7 +18,11 @@ event types the clip classifier knows. It records every frame and then measures 
 Prints one JSON line: p50 and p90 of both latencies (all events, walking, others), counts, served FPS, and
 per-type figures.
 
-    python benchmarks/latency.py [--checkpoint default] [--events 44] [--event-every 3] [--no-pace]
+--model NAME serves the checkpoint under that model name and opens the measured session with settings.model =
+NAME (so the per-session model choice of `streamdit serve --model NAME=DIR` is what is measured; default: the
+checkpoint directory's name, the runtime's default model). The measurement is the same either way.
+
+    python benchmarks/latency.py [--checkpoint default] [--model NAME] [--events 44] [--event-every 3] [--no-pace]
 """
 
 from __future__ import annotations
@@ -48,8 +52,30 @@ def schedule() -> list[tuple[str, dict]]:
     return out
 
 
-def run_client(url: str, events: int, every: float, data: str, classifier: str, horizon_frames: int) -> dict:
-    """Record the stream at `url` with `events` events, then measure both latencies of each event."""
+def _sessions_on_model(model: str) -> None:
+    """Make every sdk.Session of this (client) process ask for `model` (settings.model) and check that the
+    handshake reply names it: record_stream (runtime/evaluation/streamed.py) opens its own session and takes no
+    model argument. Raises SystemExit when the runtime streams another model."""
+    import sdk
+
+    base = sdk.Session
+
+    class OnModel(base):  # type: ignore[misc, valid-type]
+        def __init__(self, url: str, **kwargs: object) -> None:
+            kwargs.setdefault("model", model)
+            super().__init__(url, **kwargs)
+            if self.info.model != model:
+                self.close()
+                raise SystemExit(f"asked for model {model!r}, the runtime streams {self.info.model!r}")
+
+    sdk.Session = OnModel  # type: ignore[misc]
+
+
+def run_client(url: str, events: int, every: float, data: str, classifier: str, horizon_frames: int,
+               model: str = "") -> dict:
+    """Record the stream at `url` with `events` events, then measure both latencies of each event.
+
+    model: the served model to stream from (settings.model; "" = the runtime's default)."""
     import numpy as np
 
     from runtime.evaluation import response as rsp
@@ -57,6 +83,8 @@ def run_client(url: str, events: int, every: float, data: str, classifier: str, 
     from runtime.evaluation.streamed import percentiles, record_stream
     from runtime.serving.prompt_maps import default_crafter_prompt_map
 
+    if model:
+        _sessions_on_model(model)
     # events x every seconds at 16 FPS, plus the last event's horizon (or that long in wall time, if slower)
     fps = 16.0
     frames = int((events * every + 1.0) * fps) + horizon_frames
@@ -108,6 +136,8 @@ def run_client(url: str, events: int, every: float, data: str, classifier: str, 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--checkpoint", default="default", help="Checkpoint (directory or shipped name).")
+    ap.add_argument("--model", default=None, metavar="NAME", help="Serve the checkpoint under this model name and "
+                    "measure a session that picks it (settings.model; default: the checkpoint directory's name).")
     ap.add_argument("--events", type=int, default=44, help="Events to push (at least 40 for the headline).")
     ap.add_argument("--event-every", type=float, default=3.0, help="Seconds of wall time between events.")
     ap.add_argument("--data", default="data/crafter72", help="Crafter capture whose held-out play sets the targets.")
@@ -119,7 +149,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.client:
         print(json.dumps(run_client(args.client, args.events, args.event_every, args.data, args.classifier,
-                                    args.horizon)))
+                                    args.horizon, args.model or "")))
         return
 
     from runtime.checkpoints import resolve, shipped_classifier
@@ -131,6 +161,9 @@ def main() -> None:
     from runtime.serving.server import ServingRuntime
 
     directory = resolve(args.checkpoint)
+    model = directory.name if args.model is None else args.model
+    if not model.strip():
+        raise SystemExit("--model needs a non-empty NAME (or leave it out to use the checkpoint's name)")
     size = frame_size(read_config(directory))[0]
     classifier = args.classifier or shipped_classifier(size)
     if classifier is None:
@@ -139,7 +172,7 @@ def main() -> None:
     scheme = pipe.scheme()
     bound = latency_bound_frames(pipe.buffer_frames, scheme.c, pipe.temporal_factor)
     rt = ServingRuntime(pipe, ServeConfig(pace=args.pace, max_sessions=1, compile=args.compile,
-                                          model_name=directory.name)).start()
+                                          model_name=model)).start()
     try:
         url = f"zmq://127.0.0.1:{rt.serve_zmq('127.0.0.1', 0)}"
         if not rt.engine.warmed_up.wait(900):
@@ -147,14 +180,15 @@ def main() -> None:
         t0 = time.perf_counter()
         client = subprocess.run([sys.executable, __file__, "--client", url, "--events", str(args.events),
                                  "--event-every", str(args.event_every), "--data", args.data, "--classifier",
-                                 str(classifier), "--horizon", str(bound)], cwd=ROOT, capture_output=True,
-                                text=True, timeout=args.events * args.event_every + 1800)
+                                 str(classifier), "--horizon", str(bound),
+                                 *(["--model", model] if args.model is not None else [])], cwd=ROOT,
+                                capture_output=True, text=True, timeout=args.events * args.event_every + 1800)
         if client.returncode != 0:
             raise SystemExit(f"client process failed: {client.stderr.strip()[-2000:]}")
         got = json.loads(client.stdout.strip().splitlines()[-1])
     finally:
         rt.shutdown()
-    print(json.dumps({"benchmark": "latency", "checkpoint": directory.name, "pace": args.pace,
+    print(json.dumps({"benchmark": "latency", "checkpoint": directory.name, "model": model, "pace": args.pace,
                       "scheme": {"B": pipe.buffer_frames, "c": scheme.c, "s": scheme.s, "N": scheme.N},
                       "fps": float(pipe.fps), "bound_frames": bound, "bound_ms": round(1e3 * bound / float(pipe.fps), 1),
                       "event_every_s": args.event_every, "seconds": round(time.perf_counter() - t0, 1), **got}))

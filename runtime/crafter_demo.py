@@ -104,7 +104,8 @@ def compose(game: np.ndarray, game_prompt: str, generated: np.ndarray, generated
 
 def run_demo(*, seconds: float = 20.0, out: str | Path = "out/demo.mp4", checkpoint: str | None = None,
              url: str | None = None, seed: int = 0, steps_per_second: float = 8.0,
-             report: Callable[[str], None] | None = None, warm_up_timeout: float = 600.0) -> DemoResult:
+             report: Callable[[str], None] | None = None, warm_up_timeout: float = 600.0,
+             model: str = "") -> DemoResult:
     """Play Crafter for `seconds` (wall clock, from the first generated frame) against the runtime at `url`,
     write the side-by-side MP4 to `out`. Waits up to `warm_up_timeout` seconds for the first frame.
 
@@ -114,6 +115,7 @@ def run_demo(*, seconds: float = 20.0, out: str | Path = "out/demo.mp4", checkpo
         seed: Crafter world seed and agent seed.
         steps_per_second: game steps per second of wall clock.
         report: called with one line of live figures about once a second (None = logged at INFO).
+        model: the served model to stream from (settings.model; "" = the runtime's default).
 
     Raises ConfigError for bad options, and the sdk's errors when the runtime refuses or fails.
     """
@@ -148,7 +150,7 @@ def run_demo(*, seconds: float = 20.0, out: str | Path = "out/demo.mp4", checkpo
     stop = threading.Event()
     streaming = threading.Event()  # set by the first frame: the stream's warm-up (the buffer filling) is over
 
-    session = sdk.Session(url, prompt_map=prompt_map, seed=seed)
+    session = sdk.Session(url, prompt_map=prompt_map, seed=seed, model=model)
     rate = max(0.5, 0.8 * session.info.limits.max_events_per_second)  # stay under the runtime's limit
 
     def read_frames() -> None:

@@ -176,16 +176,17 @@ def _labelled(pixels: np.ndarray, text: str) -> np.ndarray:
 
 
 def render_cutscene(scene: Cutscene, out: str | Path, *, url: str = "local://", live: bool = False,
-                    seed: int = 0, report: Callable[[str], None] = log.info) -> Path:
+                    seed: int = 0, report: Callable[[str], None] = log.info, model: str = "") -> Path:
     """Stream `scene` from the runtime at `url` and write it to `out` (MP4, PANEL x (PANEL + STRIP) pixels, the
     prompt in effect under each frame). Cues fire at video time (frame index), or wall-clock time when `live`.
+    model: the served model to stream from (settings.model; "" = the runtime's default).
 
     Returns the MP4 path. Raises the sdk's errors when the runtime refuses a cue or fails.
     """
     import sdk
     from sdk.video_io import write_mp4
 
-    session = sdk.Session(url, prompt=scene.prompt, prompt_map=scene.prompt_map or None, seed=seed)
+    session = sdk.Session(url, prompt=scene.prompt, prompt_map=scene.prompt_map or None, seed=seed, model=model)
     fps = session.fps
     total = max(1, round(scene.seconds * fps))
     texts: dict[int, str] = {0: scene.prompt}

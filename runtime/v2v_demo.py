@@ -103,7 +103,8 @@ class _Sources:
 def run_v2v_demo(*, seconds: float = 20.0, out: str | Path = "out/demo_v2v.mp4", checkpoint: str | None = None,
                  url: str | None = None, seed: int = 0, strength: float = 0.5,
                  prompts: Sequence[str] | None = None, prompt_every_s: float = 5.0,
-                 report: Callable[[str], None] | None = None, warm_up_timeout: float = 600.0) -> V2VDemoResult:
+                 report: Callable[[str], None] | None = None, warm_up_timeout: float = 600.0,
+                 model: str = "") -> V2VDemoResult:
     """Play Crafter for `seconds` (wall clock, from the first output frame), restyle it live through the runtime
     at `url`, write the side-by-side MP4 to `out`. Waits up to `warm_up_timeout` seconds for the first frame.
 
@@ -115,6 +116,7 @@ def run_v2v_demo(*, seconds: float = 20.0, out: str | Path = "out/demo_v2v.mp4",
         prompts: the prompts to cycle through, the first from the start (None = DEFAULT_PROMPTS).
         prompt_every_s: seconds of wall clock between prompt changes.
         report: called with one line of live figures about once a second (None = logged at INFO).
+        model: the served model to stream from (settings.model; "" = the runtime's default).
 
     Raises ConfigError for bad options, UnsupportedError when the runtime does not serve video-to-video, and the
     sdk's errors when the runtime refuses or fails.
@@ -132,7 +134,7 @@ def run_v2v_demo(*, seconds: float = 20.0, out: str | Path = "out/demo_v2v.mp4",
 
     import sdk
 
-    session = sdk.Session(url, v2v=True, strength=strength, prompt=prompts[0], seed=seed)
+    session = sdk.Session(url, v2v=True, strength=strength, prompt=prompts[0], seed=seed, model=model)
     try:
         if not session.info.v2v:
             raise UnsupportedError(f"the runtime at {url} does not serve video-to-video (handshake v2v false): "

@@ -58,18 +58,28 @@ class Session:
             whether it serves it in `info.v2v`).
         strength: the initial video-to-video strength in [0, 1]: 0 gives the source back through the
             autoencoder, 1 is text-only generation (default 0.5). ConfigError outside [0, 1].
+        model: the name of the model to stream from, when the runtime serves several (settings.model); "" = the
+            runtime's default model. The names are those that `ListModels` (`runtime_info().models`) gives, the
+            NAMEs of `streamdit serve --model NAME=DIR` and the --checkpoint directory's name. The session stays
+            on that model (a resume too); `info.model`, `info.fps` and `info.frames_per_chunk` are that model's.
+            An unknown name raises InvalidArgumentError listing the names served.
         client_name, client_version: sent in the handshake, for the runtime's log.
 
-    Raises ServerError subclasses (VersionMismatchError, AuthError, SessionLimitError, ...) when the runtime
-    refuses the handshake, and TransportError / RuntimeTimeoutError when it cannot be reached.
+    Raises ServerError subclasses (VersionMismatchError, AuthError, SessionLimitError, InvalidArgumentError, ...)
+    when the runtime refuses the handshake, and TransportError / RuntimeTimeoutError when it cannot be reached;
+    ConfigError for a model that is not a str.
     """
 
     def __init__(self, url: str, *, prompt: str | None = None, prompt_map: str | os.PathLike | None = None,
                  seed: int | None = None, credits: int = m.DEFAULT_CREDITS, auth_token: str = "",
                  timeout: float = 10.0, reconnect: bool = True, reconnect_timeout: float = 10.0,
-                 v2v: bool = False, strength: float = 0.5,
+                 v2v: bool = False, strength: float = 0.5, model: str = "",
                  client_name: str = "streamdit-python", client_version: str = __version__) -> None:
         prompt_map = read_prompt_map(prompt_map)
+        model = "" if model is None else model
+        if not isinstance(model, str):
+            raise ConfigError(f"model must be a model name (str; \"\" = the runtime's default), got "
+                              f"{type(model).__name__}")
         if credits < 1:
             raise ConfigError(f"credits must be >= 1, got {credits}")
         strength = check_strength(strength)
@@ -79,7 +89,8 @@ class Session:
             protocol_version=m.PROTOCOL_VERSION, client_name=client_name, client_version=client_version,
             capabilities=m.Capabilities(pixel_formats=[m.PIXEL_FORMAT], v2v=bool(v2v), credits=credits),
             auth_token=auth_token,
-            settings=m.SessionSettings(seed=seed, prompt=prompt or "", prompt_map=prompt_map or "", strength=strength))
+            settings=m.SessionSettings(model=model, seed=seed, prompt=prompt or "", prompt_map=prompt_map or "",
+                                       strength=strength))
         self.stats: m.Stats | None = None  # the latest Stats from the runtime
         self.errors: collections.deque[ServerError] = collections.deque(maxlen=100)  # every error received
         self.reconnects = 0

@@ -19,6 +19,7 @@ def cutscene(
     url: Optional[str] = typer.Option(None, "--url", help="zmq://HOST:PORT, grpc://HOST:PORT or ws://HOST:PORT/v1/session of a running runtime (default: in-process local://)."),
     checkpoint: Optional[str] = typer.Option(None, "--checkpoint", help="Checkpoint for the in-process runtime (default: the shipped default model)."),
     seed: int = typer.Option(0, "--seed", help="Noise seed of the stream."),
+    model: str = typer.Option("", "--model", metavar="<NAME>", help="The model to stream from, when the runtime serves several (`streamdit serve --model NAME=DIR`; default: the runtime's default model)."),
 ) -> None:
     """Render a cutscene (cue times in seconds) through a StreamDiT session; the prompt in effect is written under each frame."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -28,4 +29,4 @@ def cutscene(
     if url is not None and not url.startswith("local://") and checkpoint is not None:
         raise ConfigError(f"--checkpoint applies to the in-process runtime only; {url} serves its own checkpoint")
     target = url or (f"local://?checkpoint={checkpoint}" if checkpoint else "local://")
-    render_cutscene(load_cutscene(file), out, url=target, live=live, seed=seed, report=typer.echo)
+    render_cutscene(load_cutscene(file), out, url=target, live=live, seed=seed, report=typer.echo, model=model)

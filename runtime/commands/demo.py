@@ -27,6 +27,7 @@ def demo(
     strength: Optional[float] = typer.Option(None, "--strength", help="With --v2v: how much the model may change the game, in [0, 1] (0 = the game back through the autoencoder, 1 = text-only; default 0.5)."),
     prompt: Optional[List[str]] = typer.Option(None, "--prompt", help="With --v2v: a prompt to restyle by; repeat to cycle through several (default: \"it is night\", the sand, cave-floor and grass captions)."),
     prompt_every: Optional[float] = typer.Option(None, "--prompt-every", help="With --v2v: seconds between prompt changes (default 5)."),
+    model: str = typer.Option("", "--model", metavar="<NAME>", help="The model to stream from, when the runtime serves several (`streamdit serve --model NAME=DIR`; default: the runtime's default model)."),
 ) -> None:
     """Play Crafter with a scripted agent, steer a stream with its events, and record both side by side.
 
@@ -48,7 +49,7 @@ def demo(
 
         try:
             result = crafter_demo.run_demo(seconds=seconds, out=out or Path("out/demo.mp4"), checkpoint=checkpoint,
-                                           url=url, seed=seed, report=typer.echo)
+                                           url=url, seed=seed, report=typer.echo, model=model)
         finally:
             _stop_in_process_runtimes(url)
         typer.echo(crafter_demo.summary(result))
@@ -58,7 +59,7 @@ def demo(
     try:
         r = v2v_demo.run_v2v_demo(seconds=seconds, out=out or Path("out/demo_v2v.mp4"), checkpoint=checkpoint,
                                   url=url, seed=seed, strength=0.5 if strength is None else strength,
-                                  prompts=prompt or None, report=typer.echo,
+                                  prompts=prompt or None, report=typer.echo, model=model,
                                   prompt_every_s=5.0 if prompt_every is None else prompt_every)
     finally:
         _stop_in_process_runtimes(url)

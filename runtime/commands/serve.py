@@ -7,7 +7,7 @@ import os
 import signal
 import threading
 from pathlib import Path
-from typing import Optional
+from typing import Any, Iterable, Optional
 
 import typer
 
@@ -32,9 +32,10 @@ def serve(
     onnx: Optional[Path] = typer.Option(None, "--onnx", help="ONNX export directory (`streamdit export onnx`) for --backend onnxruntime (default: one exported on first use into ~/.cache/streamdit/onnx, or $STREAMDIT_CACHE/onnx)."),
     int8: bool = typer.Option(False, "--int8", help="With --backend onnxruntime: run the DiT with int8 MatMuls (dit_int8.onnx; less faithful than the default, see docs/backends.md)."),
     log_level: LogLevel = typer.Option(LogLevel.info, "--log-level", help="Logging level."),
-    prompt_map: Optional[Path] = typer.Option(None, "--prompt-map", help="Default prompt map (TOML, docs/protocol.md section 6) for sessions that send none (default: the checkpoint's prompt_map.toml)."),
+    prompt_map: Optional[Path] = typer.Option(None, "--prompt-map", help="Default prompt map (TOML, docs/protocol.md section 6) for sessions that send none, of every model (default: --checkpoint's prompt_map.toml)."),
+    model: list[str] = typer.Option([], "--model", metavar="<NAME=DIR>", help="Serve another checkpoint beside --checkpoint under NAME; a session picks it with settings.model, sdk.Session(url, model=NAME) (the --checkpoint model, named after its directory, is the default of sessions that name none). DIR: a checkpoint directory or shipped name. Repeatable. Every model is loaded with the same --backend and --compile (--onnx applies to --checkpoint only) and gets the same default prompt map."),
 ) -> None:
-    """Serve a StreamDiT checkpoint to game engines until SIGINT or SIGTERM, which close every session with a reason."""
+    """Serve a StreamDiT checkpoint (or several, with --model) to game engines until SIGINT or SIGTERM, which close every session with a reason."""
     # The DiT and decode threads both run torch ops: OpenMP workers that spin while idle starve each other
     # (and other processes) on small shared CPUs. Sleeping workers cost nothing measurable here. This only
     # takes effect when torch was not imported yet (the CLI imports it lazily).
@@ -52,11 +53,15 @@ def serve(
         raise ConfigError(f"--host {host} exposes the runtime beyond this machine: also pass --auth-token T "
                           f"(clients send it in the handshake), or bind to 127.0.0.1")
     directory = resolve(checkpoint)
+    others = parse_model_options(model, directory.name)  # a bad --model fails before anything loads
+    dirs = {directory.name: directory, **{name: resolve(where) for name, where in others}}
     default_map = default_prompt_map(directory, prompt_map)  # a missing --prompt-map file fails before loading
-    pipe = load_pipeline(directory, backend=backend.value, compile_mode=compile_mode.value, onnx_dir=onnx, int8=int8)
+    pipes = {name: load_pipeline(d, backend=backend.value, compile_mode=compile_mode.value,
+                                 onnx_dir=onnx if name == directory.name else None, int8=int8)
+             for name, d in dirs.items()}
     cfg = ServeConfig(auth_token=auth_token, max_sessions=max_sessions, pace=pace, model_name=directory.name,
                       compile=compile_mode.value, prompt_map=default_map.text, prompt_map_source=default_map.source)
-    runtime = ServingRuntime(pipe, cfg).start()
+    runtime = ServingRuntime(pipes if others else pipes[directory.name], cfg).start()
     stop = threading.Event()
     why = ["the runtime is shutting down"]
 
@@ -70,18 +75,19 @@ def serve(
         # Open the ports only once the warm-up (and any compile) is done: a compile holds the interpreter for
         # long stretches, and a client served during it could wait past its own timeouts. "serving ..." on
         # stdout means ready.
-        if not runtime.engine.warmed_up.is_set():
+        if not runtime.warmed_up:
             typer.echo("warming up (compiling the model for this machine takes about a minute the first time; "
                        "--compile off skips it) ...", err=True)
         if runtime.wait_warm(stop):  # a signal during the warm-up stops the runtime before any port opens
             g = runtime.serve_grpc(host, grpc_port)
             z = runtime.serve_zmq(host, zmq_port)
             w = runtime.serve_ws(host, web_port, tuple(web_origin)) if web_port is not None else None
-            info = runtime.model_info
-            typer.echo(f"backend: {info.backend} on {info.provider} ({pipe.backend.reason})", err=True)
-            typer.echo(f"prompt map for sessions that send none: {info.prompt_map or 'none'}", err=True)
-            typer.echo(f"serving {info.name} ({info.width}x{info.height} px, {info.fps:g} FPS, "
-                       f"{info.frames_per_chunk} frames per chunk) at grpc://{host}:{g} and zmq://{host}:{z}; "
+            for name, info in runtime.models.items():
+                typer.echo(f"backend{f' of {name}' if others else ''}: {info.backend} on {info.provider} "
+                           f"({pipes[name].backend.reason})", err=True)
+            typer.echo(f"prompt map for sessions that send none: {runtime.model_info.prompt_map or 'none'}", err=True)
+            typer.echo(f"serving {describe_models(runtime.models.values())} at grpc://{host}:{g} and "
+                       f"zmq://{host}:{z}; "
                        + (f"ws://{host}:{w}/v1/session, viewer http://{host}:{w}/; " if w is not None else "")
                        + "Ctrl-C stops", err=False)
         while not stop.wait(0.5):
@@ -89,3 +95,47 @@ def serve(
     finally:
         runtime.shutdown(why[0])
     typer.echo(f"stopped: {why[0]}")
+
+
+def parse_model_options(values: list[str], default_name: str) -> list[tuple[str, str]]:
+    """`--model NAME=DIR` values -> [(NAME, DIR)] in order, checked before anything loads.
+
+    default_name: the --checkpoint model's name (its directory's name), which no --model may take. Raises
+    ConfigError for a value without '=', an empty NAME or DIR, a NAME with surrounding whitespace or longer than
+    settings.model may be (128 characters), a NAME given twice, or the default model's NAME."""
+    from sdk.errors import ConfigError
+    from sdk.protocol.limits import MAX_NAME_CHARS, shown
+
+    out: list[tuple[str, str]] = []
+    for value in values:
+        name, eq, where = value.partition("=")
+        if not eq:
+            raise ConfigError(f"--model {shown(value)} has no '=': write --model NAME=DIR (a checkpoint directory "
+                              f"or shipped name), e.g. --model fast=runs/student/checkpoint")
+        if not name.strip():
+            raise ConfigError(f"--model {shown(value)} has an empty NAME: write --model NAME=DIR; sessions pick the "
+                              f"model by that NAME (settings.model)")
+        if name != name.strip() or len(name) > MAX_NAME_CHARS:
+            raise ConfigError(f"--model {shown(value)}: NAME must have no surrounding whitespace and at most "
+                              f"{MAX_NAME_CHARS} characters (clients send it as settings.model)")
+        if not where.strip():
+            raise ConfigError(f"--model {shown(value)} has an empty DIR: write --model NAME=DIR with a checkpoint "
+                              f"directory or a shipped name")
+        if name == default_name:
+            raise ConfigError(f"--model {shown(value)}: {name!r} is already the name of the --checkpoint model "
+                              f"(the default model is named after its directory): pick another NAME")
+        if any(name == seen for seen, _ in out):
+            raise ConfigError(f"--model {shown(value)}: NAME {name!r} is given twice; every model needs its own "
+                              f"NAME")
+        out.append((name, where))
+    return out
+
+
+def describe_models(models: Iterable[Any]) -> str:
+    """ModelInfos -> "NAME (WxH px, F FPS, N frames per chunk, buffer B latent frames), ..." for the serving
+    line; the first one is marked as the default when there are several."""
+    infos = list(models)
+    parts = [f"{i.name} ({i.width}x{i.height} px, {i.fps:g} FPS, {i.frames_per_chunk} frames per chunk, buffer "
+             f"{i.buffer_frames} latent frames{', the default' if k == 0 and len(infos) > 1 else ''})"
+             for k, i in enumerate(infos)]
+    return ", ".join(parts)

@@ -38,7 +38,7 @@ class ServeConfig:
     compile: str = "auto"  # torch.compile the DiT: "auto" (when a C++ compiler is there), "on", "off"; see runtime.model.compiled
     warm_up: bool = True  # run a throwaway stream at start so the first client does not pay for kernel set-up
     auth_token: str | None = None  # when set, every handshake must carry it
-    model_name: str = "default"
+    model_name: str = "default"  # the name of a single served pipeline; ServingRuntime({name: pipeline}) names its own
     chunk_size: int | None = None  # c override (latent frames per chunk); None = the checkpoint's
     micro_steps: int | None = None  # s override; None = the checkpoint's
     prompt_map: str = ""  # default prompt map (TOML) of sessions that send none; "" = none

@@ -197,15 +197,16 @@ class Connection:
         self.last_read = time.monotonic()
         credits = hs.capabilities.credits if hs.capabilities.credits > 0 else cfg.default_credits
         self.outbox.set_credits(credits)  # clamped to max_credits
-        info = self.runtime.model_info
+        info = self._model_of(sess)  # the session's model: settings.model, or the default one
         self.outbox.put(m.HandshakeReply(
             session_id=sess.id, resume_token=sess.resume_token, protocol_version=m.PROTOCOL_VERSION, model=info.name,
             fps=info.fps, frames_per_chunk=info.frames_per_chunk, width=info.width, height=info.height,
             pixel_format=m.PIXEL_FORMAT, credits=self.outbox.credits, resumed=resumed,
             next_frame_index=sess.next_chunk * info.frames_per_chunk, limits=cfg.limits(),
-            prompt_map=sess.prompt_map_source, prompt_map_sha256=sess.prompt_map_sha256, v2v=self.runtime.v2v))
-        log.info("session %s %s over %s (client %s %s)", sess.id, "resumed" if resumed else "opened",
-                 self.transport, shown(hs.client_name), shown(hs.client_version))  # escaped: no forged log lines
+            prompt_map=sess.prompt_map_source, prompt_map_sha256=sess.prompt_map_sha256, v2v=self._v2v_of(sess)))
+        log.info("session %s %s over %s (client %s %s, model %s)", sess.id, "resumed" if resumed else "opened",
+                 self.transport, shown(hs.client_name), shown(hs.client_version),  # escaped: no forged log lines
+                 shown(info.name))
 
     def _on_event(self, ev: m.Event) -> None:
         sess = self._check_change(ev.event_id)
@@ -223,10 +224,11 @@ class Connection:
 
     def _on_source_frame(self, sf: m.SourceFrame) -> None:
         sess = self._need_session()
-        if not self.runtime.v2v:
-            raise UnsupportedError("this runtime does not serve video-to-video (handshake_reply.v2v is false: its "
-                                   "backend cannot encode frames); the source frame was ignored")
-        info = self.runtime.model_info
+        info = self._model_of(sess)
+        if not self._v2v_of(sess):
+            raise UnsupportedError(f"model {info.name!r} of this session does not serve video-to-video "
+                                   f"(handshake_reply.v2v is false: its backend cannot encode frames); the source "
+                                   f"frame was ignored")
         if sf.pixel_format != m.PIXEL_FORMAT:
             raise InvalidArgumentError(f"source_frame {sf.frame_index}: pixel_format {shown(sf.pixel_format)} is not "
                                        f"served; send \"rgb8\" ({info.width}x{info.height}x3 bytes, rows top to "
@@ -252,9 +254,17 @@ class Connection:
 
     def _on_list_models(self, g: m.ListModels) -> None:
         self.runtime.manager.check_auth(g.auth_token)
-        self.outbox.put(m.ModelList(models=[self.runtime.model_info]))
+        self.outbox.put(m.ModelList(models=list(self.runtime.models.values())))
 
     # ------------------------------------------------------------------------------ helpers
+    def _model_of(self, sess: Session) -> m.ModelInfo:
+        """The ModelInfo of the model `sess` streams (the runtime's default for a Session built without one)."""
+        return sess.model if sess.model is not None else self.runtime.model_info
+
+    def _v2v_of(self, sess: Session) -> bool:
+        """Whether the model `sess` streams serves video-to-video."""
+        return sess.v2v if sess.model is not None else self.runtime.v2v
+
     def _need_session(self) -> Session:
         if self.session is None:
             raise NoSessionError("no session on this connection: send a handshake first (docs/protocol.md "
@@ -273,7 +283,12 @@ class Connection:
         return sess
 
     def _queue(self, sess: Session, change: Change) -> None:
-        self.runtime.warm_prompt(change.text)  # encode now (input thread) so the engine hits the cache
+        # encode now (input thread) with the session's model's text encoder, so its engine hits the cache; the
+        # default model's in warm_prompt's one-argument form, the form every ServingContext (and test spy) takes
+        if sess.model_name and sess.model_name != self.runtime.model_info.name:
+            self.runtime.warm_prompt(change.text, sess.model_name)
+        else:
+            self.runtime.warm_prompt(change.text)
         sess.push_change(change)
 
     def _fail(self, exc: BaseException, msg: Any, *, fatal: bool = False) -> None:

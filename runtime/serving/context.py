@@ -20,13 +20,15 @@ class ServingContext(Protocol):
 
     config: ServeConfig  # limits, credits, timeouts, the auth token
     manager: SessionManager  # opens, resumes, detaches and closes sessions
-    model_info: m.ModelInfo  # what the handshake reply and ListModels describe
+    model_info: m.ModelInfo  # the default model's (settings.model ""); a session's own is Session.model
+    models: dict[str, m.ModelInfo]  # every served model by name, the default first (ListModels, GetInfo)
     guard: AuthGuard  # paces credential checks of peers with repeated auth failures
     throttled: Throttled  # repeated warnings, counted rather than all written
-    v2v: bool  # video-to-video is served (source_frame; handshake_reply.v2v)
+    v2v: bool  # the default model serves video-to-video; a session's own is Session.v2v
 
-    def warm_prompt(self, text: str) -> None:
-        """Encode `text` now (input thread), so the engine finds it in the prompt cache."""
+    def warm_prompt(self, text: str, model: str = "") -> None:
+        """Encode `text` now (input thread) with model `model`'s text encoder ("" = the default model's), so
+        that model's engine finds it in the prompt cache."""
 
     def info(self) -> m.RuntimeInfo:
         """The GetInfo reply."""

@@ -55,21 +55,25 @@ class _Live:
 
 
 class Engine:
-    """Runs the DiT step and the decoder for every session of a runtime.
+    """Runs the DiT step and the decoder for every session of one model (a runtime that serves several models
+    has one Engine per model, each with its own threads, batch and pacing at its model's frame rate).
 
     Args:
         pipeline: what it serves (runtime.serving.stream_pipeline.StreamPipeline: a StreamDiTPipeline).
         config: the runtime's ServeConfig (pacing, decode queue, stats interval, scheme overrides).
+        name: the model's name, for thread names and the log ("" = unnamed).
     """
 
-    def __init__(self, pipeline: StreamPipeline, config: ServeConfig) -> None:
-        self.pipeline, self.config = pipeline, config
+    def __init__(self, pipeline: StreamPipeline, config: ServeConfig, name: str = "") -> None:
+        self.pipeline, self.config, self.name = pipeline, config, name
         self.scheme = pipeline.scheme(config.chunk_size, config.micro_steps)
         self.sampler = pipeline.sampler(self.scheme, max_streams=config.max_sessions, compile=config.compile)
         self.frames_per_chunk = self.scheme.c * pipeline.temporal_factor
         self.fps = float(pipeline.fps)
         self.step_period_s = self.frames_per_chunk / self.fps / self.scheme.s  # real-time pacing, per step
         self.on_failure: Callable[[BaseException], None] | None = None
+        # Stats.sessions: the runtime's count over all its engines (None = this engine's own live streams)
+        self.sessions_total: Callable[[], int] | None = None
         self.step_ms = 0.0  # the last DiT step, milliseconds
         self._count_lock = threading.Lock()  # guards the totals below (see counters())
         self.steps = 0
@@ -101,7 +105,7 @@ class Engine:
         if self.v2v:
             loops.append(("streamdit-encode", lambda: self.encoder.run(self._stop)))
         for name, fn in loops:
-            t = threading.Thread(target=fn, name=name, daemon=True)
+            t = threading.Thread(target=fn, name=f"{name}:{self.name}" if self.name else name, daemon=True)
             t.start()
             self._threads.append(t)
 
@@ -173,7 +177,7 @@ class Engine:
             try:
                 self._warm_up()
             except Exception as e:  # the runtime refuses to serve (ServingRuntime.wait_warm raises it)
-                log.exception("engine warm-up failed")
+                log.exception("engine warm-up failed%s", f" (model {self.name!r})" if self.name else "")
                 self.warm_up_error = e
         self.warmed_up.set()
         deadline = time.monotonic()
@@ -188,7 +192,7 @@ class Engine:
                 self._step_once()
                 self._maybe_stats()
             except Exception as e:  # a bug: end every session with an Error rather than hang them
-                log.exception("engine step failed")
+                log.exception("engine step failed%s", f" (model {self.name!r})" if self.name else "")
                 if self.on_failure is not None:
                     self.on_failure(e)
                 self._live.clear()
@@ -314,7 +318,7 @@ class Engine:
         if now < self._next_stats:
             return
         self._next_stats = now + self.config.stats_interval_s
-        n = len(self._live)
+        n = self.sessions_total() if self.sessions_total is not None else len(self._live)
         for live in self._live.values():
             owner = live.session.owner
             if owner is not None and owner.check_idle(now):  # neither reads nor credits: release, resumable

@@ -135,7 +135,7 @@ class _Servicer:
 
     async def ListModels(self, request: bytes, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
         await self._auth(pb.ListModelsRequest, request, context)
-        return proto_codec.to_proto(m.ModelList(models=[self.runtime.model_info]))
+        return proto_codec.to_proto(self.runtime.list_models())
 
     async def _auth(self, cls: Any, raw: bytes, context: grpc.aio.ServicerContext) -> None:
         """Parse a unary request and check its auth token, pacing a peer with repeated failures; aborts the

@@ -12,15 +12,15 @@ import hmac
 import secrets
 import threading
 import time
-from typing import Protocol
+from typing import Mapping, Protocol
 
 from runtime.serving.config import ServeConfig
 from runtime.serving.flow import Outbox
 from runtime.serving.prompt_map import Change, PromptMap, check_prompt
 from runtime.serving.prompt_maps import prompt_map_sha256
 from runtime.serving.source import SourceInbox
-from sdk.errors import (AuthError, InvalidArgumentError, RateLimitError, ResumeError, ServerError, SessionLimitError,
-                        ShuttingDownError, UnsupportedError, VersionMismatchError)
+from sdk.errors import (AuthError, ConfigError, InvalidArgumentError, RateLimitError, ResumeError, ServerError,
+                        SessionLimitError, ShuttingDownError, UnsupportedError, VersionMismatchError)
 from sdk.protocol import messages as m
 from sdk.protocol.limits import shown
 
@@ -36,7 +36,10 @@ class SessionOwner(Protocol):
 
 
 class EngineSlots(Protocol):
-    """The engine as the session manager sees it (runtime.serving.engine.Engine): a slot per active session."""
+    """The engine as the session manager sees it (runtime.serving.engine.Engine): a slot per active session.
+    One engine serves one model; a runtime that serves several models has one engine for each."""
+
+    v2v: bool  # the engine's model serves video-to-video (source_frame; handshake_reply.v2v)
 
     def add(self, sess: "Session") -> None:
         """Start streaming `sess` (it takes a slot)."""
@@ -70,11 +73,19 @@ class TokenBucket:
 
 
 class Session:
-    """One client session. Fields marked (engine) are touched only by the engine thread."""
+    """One client session. Fields marked (engine) are touched only by the engine thread.
+
+    model: the ModelInfo of the model the session streams (the handshake's settings.model, or the runtime's
+    default model); it stays on that model for its whole life, resumes included. v2v: that model serves
+    video-to-video. frames_per_chunk: video frames per chunk of that model.
+    """
 
     def __init__(self, sid: str, token: str, hs: m.Handshake, pmap: PromptMap, base: str, config: ServeConfig,
-                 frames_per_chunk: int = 1) -> None:
+                 frames_per_chunk: int = 1, *, model: m.ModelInfo | None = None, v2v: bool = False) -> None:
         self.id, self.resume_token, self.handshake = sid, token, hs
+        self.model = model  # what the handshake reply describes (None only in tests that build a bare Session)
+        self.model_name = model.name if model is not None else ""  # the key of its engine in the runtime
+        self.v2v = bool(v2v)  # its model serves video-to-video (source_frame)
         self.prompt_map = pmap
         self.prompt_map_source = ""  # "session", or the runtime's default's source; "" = none
         self.prompt_map_sha256 = ""
@@ -118,10 +129,25 @@ class Session:
 
 
 class SessionManager:
-    """Creates, resumes, detaches and closes sessions; enforces auth, version and session limits."""
+    """Creates, resumes, detaches and closes sessions; enforces auth, version and session limits.
 
-    def __init__(self, config: ServeConfig, engine: EngineSlots, model: m.ModelInfo) -> None:
-        self.config, self.engine, self.model = config, engine, model
+    Args:
+        config: the runtime's ServeConfig (limits, auth, the default prompt map).
+        engines: one engine per served model, by model name; the first is the default model's (a session whose
+            settings.model is empty streams from it).
+        models: the ModelInfo of each model, by the same names in the same order.
+
+    Raises ConfigError when `engines` is empty or its names are not those of `models`.
+    """
+
+    def __init__(self, config: ServeConfig, engines: Mapping[str, EngineSlots],
+                 models: Mapping[str, m.ModelInfo]) -> None:
+        if not engines or list(engines) != list(models):
+            raise ConfigError(f"SessionManager needs one engine per model, by the same names in the same order; "
+                              f"got engines {list(engines)} and models {list(models)}")
+        self.config = config
+        self.engines, self.models = dict(engines), dict(models)
+        self.default_model = next(iter(self.models))  # the model of sessions whose settings.model is empty
         self._lock = threading.RLock()
         self._sessions: dict[str, Session] = {}  # by id
         self._by_token: dict[str, Session] = {}
@@ -172,11 +198,25 @@ class SessionManager:
             raise VersionMismatchError(f"the client speaks protocol {version}, this runtime speaks "
                                        f"{m.PROTOCOL_VERSION}: major versions must match; update {behind}", fatal=True)
 
+    def model_for(self, name: str) -> tuple[m.ModelInfo, EngineSlots]:
+        """A handshake's settings.model -> (its ModelInfo, its engine); "" = the default model.
+
+        Raises InvalidArgumentError (fatal) for a name the runtime does not serve, listing the names it does."""
+        name = name or self.default_model
+        model = self.models.get(name)
+        if model is None:
+            raise InvalidArgumentError(f"unknown model {shown(name)}; this runtime serves {list(self.models)}: set "
+                                       f"settings.model to one of them (list_models gives them), or leave it empty "
+                                       f"for the default model {self.default_model!r}", fatal=True)
+        return model, self.engines[name]
+
+    def engine_of(self, sess: Session) -> EngineSlots:
+        """The engine that streams `sess` (its model's)."""
+        return self.engines[sess.model_name or self.default_model]
+
     def _create(self, hs: m.Handshake, owner: SessionOwner) -> Session:
-        st, model, cfg = hs.settings, self.model, self.config
-        if st.model and st.model != model.name:
-            raise InvalidArgumentError(f"unknown model {shown(st.model)}; this runtime serves {[model.name]} "
-                                       f"(or leave settings.model empty)", fatal=True)
+        st, cfg = hs.settings, self.config
+        model, engine = self.model_for(st.model)
         if (st.width or st.height) and (st.width, st.height) != (model.width, model.height):
             raise InvalidArgumentError(f"model {model.name!r} streams {model.width}x{model.height} frames; request "
                                        f"0x0 or {model.width}x{model.height}, not {st.width}x{st.height}", fatal=True)
@@ -195,14 +235,14 @@ class SessionManager:
                 raise SessionLimitError(f"the runtime already serves {cfg.max_sessions} sessions (its limit); "
                                         f"close one, or start it with a larger --max-sessions", fatal=True)
             sess = Session(secrets.token_hex(8), secrets.token_urlsafe(24), hs, pmap, base, cfg,
-                           frames_per_chunk=model.frames_per_chunk)
+                           frames_per_chunk=model.frames_per_chunk, model=model, v2v=bool(engine.v2v))
             if map_text.strip():
                 sess.prompt_map_source = "session" if own else model.prompt_map
                 sess.prompt_map_sha256 = prompt_map_sha256(map_text)
             self._sessions[sess.id] = sess
             self._by_token[sess.resume_token] = sess
             sess.owner = owner
-        self.engine.add(sess)
+        engine.add(sess)
         return sess
 
     def _resume(self, hs: m.Handshake, owner: SessionOwner) -> Session:
@@ -222,7 +262,7 @@ class SessionManager:
             was_detached = sess.state == "detached"
             sess.state, sess.owner = "active", owner
         if was_detached:
-            self.engine.add(sess)
+            self.engine_of(sess).add(sess)  # a resumed session stays on its model (settings are not read again)
         return sess
 
     # ------------------------------------------------------------------------------ ends
@@ -232,7 +272,7 @@ class SessionManager:
             if sess.owner is not owner or sess.state != "active":
                 return
             sess.state, sess.owner, sess.detached_at = "detached", None, time.monotonic()
-        self.engine.remove(sess)
+        self.engine_of(sess).remove(sess)
 
     def close(self, sess: Session) -> None:
         """Forget a session for good (its owner sends the Closed message)."""
@@ -244,7 +284,7 @@ class SessionManager:
             self._sessions.pop(sess.id, None)
             self._by_token.pop(sess.resume_token, None)
         if was_active:
-            self.engine.remove(sess)
+            self.engine_of(sess).remove(sess)
 
     def _expire(self) -> None:
         now = time.monotonic()

@@ -58,7 +58,7 @@ class LocalTransport(Transport):
         if self._runtime is None:
             raise TransportError("open() the transport first")
         self._runtime.manager.check_auth(msg.auth_token)
-        return self._runtime.info() if isinstance(msg, m.GetInfo) else m.ModelList(models=[self._runtime.model_info])
+        return self._runtime.info() if isinstance(msg, m.GetInfo) else self._runtime.list_models()
 
     def close(self) -> None:
         if not self._closed and self._conn is not None:
