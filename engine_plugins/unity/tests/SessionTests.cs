@@ -83,6 +83,7 @@ namespace StreamDiT.Tests
                 Check.Equal("1.0", (string)hs["protocol_version"], "client announces 1.0");
                 Check.Equal(4L, (long)((Dictionary<string, object>)hs["capabilities"])["credits"], "credits");
                 Check.Equal("a green field", (string)((Dictionary<string, object>)hs["settings"])["prompt"], "prompt");
+                Check.Equal("", (string)((Dictionary<string, object>)hs["settings"])["model"], "model: the runtime's default");
                 c.Send(FakeConnection.Map("type", "error", "code", "version_mismatch", "fatal", true,
                     "message", "the client speaks protocol 1.0 but this runtime speaks 2.0: update the client"));
             }))

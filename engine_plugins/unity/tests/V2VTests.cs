@@ -75,7 +75,8 @@ namespace StreamDiT.Tests
         {
             FakeTransport t;
             Dictionary<string, object> hs;
-            Recorder r = Open(out t, out hs, o => { o.V2V = true; o.Strength = 0.25f; }, Reply(true));
+            Recorder r = Open(out t, out hs, o => { o.V2V = true; o.Strength = 0.25f; o.Model = "fast"; }, Reply(true));
+            Check.Equal("fast", (string)((Dictionary<string, object>)hs["settings"])["model"], "settings.model (Options.Model)");
             Check.Equal(true, (bool)((Dictionary<string, object>)hs["capabilities"])["v2v"], "capabilities.v2v");
             Check.Equal(0.25, Convert.ToDouble(((Dictionary<string, object>)hs["settings"])["strength"]), "settings.strength");
             Check.True(r.Session.Info.V2V, "Info.V2V from the reply");
@@ -84,6 +85,7 @@ namespace StreamDiT.Tests
             Recorder plain = Open(out t, out hs, null, null);
             Check.Equal(false, (bool)((Dictionary<string, object>)hs["capabilities"])["v2v"], "capabilities.v2v by default");
             Check.Equal(0.5, Convert.ToDouble(((Dictionary<string, object>)hs["settings"])["strength"]), "settings.strength by default");
+            Check.Equal("", (string)((Dictionary<string, object>)hs["settings"])["model"], "settings.model by default: the runtime's");
             plain.Session.Dispose();
             var r3 = Open(out t, null, null);
             t.Deliver(Reply(null));  // a runtime that does not send v2v

@@ -171,7 +171,8 @@ static func check_event(event_type: String, payload: Dictionary) -> String:
 	return ""
 
 
-## The [code]handshake[/code] map. [param noise_seed] < 0 asks for a random seed.
+## The [code]handshake[/code] map. [param noise_seed] < 0 asks for a random seed. [param model]:
+## the served model to stream from (settings.model); "" = the runtime's default model.
 static func handshake(
 	p_prompt: String,
 	prompt_map: String,
@@ -180,7 +181,8 @@ static func handshake(
 	auth_token: String,
 	resume_token: String,
 	v2v := false,
-	strength := 0.5
+	strength := 0.5,
+	model := ""
 ) -> Dictionary:
 	return {
 		"type": "handshake",
@@ -191,6 +193,7 @@ static func handshake(
 		"auth_token": auth_token,
 		"settings":
 		{
+			"model": model,
 			"prompt": p_prompt,
 			"prompt_map": prompt_map,
 			"seed": noise_seed if noise_seed >= 0 else null,

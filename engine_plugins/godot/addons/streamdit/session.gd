@@ -69,6 +69,9 @@ const HARD_FAILURES: Array[String] = Connection.HARD_FAILURES
 @export_file("*.toml") var prompt_map_path := ""
 ## Noise seed of the stream; -1 picks a random one. Same seed, same prompt: same video.
 @warning_ignore("shadowed_global_identifier") @export var seed := -1
+## The served model to stream from, when the runtime serves several ([code]streamdit serve --model
+## NAME=DIR[/code]); empty = the runtime's default model. Read when the session starts.
+@export var model := ""
 ## Connect as soon as the node enters the scene tree; otherwise call [method start].
 @export var autostart := true
 
@@ -266,7 +269,7 @@ func _connect() -> void:
 
 
 func _send_handshake() -> void:
-	_send(_handshake.message(prompt, seed, credits, auth_token, v2v, strength))
+	_send(_handshake.message(prompt, seed, credits, auth_token, v2v, strength, model))
 	_connection.arm_deadline(timeout)
 
 

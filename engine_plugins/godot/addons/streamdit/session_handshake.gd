@@ -31,12 +31,19 @@ func begin(path: String) -> String:
 
 ## The handshake message with the session's settings: [param prompt] ("" = the map's base),
 ## [param noise_seed] (< 0 = random), [param credits], [param auth_token], [param v2v] (ask for
-## video-to-video) and its initial [param strength] in [0, 1].
+## video-to-video), its initial [param strength] in [0, 1], and [param model] (the served model to
+## stream from; "" = the runtime's default).
 func message(
-	prompt: String, noise_seed: int, credits: int, auth_token: String, v2v: bool, strength: float
+	prompt: String,
+	noise_seed: int,
+	credits: int,
+	auth_token: String,
+	v2v: bool,
+	strength: float,
+	model := ""
 ) -> Dictionary:
 	return Protocol.handshake(
-		prompt, prompt_map_text, noise_seed, credits, auth_token, resume_token, v2v, strength
+		prompt, prompt_map_text, noise_seed, credits, auth_token, resume_token, v2v, strength, model
 	)
 
 

@@ -21,7 +21,9 @@ namespace StreamDiT.Core
         public string AuthToken { get; set; }
         /// <summary>Noise seed of the stream; null = random.</summary>
         public long? Seed { get; set; }
-        /// <summary>Model name from the runtime's list; "" = the runtime's model.</summary>
+        /// <summary>The served model to stream from (the handshake's settings.model): a name from the runtime's
+        /// ListModels, i.e. the NAME of <c>streamdit serve --model NAME=DIR</c> or the checkpoint directory's name;
+        /// "" = the runtime's default model.</summary>
         public string Model { get; set; }
         /// <summary>Requested frame width, pixels; 0 = the model's (any other value must equal it).</summary>
         public int Width { get; set; }

@@ -39,6 +39,8 @@ namespace StreamDiT.Unity
         [SerializeField] string promptMap = "";
         [Tooltip("Noise seed of the stream; -1 = random.")]
         [SerializeField] long seed = -1;
+        [Tooltip("The served model to stream from, when the runtime serves several (streamdit serve --model NAME=DIR; ListModels gives the names). Empty = the runtime's default model. Takes effect at the next Connect.")]
+        [SerializeField] string model = "";
         [Tooltip("Frames in flight (1-64). More smooths network jitter; fewer lowers latency.")]
         [Range(1, 64)]
         [SerializeField] int credits = 4;
@@ -88,6 +90,9 @@ namespace StreamDiT.Unity
         public string Prompt { get { return prompt; } set { prompt = value; } }
         /// <summary>Prompt map TOML sent in the handshake; takes effect at the next Connect.</summary>
         public string PromptMap { get { return promptMap; } set { promptMap = value; } }
+        /// <summary>The served model to stream from (<see cref="StreamDiTSessionOptions.Model"/>, the handshake's
+        /// settings.model); "" = the runtime's default model. Takes effect at the next Connect.</summary>
+        public string Model { get { return model; } set { model = value; } }
         /// <summary>Ask for video-to-video (<see cref="StreamDiTSessionOptions.V2V"/>); takes effect at the next Connect.</summary>
         public bool VideoToVideo { get { return videoToVideo; } set { videoToVideo = value; } }
         /// <summary>The initial video-to-video strength in [0, 1] (<see cref="StreamDiTSessionOptions.Strength"/>); takes effect at the next Connect.</summary>
@@ -116,6 +121,7 @@ namespace StreamDiT.Unity
                 s = new StreamDiTSession(new StreamDiTSessionOptions
                 {
                     Host = host, Port = port, AuthToken = token ?? "", Prompt = prompt ?? "", PromptMap = promptMap ?? "",
+                    Model = model ?? "",
                     Seed = seed >= 0 ? (long?)seed : null, Credits = credits, FlipRowsBottomUp = true,
                     V2V = videoToVideo, Strength = strength,
                     ClientName = "unity-sdk", ClientVersion = StreamDiTSession.PackageVersion,
