@@ -233,6 +233,9 @@ def test_a_smaller_buffer_makes_a_student_that_streams_with_it_and_is_refused_wh
 
     with pytest.raises(CheckpointError, match="another teacher or target"):  # another buffer is another N
         Distiller(tiny(tmp_path / "b4", steps=3))
+    fold = Distiller(DistillConfig(teacher=str(out), out=str(tmp_path / "fold4"), micro_steps=1, guidance_scale=2.0,
+                                   fold_guidance=True, batch_size=1))  # folds into the 4-frame student's own buffer
+    assert fold.buffer_frames == 4 and fold.make_batch(torch.Generator().manual_seed(0)).x.shape[2] == 4
     with pytest.raises(ConfigError, match="folding guidance keeps"):
         Distiller(DistillConfig(teacher=str(out), out=str(tmp_path / "fold"), micro_steps=1, guidance_scale=2.0,
                                 fold_guidance=True, buffer_frames=8))

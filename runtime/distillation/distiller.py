@@ -189,9 +189,10 @@ class Distiller(LoopTask):
         h, w = self.teacher_config["latent_size"]
         self.latent_shape = (self.teacher.cfg.in_channels, B, int(h), int(w))  # (C, B, h, w) of one sample
         self.data = data_section(self.teacher_config, self.teacher_dir, cfg.data)
-        if B != self.teacher_buffer:  # clips as long as the student's buffer (latent frames, or video frames)
-            latent = self.data.get("kind") in ("latents", "crafter_latents")
-            self.data = {**self.data, "frames": B if latent else B * int(getattr(self.autoencoder, "temporal_factor", 1))}
+        # clips as long as the student's buffer (latent frames, or video frames): the teacher's training section
+        # names its own clip length, which a student of another buffer (or a fold into one) does not share
+        latent = self.data.get("kind") in ("latents", "crafter_latents")
+        self.data = {**self.data, "frames": B if latent else B * int(getattr(self.autoencoder, "temporal_factor", 1))}
         if cfg.caption_weights:  # more clips of the weighted captions per batch (runtime.data.latents.LatentClips)
             self.data = {**self.data, "caption_weights": dict(cfg.caption_weights)}
         try:
