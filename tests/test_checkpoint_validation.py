@@ -70,7 +70,7 @@ def test_bad_config_values_are_refused_on_load_naming_the_field(toy, fn, needle)
 
 
 def test_shipped_checkpoints_pass_validation_and_record_their_weights():
-    for name in ("toy", "default", "teacher"):
+    for name in ("toy", "default", "low_latency", "teacher"):
         cfg = read_config(resolve(name))
         assert set(cfg["weights_sha256"]) >= {"model.safetensors"}
 
@@ -139,3 +139,27 @@ def test_serve_exits_non_zero_with_the_reason_when_the_warm_up_fails(tmp_path):
     assert proc.returncode != 0
     assert "serving" not in out
     assert "injected warm-up failure" in err and "error:" in err
+
+
+def test_the_shipped_low_latency_student_streams_one_call_per_chunk_from_half_the_defaults_buffer():
+    """runtime/checkpoints/low_latency: the default's frame size, chunk, autoencoder and prompt map, with a buffer of
+    8 latent frames (N = 4) instead of 16, one call per emitted chunk, no CFG at run time; distilled for that
+    buffer from the shipped teacher, whose sha256 its config records."""
+    import hashlib
+
+    low, default = read_config(resolve("low_latency")), read_config(resolve("default"))
+    assert (low["buffer_frames"], default["buffer_frames"]) == (8, 16)
+    assert low["latent_size"] == default["latent_size"] and low["autoencoder"] == default["autoencoder"]
+    assert (low["sampling"]["c"], low["sampling"]["s"], low["sampling"]["guidance_scale"]) == (2, 1, 1.0)
+    teacher = hashlib.sha256((resolve("teacher") / "model.safetensors").read_bytes()).hexdigest()
+    assert low["sampling"]["distilled_from"]["teacher_sha256"] == teacher
+    assert low["sampling"]["distilled_from"]["scheme"]["N"] == 4
+    assert (resolve("low_latency") / "prompt_map.toml").read_text() == (resolve("default") / "prompt_map.toml").read_text()
+    pipe = StreamDiTPipeline.from_checkpoint(resolve("low_latency"), device="cpu")
+    smp = pipe.sampler()
+    sid = smp.add_stream(*pipe.text_encoder.encode_one("the player walks left across the grass"), seed=0)
+    while not smp.is_streaming(sid):
+        smp.step()
+    calls = smp.model_calls
+    (chunk,) = smp.step()
+    assert smp.model_calls == calls + 1 and pipe.decode(chunk.latent).shape == (2, 72, 72, 3)

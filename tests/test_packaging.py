@@ -167,7 +167,8 @@ def test_the_wheel_holds_the_package_data_and_metadata(wheel: Path) -> None:
     for needed in ("sdk/py.typed", "sdk/_version.py", "sdk/video_io.py", "runtime/crafter_demo.py",
                    "runtime/serving/prompt_maps/crafter.toml", "runtime/checkpoints/default/model.safetensors",
                    "runtime/training/fit_teacher.toml",  # `streamdit fit`'s default teacher template
-                   *(f"runtime/checkpoints/{c}/prompt_map.toml" for c in ("default", "teacher", "toy"))):
+                   "runtime/checkpoints/low_latency/model.safetensors",  # `streamdit serve`'s second model
+                   *(f"runtime/checkpoints/{c}/prompt_map.toml" for c in ("default", "low_latency", "teacher", "toy"))):
         assert needed in names, needed
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert not any(n.startswith(("samples/", "tests/", "benchmarks/")) for n in names)

@@ -451,3 +451,19 @@ def test_serve_two_checkpoints_and_sessions_pick_one(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_serve_adds_the_shipped_low_latency_student_only_beside_the_shipped_default(monkeypatch):
+    """`streamdit serve` with no --checkpoint also serves runtime/checkpoints/low_latency as 'low_latency'; an
+    explicit --checkpoint, --no-low-latency, a --model that took the name, or a checkout without it, do not."""
+    import runtime.checkpoints
+    from runtime.commands.serve import companion_models
+
+    monkeypatch.setattr(runtime.checkpoints, "available", lambda: ["default", "low_latency", "toy"])
+    assert companion_models(None, True, []) == [("low_latency", "low_latency")]
+    assert companion_models(None, True, ["fast"]) == [("low_latency", "low_latency")]
+    assert companion_models("default", True, []) == []
+    assert companion_models(None, False, []) == []
+    assert companion_models(None, True, ["low_latency"]) == []
+    monkeypatch.setattr(runtime.checkpoints, "available", lambda: ["default", "toy"])
+    assert companion_models(None, True, []) == []

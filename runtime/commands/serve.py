@@ -34,6 +34,7 @@ def serve(
     log_level: LogLevel = typer.Option(LogLevel.info, "--log-level", help="Logging level."),
     prompt_map: Optional[Path] = typer.Option(None, "--prompt-map", help="Default prompt map (TOML, docs/protocol.md section 6) for sessions that send none, of every model (default: --checkpoint's prompt_map.toml)."),
     model: list[str] = typer.Option([], "--model", metavar="<NAME=DIR>", help="Serve another checkpoint beside --checkpoint under NAME; a session picks it with settings.model, sdk.Session(url, model=NAME) (the --checkpoint model, named after its directory, is the default of sessions that name none). DIR: a checkpoint directory or shipped name. Repeatable. Every model is loaded with the same --backend and --compile (--onnx applies to --checkpoint only) and gets the same default prompt map."),
+    low_latency: bool = typer.Option(True, "--low-latency/--no-low-latency", help="With --checkpoint left out, also serve the shipped lower-latency student as model 'low_latency' (a buffer of 8 latent frames instead of 16: the picture answers an event about half a second sooner; docs/results.md), picked with sdk.Session(url, model=\"low_latency\"). --no-low-latency serves the default model alone."),
 ) -> None:
     """Serve a StreamDiT checkpoint (or several, with --model) to game engines until SIGINT or SIGTERM, which close every session with a reason."""
     # The DiT and decode threads both run torch ops: OpenMP workers that spin while idle starve each other
@@ -54,6 +55,7 @@ def serve(
                           f"(clients send it in the handshake), or bind to 127.0.0.1")
     directory = resolve(checkpoint)
     others = parse_model_options(model, directory.name)  # a bad --model fails before anything loads
+    others += companion_models(checkpoint, low_latency, [name for name, _ in others])
     dirs = {directory.name: directory, **{name: resolve(where) for name, where in others}}
     default_map = default_prompt_map(directory, prompt_map)  # a missing --prompt-map file fails before loading
     pipes = {name: load_pipeline(d, backend=backend.value, compile_mode=compile_mode.value,
@@ -129,6 +131,19 @@ def parse_model_options(values: list[str], default_name: str) -> list[tuple[str,
                               f"NAME")
         out.append((name, where))
     return out
+
+
+LOW_LATENCY = "low_latency"  # the shipped lower-latency student (runtime/checkpoints/low_latency)
+
+
+def companion_models(checkpoint: str | None, low_latency: bool, named: list[str]) -> list[tuple[str, str]]:
+    """The shipped models served beside the default one: [("low_latency", "low_latency")] when --checkpoint is
+    left out, --low-latency is on (the default), that checkpoint is shipped and no --model took its name; else []."""
+    from runtime.checkpoints import available
+
+    if checkpoint is not None or not low_latency or LOW_LATENCY in named or LOW_LATENCY not in available():
+        return []
+    return [(LOW_LATENCY, LOW_LATENCY)]
 
 
 def describe_models(models: Iterable[Any]) -> str:
