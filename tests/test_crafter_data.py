@@ -263,6 +263,38 @@ def test_missing_root_raises_data_error(tmp_path: Path):
         CrafterClips(tmp_path / "nothing", 16)
 
 
+def _capture_bytes(root: Path) -> dict[str, bytes]:
+    """Every file of a capture, by relative path; the shard manifests without their creation time."""
+    files = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        if path.name == "manifest.json":
+            data = json.dumps({k: v for k, v in json.loads(data).items() if k != "created"}).encode()
+        files[str(path.relative_to(root))] = data
+    return files
+
+
+def test_capture_is_byte_identical_whatever_order_crafter_keeps_objects_in(tmp_path: Path, monkeypatch):
+    """crafter keeps each chunk's objects in a set, ordered by memory address, so each process lists them in
+    its own order. One capture lists every chunk's objects in the order they were added, the other in the
+    reverse order (without the fix the two despawn different creatures and episode 1's frames differ);
+    their files must be the same bytes."""
+    from crafter.engine import World
+
+    def ordered(reverse: bool) -> property:
+        def chunks(world: World) -> dict:
+            index = lambda obj: int(world._obj_map[tuple(obj.pos)])  # noqa: E731
+            return {k: sorted(v, key=index, reverse=reverse) for k, v in world._chunks.items()}
+        return property(chunks)
+
+    for name, reverse in (("a", False), ("b", True)):
+        monkeypatch.setattr(World, "chunks", ordered(reverse))
+        capture_crafter(2, 32, tmp_path / name, seed=0, max_steps=160, window=16, progress=False)
+    a, b = _capture_bytes(tmp_path / "a"), _capture_bytes(tmp_path / "b")
+    assert a.keys() == b.keys() and "episode_00001/frames.rgb" in a
+    assert [k for k in a if a[k] != b[k]] == []
+
+
 def test_cli_runs_a_tiny_capture(tmp_path: Path):
     from typer.testing import CliRunner
 

@@ -160,13 +160,14 @@ def episode_shards(root: Path) -> list[Path]:
 
 def _record_episode(episode: int, size: int, seed: int, max_steps: int) -> tuple[dict[str, np.ndarray],
                                                                                  list[list[Event]], dict]:
-    """Play one episode with the scripted agent; returns arrays, events per step and extra metadata."""
-    import crafter  # lazy: crafter loads its textures at import
+    """Play one episode with the scripted agent; returns arrays, events per step and extra metadata.
 
+    The same (episode, size, seed, max_steps) give the same episode in any process (`ReproducibleEnv`)."""
     from runtime.training.data.crafter_agent import ScriptedAgent
+    from runtime.training.data.crafter_env import ReproducibleEnv  # lazy: crafter loads its textures at import
 
     world_seed, agent_seed = _episode_seeds(seed, episode)
-    env = crafter.Env(area=(64, 64), size=(size, size), length=max_steps, seed=world_seed)
+    env = ReproducibleEnv(area=(64, 64), size=(size, size), length=max_steps, seed=world_seed)
     env.reset()
     agent, captioner = ScriptedAgent(agent_seed), Captioner.for_env(env)
     frames = np.empty((max_steps, size, size, 3), np.uint8)
