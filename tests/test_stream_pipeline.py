@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import inspect
 import types
+import typing
+from typing import Mapping, Sequence
 
 import torch
 
 from runtime.serving.engine import Engine
-from runtime.serving.server import ServingRuntime
+from runtime.serving.server import Pipelines, ServingRuntime
 from runtime.serving.stream_pipeline import StreamPipeline
 from runtime.testing import tiny_pipeline
 
@@ -30,5 +32,9 @@ def test_something_without_decode_is_not_one() -> None:
 
 
 def test_engine_and_runtime_are_typed_with_it() -> None:
-    for cls in (Engine, ServingRuntime):
-        assert inspect.signature(cls.__init__).parameters["pipeline"].annotation == "StreamPipeline"
+    """Engine takes one StreamPipeline; ServingRuntime one, or several by name (runtime.serving.server.Pipelines),
+    each of them a StreamPipeline too, never Any."""
+    assert inspect.signature(Engine.__init__).parameters["pipeline"].annotation == "StreamPipeline"
+    assert inspect.signature(ServingRuntime.__init__).parameters["pipeline"].annotation == "Pipelines"
+    assert set(typing.get_args(Pipelines)) == {StreamPipeline, Mapping[str, StreamPipeline],
+                                              Sequence[tuple[str, StreamPipeline]]}
