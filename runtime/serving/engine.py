@@ -37,6 +37,10 @@ from runtime.serving.stream_pipeline import StreamPipeline
 from sdk.protocol import messages as m
 
 log = logging.getLogger("streamdit.serving")
+# One DiT call at a time across every Engine of the process: torch.compile (the warm-up, and any recompile when
+# the batch changes) is not safe from two threads at once, and two engines compiling together hung the runtime
+# (streamdit serve serving default and low_latency). On a shared CPU the steps compete for the cores anyway.
+MODEL_LOCK = threading.Lock()
 CATCH_UP_S = 0.5  # after a stall shorter than this, paced steps run back to back until on schedule again
 
 
@@ -175,7 +179,8 @@ class Engine:
     def _run_dit(self) -> None:
         if self.config.warm_up:
             try:
-                self._warm_up()
+                with MODEL_LOCK:
+                    self._warm_up()
             except Exception as e:  # the runtime refuses to serve (ServingRuntime.wait_warm raises it)
                 log.exception("engine warm-up failed%s", f" (model {self.name!r})" if self.name else "")
                 self.warm_up_error = e
@@ -189,7 +194,8 @@ class Engine:
                     self._wake.clear()
                     deadline = time.monotonic()
                     continue
-                self._step_once()
+                with MODEL_LOCK:
+                    self._step_once()
                 self._maybe_stats()
             except Exception as e:  # a bug: end every session with an Error rather than hang them
                 log.exception("engine step failed%s", f" (model {self.name!r})" if self.name else "")
