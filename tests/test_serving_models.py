@@ -467,3 +467,30 @@ def test_serve_adds_the_shipped_low_latency_student_only_beside_the_shipped_defa
     assert companion_models(None, True, ["low_latency"]) == []
     monkeypatch.setattr(runtime.checkpoints, "available", lambda: ["default", "toy"])
     assert companion_models(None, True, []) == []
+
+
+def test_engines_warm_up_one_at_a_time():
+    """Two engines never run their warm-up (where torch.compile runs) at once: compiling from two threads
+    together hung `streamdit serve` serving default and low_latency (runtime.serving.engine.MODEL_LOCK)."""
+    import threading
+    import time
+
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def slow_warm_up() -> None:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.3)
+        with lock:
+            running[0] -= 1
+
+    rt = ServingRuntime({"a": tiny_pipeline(), "b": tiny_pipeline()}, ServeConfig(compile="off"))
+    for engine in rt.engines.values():
+        engine._warm_up = slow_warm_up
+    try:
+        rt.start()
+        assert rt.wait_warm()
+    finally:
+        rt.shutdown()
+    assert peak[0] == 1 and running[0] == 0
