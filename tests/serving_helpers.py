@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import msgpack
@@ -126,3 +132,21 @@ class RawZmq:
 
     def close(self) -> None:
         self.sock.close(0)
+
+
+def start_serve(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str, str, str]:
+    """`streamdit serve ARGS --grpc-port 0 --zmq-port 0 --log-level warning` as a subprocess (the console script:
+    `python -m runtime.cli` does not register sub-commands, the module runs as __main__, a second copy of the
+    app); waits for its "serving ..." line and returns (process, gRPC address, ZeroMQ address, that line).
+    Fails the test, with the process's stderr, when the line names no ports. The caller stops the process."""
+    exe = Path(sys.executable).with_name("streamdit")
+    exe = exe if exe.exists() else Path(shutil.which("streamdit") or "streamdit")
+    proc = subprocess.Popen([str(exe), "serve", *args, "--grpc-port", "0", "--zmq-port", "0", "--log-level", "warning"],
+                            cwd=Path(__file__).resolve().parents[1], env={**os.environ, **(env or {})},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    found = re.search(r"grpc://(\S+) and zmq://(\S+);", line)
+    if not found:
+        proc.kill()
+        raise AssertionError((line, proc.stderr.read()))
+    return proc, found[1], found[2], line

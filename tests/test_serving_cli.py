@@ -1,12 +1,6 @@
 """`streamdit serve` as a real process: serves both transports, and SIGTERM closes sessions with a reason."""
 
-import os
-import re
-import shutil
 import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -15,8 +9,8 @@ import sdk
 from runtime.cli import app
 from runtime.testing import save_tiny_checkpoint
 from sdk.errors import ShuttingDownError
+from serving_helpers import start_serve
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.timeout(120)
 
 
@@ -27,20 +21,10 @@ def test_serve_refuses_a_public_address_without_a_token():
 
 def test_serve_streams_and_sigterm_closes_sessions_with_a_reason(tmp_path):
     ckpt = save_tiny_checkpoint(tmp_path / "tiny")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    # the console script (`python -m runtime.cli` does not register sub-commands: the module runs as __main__,
-    # a second copy of the app)
-    exe = Path(sys.executable).with_name("streamdit")
-    exe = exe if exe.exists() else Path(shutil.which("streamdit") or "streamdit")
-    proc = subprocess.Popen([str(exe), "serve", "--checkpoint", str(ckpt),
-                             "--grpc-port", "0", "--zmq-port", "0", "--log-level", "warning"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc, grpc_at, zmq_at, _ = start_serve("--checkpoint", str(ckpt), env={"OMP_NUM_THREADS": "1"})
     try:
-        line = proc.stdout.readline()
-        found = re.search(r"grpc://(\S+) and zmq://(\S+);", line)
-        assert found, (line, proc.poll() is not None and proc.stderr.read())
-        sessions = [sdk.Session(f"grpc://{found[1]}", prompt="a red square", timeout=30),
-                    sdk.Session(f"zmq://{found[2]}", prompt="a blue circle", timeout=30)]
+        sessions = [sdk.Session(f"grpc://{grpc_at}", prompt="a red square", timeout=30),
+                    sdk.Session(f"zmq://{zmq_at}", prompt="a blue circle", timeout=30)]
         for s in sessions:
             assert s.info.model == "tiny" and next(s.frames(timeout=30)).pixels.shape == (32, 32, 3)
         proc.send_signal(signal.SIGTERM)

@@ -9,12 +9,8 @@ session.
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
-import shutil
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +27,7 @@ from runtime.testing import save_tiny_checkpoint, tiny_pipeline
 from sdk.errors import CheckpointError, ConfigError, InvalidArgumentError
 from sdk.protocol import messages as m
 from sdk.transports import open_transport
-from serving_helpers import PROMPT_MAP, RawZmq, Served, one_torch_thread, wait_until
+from serving_helpers import PROMPT_MAP, RawZmq, Served, one_torch_thread, start_serve, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.timeout(180)
@@ -427,22 +423,15 @@ def test_serve_refuses_a_bad_model_before_anything_loads(tmp_path, monkeypatch, 
 def test_serve_two_checkpoints_and_sessions_pick_one(tmp_path):
     main = save_tiny_checkpoint(tmp_path / "tiny", **MAIN)
     fast = save_tiny_checkpoint(tmp_path / "student", **FAST)
-    exe = Path(sys.executable).with_name("streamdit")
-    exe = exe if exe.exists() else Path(shutil.which("streamdit") or "streamdit")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "STREAMDIT_COMPILE": "off"}
-    proc = subprocess.Popen([str(exe), "serve", "--checkpoint", str(main), "--model", f"fast={fast}",
-                             "--grpc-port", "0", "--zmq-port", "0", "--log-level", "warning"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc, grpc_at, zmq_at, line = start_serve("--checkpoint", str(main), "--model", f"fast={fast}",
+                                              env={"OMP_NUM_THREADS": "1", "STREAMDIT_COMPILE": "off"})
     try:
-        line = proc.stdout.readline()
-        found = re.search(r"grpc://(\S+) and zmq://(\S+);", line)
-        assert found, (line, proc.poll() is not None and proc.stderr.read())
         assert line.startswith("serving tiny (32x32 px, 16 FPS, 2 frames per chunk, buffer 8 latent frames, the "
                                "default), fast (16x16 px, 16 FPS, 1 frames per chunk, buffer 4 latent frames) at "), line
-        with sdk.Session(f"zmq://{found[2]}", prompt="a red square", model="fast", timeout=30) as s:
+        with sdk.Session(f"zmq://{zmq_at}", prompt="a red square", model="fast", timeout=30) as s:
             assert s.info.model == "fast" and next(s.frames(timeout=30)).pixels.shape == (16, 16, 3)
             assert [x.name for x in s.runtime_info().models] == ["tiny", "fast"]
-        with sdk.Session(f"grpc://{found[1]}", prompt="a red square", timeout=30) as s:
+        with sdk.Session(f"grpc://{grpc_at}", prompt="a red square", timeout=30) as s:
             assert s.info.model == "tiny" and next(s.frames(timeout=30)).pixels.shape == (32, 32, 3)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
