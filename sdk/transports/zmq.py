@@ -39,6 +39,7 @@ class ZmqTransport(Transport):
         self.endpoint = f"tcp://{host}:{port}"
         self.ctx = zmq.Context.instance()
         self._out: collections.deque[Any] = collections.deque()
+        self._out_lock = threading.Lock()  # send() and abort() run on the game's thread, the sending on ours
         self._in: queue.Queue[Any] = queue.Queue()
         self._r, self._w = os.pipe()
         os.set_blocking(self._r, False)
@@ -112,13 +113,22 @@ class ZmqTransport(Transport):
             self._in.put((LOST, lost or TransportError(f"the connection to {self.url} is closed")))
 
     def _send_queued(self, sock: zmq.Socket) -> None:
-        """Send queued messages without blocking; those that cannot go now stay queued, in order."""
-        while self._out:
+        """Send queued messages without blocking; those that cannot go now stay queued, in order.
+
+        The lock is not held while sending: an abort() on the game's thread may empty the queue meanwhile, and
+        then the message just sent is not popped again (it once popped an empty deque: IndexError)."""
+        while True:
+            with self._out_lock:
+                if not self._out:
+                    return
+                msg = self._out[0]
             try:
-                sock.send_multipart(msgpack_codec.encode(self._out[0]), zmq.NOBLOCK, copy=False)
+                sock.send_multipart(msgpack_codec.encode(msg), zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
-            self._out.popleft()
+            with self._out_lock:
+                if self._out and self._out[0] is msg:
+                    self._out.popleft()
 
     def _wake(self) -> None:
         try:
@@ -129,7 +139,8 @@ class ZmqTransport(Transport):
     def send(self, msg: Any) -> None:
         if self._closed:
             raise TransportError(f"the connection to {self.url} is closed")
-        self._out.append(msg)
+        with self._out_lock:
+            self._out.append(msg)
         self._wake()
 
     def recv(self, timeout: float | None) -> Any | None:
@@ -169,5 +180,6 @@ class ZmqTransport(Transport):
         self._shutdown(500)
 
     def abort(self) -> None:
-        self._out.clear()
+        with self._out_lock:
+            self._out.clear()
         self._shutdown(0)
