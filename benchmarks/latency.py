@@ -52,25 +52,6 @@ def schedule() -> list[tuple[str, dict]]:
     return out
 
 
-def _sessions_on_model(model: str) -> None:
-    """Make every sdk.Session of this (client) process ask for `model` (settings.model) and check that the
-    handshake reply names it: record_stream (runtime/evaluation/streamed.py) opens its own session and takes no
-    model argument. Raises SystemExit when the runtime streams another model."""
-    import sdk
-
-    base = sdk.Session
-
-    class OnModel(base):  # type: ignore[misc, valid-type]
-        def __init__(self, url: str, **kwargs: object) -> None:
-            kwargs.setdefault("model", model)
-            super().__init__(url, **kwargs)
-            if self.info.model != model:
-                self.close()
-                raise SystemExit(f"asked for model {model!r}, the runtime streams {self.info.model!r}")
-
-    sdk.Session = OnModel  # type: ignore[misc]
-
-
 def run_client(url: str, events: int, every: float, data: str, classifier: str, horizon_frames: int,
                model: str = "") -> dict:
     """Record the stream at `url` with `events` events, then measure both latencies of each event.
@@ -83,14 +64,12 @@ def run_client(url: str, events: int, every: float, data: str, classifier: str, 
     from runtime.evaluation.streamed import percentiles, record_stream
     from runtime.serving.prompt_maps import default_crafter_prompt_map
 
-    if model:
-        _sessions_on_model(model)
     # events x every seconds at 16 FPS, plus the last event's horizon (or that long in wall time, if slower)
     fps = 16.0
     frames = int((events * every + 1.0) * fps) + horizon_frames
     st = record_stream(url, schedule(), frames=frames, every_s=every, video_time=False, jitter_s=0.25,
                        prompt_map=default_crafter_prompt_map(), first_at_s=1.0,
-                       max_seconds=events * every + 1.0 + horizon_frames / fps)
+                       max_seconds=events * every + 1.0 + horizon_frames / fps, model=model)
     clf = load_classifier(classifier)
     wins, classes = collect_windows(data, "heldout", classes=clf.classes, max_per_class=300)
     predict = rsp.classifier_predict(clf)

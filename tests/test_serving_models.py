@@ -340,20 +340,41 @@ def test_session_model_must_be_a_name():
         sdk.Session("zmq://127.0.0.1:1", model=3)
 
 
-def test_the_latency_benchmark_measures_the_model_it_names(two, monkeypatch):
+def test_record_stream_streams_from_the_model_it_names(two):
+    from runtime.evaluation.streamed import record_stream
+
+    local.install(two.runtime)
+    try:
+        for model, side in (("fast", 16), ("main", 32), ("", 32)):
+            st = record_stream("local://", [("night", {})], frames=4, every_s=0.1, prompt_map=PROMPT_MAP,
+                               timeout=30, model=model)
+            assert st.frames.shape[1:3] == (side, side), model
+        with pytest.raises(InvalidArgumentError, match="fast"):
+            record_stream("local://", [("night", {})], frames=4, every_s=0.1, prompt_map=PROMPT_MAP, timeout=30,
+                          model="nope")
+    finally:
+        local.install(None)
+
+
+def test_the_latency_benchmark_measures_the_model_it_names(monkeypatch):
     spec = importlib.util.spec_from_file_location("latency_bench", ROOT / "benchmarks" / "latency.py")
     latency = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(latency)
-    monkeypatch.setattr(sdk, "Session", sdk.Session)  # restored afterwards: _sessions_on_model replaces it
-    local.install(two.runtime)
-    try:
-        latency._sessions_on_model("fast")
-        with sdk.Session("local://", prompt="a field", timeout=30) as s:  # as record_stream opens its session
-            assert s.info.model == "fast" and next(s.frames(timeout=30)).pixels.shape == (16, 16, 3)
-        with pytest.raises(SystemExit, match="asked for model 'fast', the runtime streams 'main'"):
-            sdk.Session("local://", prompt="a field", timeout=30, model="main")
-    finally:
-        local.install(None)
+    import runtime.evaluation.streamed as streamed
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_record_stream(url, schedule, **kw):
+        seen.append(kw.get("model"))
+        raise Stop
+
+    monkeypatch.setattr(streamed, "record_stream", fake_record_stream)
+    with pytest.raises(Stop):
+        latency.run_client("local://", 2, 3.0, "data", "clf", 16, model="fast")
+    assert seen == ["fast"]
 
 
 def test_cutscene_and_demo_pass_model_on(monkeypatch, tmp_path):

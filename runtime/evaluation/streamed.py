@@ -63,14 +63,16 @@ class ReceivedStream:
 def record_stream(url: str, schedule: Sequence[tuple[str, dict[str, Any]]], *, frames: int, every_s: float = 2.0,
                   video_time: bool = True, jitter_s: float = 0.0, prompt_map: str | None = None, seed: int = 0,
                   first_at_s: float | None = None, max_seconds: float | None = None,
-                  timeout: float = 300.0) -> ReceivedStream:
+                  timeout: float = 300.0, model: str = "") -> ReceivedStream:
     """Stream `frames` frames from the runtime at `url`, pushing schedule[i % len(schedule)] every `every_s` s.
 
     schedule: (event type, payload) pairs, cycled; the first event fires at `first_at_s` (default every_s).
     prompt_map: the session's prompt map TOML (None = the runtime's default). max_seconds: also stop this many
     seconds of wall time after the first frame (a slow machine then gives fewer frames, not a longer run). Frames dropped for lack of credit
-    are counted, not filled in. Returns a ReceivedStream. Raises ConfigError for an empty schedule or
-    frames < 2, and the sdk's errors when the runtime refuses an event or fails.
+    are counted, not filled in. model: the served model to stream from (settings.model, docs/protocol.md
+    "Models"; "" = the runtime's default). Returns a ReceivedStream. Raises ConfigError for an empty schedule or
+    frames < 2, or when the runtime streams another model than `model`, and the sdk's errors when the runtime
+    refuses an event or fails (an unknown model: invalid_argument).
     """
     import sdk
     from runtime.cutscene import event_defaults
@@ -83,7 +85,10 @@ def record_stream(url: str, schedule: Sequence[tuple[str, dict[str, Any]]], *, f
     events: list[dict[str, Any]] = []
     errors: list[StreamDiTError] = []
     stop = threading.Event()
-    session = sdk.Session(url, prompt_map=prompt_map, seed=seed, credits=8, timeout=timeout)
+    session = sdk.Session(url, prompt_map=prompt_map, seed=seed, credits=8, timeout=timeout, model=model)
+    if model and session.info.model != model:
+        session.close()
+        raise ConfigError(f"asked for model {model!r}, the runtime at {url} streams {session.info.model!r}")
     fps = float(session.fps)
     first = every_s if first_at_s is None else first_at_s
 
