@@ -15,7 +15,7 @@ from runtime.evaluation import classifier as clf
 from runtime.evaluation import evaluate as ev
 from runtime.training.data.capture import crafter_view
 from runtime.training.metrics import frechet_distance, global_shift
-from sdk.errors import CheckpointError, ConfigError, ShapeError
+from sdk.errors import CheckpointError, ConfigError, DataError, ShapeError
 
 
 def _scroll_windows(n: int, direction: int, rng: np.random.Generator, size: int = 32) -> np.ndarray:
@@ -217,8 +217,7 @@ def test_eval_command_end_to_end_on_a_tiny_capture(tmp_path: Path, monkeypatch):
     from runtime.training.data.capture import capture_crafter
 
     data = tmp_path / "capture"
-    # Crafter is not bit-for-bit reproducible (its world keeps objects in sets ordered by memory address), so
-    # the held-out episode differs between runs: 256 steps leave room for prompts and a reference set.
+    # 256 steps leave the held-out episode room for prompts and a reference set
     capture_crafter(5, 64, data, seed=7, max_steps=256, window=16, progress=False)
     out = tmp_path / "eval"
     # A stand-in student: the toy weights under a distilled config (one call per chunk, no CFG); the row's
@@ -243,6 +242,9 @@ def test_eval_command_end_to_end_on_a_tiny_capture(tmp_path: Path, monkeypatch):
     assert result.exit_code == 0, result.output
     report = json.loads((out / "eval.json").read_text())
     assert report["complete"] is True  # the partial reports written after each row were replaced
+    from runtime.data.recording import content_fingerprint
+
+    assert report["data_fingerprint"] == content_fingerprint(data) and report["data"] == str(data)
     names = [r["name"] for r in report["rows"]]
     assert names[0] == "real held-out clips" and names[1].startswith("teacher") and names[3].startswith("chunked")
     assert names[2].startswith("distilled") and report["rows"][2]["calls_per_frame"] == 1 / cfg["sampling"]["c"]
@@ -417,3 +419,48 @@ def test_eval_seeds_averages_rows_over_runs_and_refuses_what_is_not_a_report(tmp
     (tmp_path / "bad.json").write_text("{}")
     foreign = CliRunner().invoke(app, ["eval-seeds", str(tmp_path / "bad.json")])
     assert foreign.exit_code == 2 and "has no rows" in foreign.output
+
+
+def test_eval_seeds_counts_a_row_once_per_seed_keeps_schemes_apart_and_refuses_mixed_data(tmp_path: Path):
+    """The real row of two runs at one seed counts once; two students of other buffers (same name, other
+    scheme) stay two rows; runs on different captures (data fingerprints) or one row at one seed with other
+    figures are refused, naming the runs."""
+    def row(name, scheme, fd):
+        return {"name": name, "scheme": scheme, "frechet": fd, "adherence": 0.3, "dynamic_degree": 0.5,
+                "seam_ratio": 1.0, "flicker": 6.0}
+
+    real = lambda seed: row("real held-out clips", "-", 1.5 + seed)  # noqa: E731
+    reps = [{"seed": 0, "data_fingerprint": "sha256:a", "rows": [real(0), row("student", "B=16", 3.0)]},
+            {"seed": 0, "data_fingerprint": "sha256:a", "rows": [real(0), row("student", "B=8", 4.0)]},
+            {"seed": 1, "data_fingerprint": "sha256:a", "rows": [real(1), row("student", "B=16", 5.0)]}]
+    got = {(e["name"], e["scheme"]): e for e in ev.seed_summary(reps)}
+    assert got[("real held-out clips", "-")]["runs"] == 2 and got[("real held-out clips", "-")]["frechet"] == 2.0
+    assert got[("student", "B=16")]["seeds"] == [0, 1] and got[("student", "B=16")]["frechet"] == 4.0
+    assert got[("student", "B=8")]["runs"] == 1 and got[("student", "B=8")]["frechet"] == 4.0
+    other = [*reps[:2], {**reps[2], "data_fingerprint": "sha256:b"}]
+    with pytest.raises(DataError, match="different data: r0: sha256:a; r1: sha256:a; r2: sha256:b"):
+        ev.seed_summary(other, ["r0", "r1", "r2"])
+    clash = [reps[0], {**reps[1], "rows": [{**real(0), "frechet": 9.9}]}]
+    with pytest.raises(DataError, match="'real held-out clips' at seed 0 reads other frechet in r0 and r1"):
+        ev.seed_summary(clash, ["r0", "r1"])
+
+
+def test_content_fingerprint_follows_the_frames_and_events_not_the_path_or_manifest(tmp_path: Path):
+    from runtime.data.recording import content_fingerprint
+
+    for root in ("a", "b"):
+        for ep in ("episode_00000", "episode_00001"):
+            d = tmp_path / root / ep
+            d.mkdir(parents=True)
+            (d / "frames.rgb").write_bytes(bytes(range(256)) * 3)
+            (d / "events.jsonl").write_text('{"frame": 0, "type": "night_falls", "payload": {}}\n')
+            (d / "manifest.json").write_text(json.dumps({"created": root, "vocabulary": str(tmp_path / root)}))
+    a, b = content_fingerprint(tmp_path / "a"), content_fingerprint(tmp_path / "b")
+    assert a == b and a.startswith("sha256:") and len(a) == len("sha256:") + 16
+    (tmp_path / "b" / "episode_00001" / "frames.rgb").write_bytes(bytes(range(256)) * 2 + bytes([1]) * 256)
+    assert content_fingerprint(tmp_path / "b") != a
+    (tmp_path / "b" / "episode_00001" / "frames.rgb").write_bytes(bytes(range(256)) * 3)
+    (tmp_path / "b" / "episode_00001").rename(tmp_path / "b" / "episode_00002")  # another episode, same bytes
+    assert content_fingerprint(tmp_path / "b") != a
+    with pytest.raises(DataError, match="holds no shard"):
+        content_fingerprint(tmp_path / "nowhere")

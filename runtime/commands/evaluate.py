@@ -112,6 +112,10 @@ def evaluate(
         del train_w, held_w
 
     # ---- prompts and the reference set
+    from runtime.data.recording import content_fingerprint
+
+    data_fingerprint = content_fingerprint(data)  # eval-seeds combines only runs on the same capture
+    typer.echo(f"data {data}: content {data_fingerprint}")
     prompts, ref_clips = ev.pick_prompts(data, model_c.classes, per_class, frames, reference, seed)
     if ref_clips.shape[2] != size:
         typer.echo(f"warning: --data {data} holds {ref_clips.shape[2]}-px frames but {teacher_dir} streams "
@@ -133,7 +137,7 @@ def evaluate(
     about = {"checkpoint": str(teacher_dir), "student": str(student_dir) if student_dir else None,
              "fifo": str(picked.fifo_dir) if picked.fifo_dir else None, "seed": seed, "rows_wanted": wanted,
              "chance": chance, "classes": model_c.classes, "prompts_per_class": per_class, "frames": frames,
-             "reference_clips": len(ref_clips)}
+             "reference_clips": len(ref_clips), "data": str(data), "data_fingerprint": data_fingerprint}
     results: list[ev.Row] = []
     sheets: list[tuple[str, list]] = []
     show = [i for i in range(len(prompts)) if i == 0 or labels[i] != labels[i - 1]][:6]  # first clip of six classes
@@ -227,7 +231,11 @@ def eval_seeds(
             reports.append(json.loads(path.read_text()))
         except json.JSONDecodeError as e:
             raise DataError(f"{path} is not an eval report ({e}); pass the eval.json of a `streamdit eval` run") from e
-    summary = ev.seed_summary(reports)
+    summary = ev.seed_summary(reports, [str(r) for r in runs])
+    unmarked = [str(r) for r, rep in zip(runs, reports) if not rep.get("data_fingerprint")]
+    if unmarked:
+        typer.echo(f"warning: {', '.join(unmarked)} name no data fingerprint (runs before 2026-12-08), so nothing "
+                   f"checks that they were measured on the same capture as the others", err=True)
     table = ev.seed_summary_markdown(summary)
     typer.echo(table)
     if out is not None:

@@ -31,7 +31,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -429,26 +429,47 @@ SEED_FIGURES = ("frechet", "adherence", "dynamic_degree", "seam_ratio", "flicker
 """The figures `seed_summary` averages over runs."""
 
 
-def seed_summary(reports: Sequence[dict]) -> list[dict]:
+def seed_summary(reports: Sequence[dict], names: Sequence[str] | None = None) -> list[dict]:
     """Mean and sample standard deviation of every row's figures over several `streamdit eval` runs.
 
-    reports: parsed eval.json files, one per run (usually one per --seed; each run's prompts, streams and
-    reference set follow its seed). Rows are matched by name; a row missing from some runs is averaged over
-    the runs that have it. Returns one dict per row, in first-seen order: {"name", "scheme", "runs",
-    "seeds", and per figure in SEED_FIGURES "<figure>": mean, "<figure>_std": std (None for one run or a
-    figure that is None, as the c = 1 seam ratio)}.
-    Raises DataError when a report has no rows (an unfinished or foreign file).
+    reports: parsed eval.json files (usually one per --seed and per row set; each run's prompts, streams and
+    reference set follow its seed). names: what to call each report in errors (default "eval report k").
+    Rows are matched by name and scheme (so two students of other buffers stay apart); a row missing from some
+    runs is averaged over the runs that have it; a row that two runs measured at the same seed (the real row
+    of every run of a seed) counts once. Returns one dict per row, in first-seen order: {"name", "scheme",
+    "runs", "seeds", and per figure in SEED_FIGURES "<figure>": mean, "<figure>_std": std (None for one run or
+    a figure that is None, as the c = 1 seam ratio)}.
+    Raises DataError when a report has no rows (an unfinished or foreign file), when the reports name
+    different data fingerprints (measured on different captures: figures compare only within one), or when
+    one row at one seed has other figures in two runs.
     """
-    by_name: dict[str, list[tuple[int | None, dict]]] = {}  # row name -> (run's seed, row) per run
-    for k, rep in enumerate(reports):
+    names = list(names) if names is not None else [f"eval report {k}" for k in range(len(reports))]
+    prints = {n: rep["data_fingerprint"] for n, rep in zip(names, reports) if rep.get("data_fingerprint")}
+    if len(set(prints.values())) > 1:
+        raise DataError("these runs were measured on different data: "
+                        + "; ".join(f"{n}: {fp}" for n, fp in prints.items())
+                        + " (figures compare only within one capture: measure every row on the same --data)")
+    by_key: dict[tuple[str, str], dict[Any, tuple[str, dict]]] = {}  # (name, scheme) -> seed -> (run, row)
+    for n, rep in zip(names, reports):
         if not rep.get("rows"):
-            raise DataError(f"eval report {k} has no rows: pass the eval.json of a finished `streamdit eval` run")
+            raise DataError(f"{n} has no rows: pass the eval.json of a finished `streamdit eval` run")
+        seed = rep.get("seed")
         for row in rep["rows"]:
-            by_name.setdefault(row["name"], []).append((rep.get("seed"), row))
+            runs = by_key.setdefault((row["name"], row["scheme"]), {})
+            key = seed if seed is not None else ("run", n)
+            if key in runs:
+                first, kept = runs[key]
+                diff = [f for f in SEED_FIGURES if kept.get(f) != row.get(f)]
+                if diff:
+                    raise DataError(f"{row['name']!r} at seed {seed} reads other {', '.join(diff)} in {first} "
+                                    f"and {n}: were they measured on the same data, classifier and checkpoint?")
+                continue
+            runs[key] = (n, row)
     out = []
-    for name, runs in by_name.items():
-        rows = [r for _, r in runs]
-        entry: dict = {"name": name, "scheme": rows[0]["scheme"], "runs": len(rows), "seeds": [s for s, _ in runs]}
+    for (name, scheme), runs in by_key.items():
+        rows = [r for _, r in runs.values()]
+        seeds = [None if isinstance(k, tuple) else k for k in runs]
+        entry: dict = {"name": name, "scheme": scheme, "runs": len(rows), "seeds": seeds}
         for f in SEED_FIGURES:
             vals = [r[f] for r in rows if r.get(f) is not None]
             entry[f] = round(float(np.mean(vals)), 3) if vals else None
