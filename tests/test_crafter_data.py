@@ -304,6 +304,14 @@ def test_cli_runs_a_tiny_capture(tmp_path: Path):
                                            "--out", str(tmp_path / "cli"), "--no-progress"])
     assert result.exit_code == 0, result.output
     assert "1 episodes, 20 frames of 32x32" in result.output
+    from runtime.data.recording import content_fingerprint
+
+    fp = content_fingerprint(tmp_path / "cli")
+    assert f"content fingerprint: {fp}" in result.output
+    # The capture is the same bytes on every machine (ReproducibleEnv; crafter 1.8.3, numpy 2.4, Pillow 13): the value
+    # printed by two processes on 2026-12-08. If crafter, numpy or Pillow change what a capture holds, this
+    # fails, and figures measured on a capture (docs/results.md names its fingerprint) are no longer reproducible.
+    assert fp == "sha256:5d9ae596734e96a2"
     bad = CliRunner().invoke(data_app, ["crafter", "--episodes", "1", "--max-steps", "4", "--out",
                                         str(tmp_path / "bad"), "--no-progress"])
     assert bad.exit_code == 2 and "max_steps >= window" in bad.output

@@ -51,6 +51,10 @@ def crafter(
     typer.echo("top captions:")
     for caption, n in list(summary.caption_histogram.items())[:8]:
         typer.echo(f"  {n:6d} ({100 * n / max(windows, 1):4.1f}%)  {caption}")
+    from runtime.data.recording import content_fingerprint
+
+    # the same arguments give the same bytes on any machine: docs/results.md names the capture it measured on
+    typer.echo(f"content fingerprint: {content_fingerprint(summary.root)} (streamdit eval writes it to eval.json)")
 
 
 @app.command("import")
