@@ -244,3 +244,68 @@ def eval_seeds(
         write_bytes_atomic(out, table.encode())
         write_json_atomic(out.with_suffix(".json"), {"runs": [str(r) for r in runs], "rows": summary})
         typer.echo(f"wrote {out} and {out.with_suffix('.json')}")
+
+
+@app.command("eval-table")
+def eval_table(
+    out: Path = typer.Option(Path("out/table72"), help="Folder of the runs (one per row and seed: <row>_s<seed>/) and of the summary (table.md, table.json). Runs finished there before, on the same data, are kept."),
+    rows: str = typer.Option("teacher,default,low_latency,diagonal,chunked,untrained", help="Comma-separated table rows: teacher, default, low_latency, diagonal, chunked, untrained, fifo (fifo needs --fifo). The real held-out row comes with every run."),
+    seeds: str = typer.Option("0,1,2", help="Comma-separated seeds; every row runs once per seed."),
+    data: Path = typer.Option(Path("data/crafter72"), help="The Crafter capture (its held-out episodes are the reference; `streamdit data crafter --episodes 250 --size 72 --out data/crafter72`)."),
+    fifo: Optional[str] = typer.Option(None, help="Checkpoint of the FIFO-style baseline, for the fifo row."),
+    per_class: int = typer.Option(4, min=1, help="Prompts per event class in every run."),
+    frames: int = typer.Option(16, min=2, help="Video frames per generated clip."),
+    walk_seeds: int = typer.Option(3, min=0, help="Seeds of the four walking prompts, streamed by the student rows at the first seed."),
+    jobs: int = typer.Option(2, min=1, help="Runs at once (each its own process)."),
+    threads: int = typer.Option(1, min=1, help="torch CPU threads per run (jobs x threads: the cores to use)."),
+) -> None:
+    """The paper's comparison (Table 2): one `streamdit eval` run per row and seed, JOBS at a time, then every
+    row's figures as mean ± standard deviation over the seeds. Resumable: finished runs are kept and skipped
+    (a run stopped half-way starts again), so a long table can be measured over several sittings. The
+    teacher-side rows take about an hour per seed on a 2-core CPU, the students a few minutes."""
+    from tqdm import tqdm
+
+    from runtime.data.recording import content_fingerprint
+    from runtime.evaluation import evaluate as ev
+    from runtime.evaluation import table_runs as tr
+    from runtime.model.checkpoint import write_bytes_atomic, write_json_atomic
+    from sdk.errors import ConfigError
+
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds takes comma-separated integers, e.g. 0,1,2; got {seeds!r}") from None
+    runs = tr.plan_table([r.strip() for r in rows.split(",") if r.strip()], seed_list, per_class=per_class,
+                         frames=frames, walk_seeds=walk_seeds, fifo=fifo)
+    fingerprint = content_fingerprint(data)
+    typer.echo(f"{len(runs)} runs into {out}; data {data}: content {fingerprint}")
+    out.mkdir(parents=True, exist_ok=True)
+    with tqdm(total=len(runs), desc="eval-table", unit="run") as bar:
+        live: list[str] = []
+
+        def on_event(kind: str, run: tr.PlannedRun) -> None:
+            if kind == "start":
+                live.append(run.name)
+            elif kind in ("done", "failed", "skip"):
+                if run.name in live:
+                    live.remove(run.name)
+                bar.update(1)
+                if kind == "failed":
+                    tqdm.write(f"{run.name} failed: see {out / run.name / 'eval.log'}")
+            bar.set_postfix_str(", ".join(live))
+
+        progress = tr.run_plan(runs, out, data, fingerprint, jobs=jobs, threads=threads, on_event=on_event)
+    done = [out / r.name / "eval.json" for r in runs if (out / r.name).name not in dict(progress.failed)]
+    reports = [json.loads(p.read_text()) for p in done]
+    typer.echo(f"ran {len(progress.ran)}, kept {len(progress.skipped)} finished before, "
+               f"{len(progress.failed)} failed")
+    if reports:
+        summary = ev.seed_summary(reports, [str(p.parent) for p in done])
+        table = ev.seed_summary_markdown(summary)
+        typer.echo(table)
+        write_bytes_atomic(out / "table.md", table.encode())
+        write_json_atomic(out / "table.json", {"data": str(data), "data_fingerprint": fingerprint,
+                                               "runs": [str(p.parent) for p in done], "rows": summary})
+        typer.echo(f"wrote {out / 'table.md'} and {out / 'table.json'}")
+    if progress.failed:
+        raise typer.Exit(2)
