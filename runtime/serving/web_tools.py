@@ -6,7 +6,11 @@ page needs no TOML parser of its own and checks cutscenes with the very parser `
     {"type": "prompt_map", "auth_token": "", "text": ""}
         -> {"type": "prompt_map", "source", "sha256", "text", "base", "groups", "events": [{"type", "prompt",
             "fields", "defaults", "priority", "duration_chunks", "transition_steps", "group"}]}
-        text "" describes the runtime's default prompt map (the one a session that sends none gets)
+        text "" describes the runtime's default prompt map (the one a session that sends none gets); an optional
+        "model" names the served model whose frame rate and chunk length parse it ("" = the default model)
+    {"type": "models", "auth_token": ""}
+        -> {"type": "models", "default", "models": [{"name", "width", "height", "fps", "frames_per_chunk",
+            "buffer_frames", "backend"}]}   (the served models, the default first: a session's settings.model)
     {"type": "cutscene", "auth_token": "", "toml": "..."}
         -> {"type": "cutscene", "seconds", "prompt", "prompt_map", "cues": [{"at", "event", "payload", "prompt",
             "transition_steps", "weight", "text"}]}   (runtime.cutscene.parse_cutscene; text: the prompt it gives)
@@ -120,10 +124,10 @@ class WebTools:
             req = json.loads(data)
         except (ValueError, UnicodeDecodeError) as e:
             return _error(m.BAD_MESSAGE, f"a viewer request must be one JSON object ({e})"), False
-        if not isinstance(req, dict) or req.get("type") not in ("prompt_map", "cutscene"):
+        if not isinstance(req, dict) or req.get("type") not in ("prompt_map", "cutscene", "models"):
             kind = req.get("type") if isinstance(req, dict) else type(req).__name__
             return _error(m.BAD_MESSAGE, f"unknown viewer request {shown(kind)}; known: 'prompt_map', "
-                          f"'cutscene'"), False
+                          f"'cutscene', 'models'"), False
         token = req.get("auth_token", "")
         if self.runtime.config.auth_token:
             delay = self.runtime.guard.reserve(peer)
@@ -137,8 +141,11 @@ class WebTools:
                 self.runtime.throttled.warning("auth", "refused a viewer request from %s: %s", shown(peer), e)
                 return _error(m.AUTH_FAILED, str(e)), True
         try:
+            if req["type"] == "models":
+                return self._models(), False
             if req["type"] == "prompt_map":
-                return await loop.run_in_executor(None, self._prompt_map, req.get("text", "")), False
+                return await loop.run_in_executor(None, self._prompt_map, req.get("text", ""),
+                                                  req.get("model", "")), False
             toml_text = req.get("toml")
             if not isinstance(toml_text, str):
                 return _error(m.BAD_MESSAGE, "a cutscene request needs toml: the cutscene's TOML text"), False
@@ -147,10 +154,22 @@ class WebTools:
         except (ConfigError, ServerError) as e:
             return _error(m.INVALID_ARGUMENT, str(e)), False
 
-    def _prompt_map(self, text: Any) -> dict[str, Any]:
+    def _models(self) -> dict[str, Any]:
+        models = list(self.runtime.models.values())
+        return {"type": "models", "default": self.runtime.default_model,
+                "models": [{"name": i.name, "width": i.width, "height": i.height, "fps": i.fps,
+                            "frames_per_chunk": i.frames_per_chunk, "buffer_frames": i.buffer_frames,
+                            "backend": i.backend} for i in models]}
+
+    def _prompt_map(self, text: Any, model: Any = "") -> dict[str, Any]:
         if not isinstance(text, str):
             raise ConfigError("prompt_map.text must be the prompt map's TOML text, or \"\" for the runtime's")
-        cfg, info = self.runtime.config, self.runtime.model_info
+        if not isinstance(model, str):
+            raise ConfigError("prompt_map.model must be a served model's name, or \"\" for the default model")
+        cfg, models = self.runtime.config, self.runtime.models
+        if model and model not in models:
+            raise ConfigError(f"no model {shown(model)} is served here; the served models: {', '.join(models)}")
+        info = models[model] if model else self.runtime.model_info
         own = bool(text.strip())
         text = text if own else cfg.prompt_map
         body = describe_prompt_map(text, info.fps, info.frames_per_chunk)

@@ -8,12 +8,14 @@
 const PROTOCOL_VERSION = "1.0";
 
 class StreamSession {
-  // url: ws://HOST:PORT/v1/session. opts: prompt, promptMap, seed, credits, authToken, and the callbacks
+  // url: ws://HOST:PORT/v1/session. opts: prompt, promptMap, seed, model ("" = the runtime's default), credits,
+  // authToken, and the callbacks
   // onReply(reply), onFrame(frame, pixels: Uint8Array), onAck(ack), onError(error), onStats(stats),
   // onClosed(code, reason).
   constructor(url, opts) {
     this.url = url;
-    this.opts = Object.assign({ prompt: "", promptMap: "", seed: null, credits: 4, authToken: "" }, opts || {});
+    this.opts = Object.assign({ prompt: "", promptMap: "", seed: null, model: "", credits: 4, authToken: "" },
+      opts || {});
     this.reply = null;
     this.nextId = 0;
     this.pending = new Map(); // event_id -> {resolve, reject, sentAt}
@@ -32,7 +34,8 @@ class StreamSession {
         type: "handshake", protocol_version: PROTOCOL_VERSION, client_name: "streamdit-viewer",
         client_version: "1", auth_token: this.opts.authToken,
         capabilities: { pixel_formats: ["rgb8"], v2v: false, credits: this.opts.credits },
-        settings: { prompt: this.opts.prompt, prompt_map: this.opts.promptMap, seed: this.opts.seed },
+        settings: { prompt: this.opts.prompt, prompt_map: this.opts.promptMap, seed: this.opts.seed,
+          model: this.opts.model },
       });
       ws.onmessage = (ev) => {
         if (!(ev.data instanceof ArrayBuffer)) return;
@@ -153,7 +156,10 @@ class Tools {
     });
   }
 
-  promptMap(text) { return this.request({ type: "prompt_map", text: text || "" }); }
+  // model: the served model whose frame rate and chunk length parse the map ("" = the default model)
+  promptMap(text, model) { return this.request({ type: "prompt_map", text: text || "", model: model || "" }); }
+
+  models() { return this.request({ type: "models" }); }
 
   cutscene(toml) { return this.request({ type: "cutscene", toml: toml }); }
 }

@@ -27,6 +27,23 @@ const Viewer = {
 
   token() { return $("token").value; },
 
+  model() { return $("model-pick").value; },
+
+  // Fill the model picker from the runtime's served models (once; the default first), picking `wanted` when
+  // it is served (the page's #model=NAME).
+  async listModels(wanted) {
+    const pick = $("model-pick");
+    if (pick.options.length) return;
+    const reply = await this.tools.models();
+    for (const info of reply.models) {
+      const opt = document.createElement("option");
+      opt.value = info.name;
+      opt.textContent = `${info.name} (${info.width}x${info.height}, buffer ${info.buffer_frames})`;
+      pick.append(opt);
+    }
+    pick.value = reply.models.some((i) => i.name === wanted) ? wanted : reply.default;
+  },
+
   status(text, kind) {
     const el = $("status");
     el.textContent = text;
@@ -38,6 +55,7 @@ const Viewer = {
     settings = settings || {};
     if (this.session) this.session.close("reconnect");
     this.tools = new Tools(TOOLS_URL, this.token());
+    await this.listModels(new URLSearchParams(location.hash.slice(1)).get("model") || "");
     this.prompts.clear();
     this.sentAt.clear();
     this.lastIndex = -1;
@@ -46,7 +64,7 @@ const Viewer = {
     this.frames = 0;
     const s = new StreamSession(SESSION_URL, {
       prompt: settings.prompt || "", promptMap: settings.promptMap || "", seed: settings.seed === undefined ? null : settings.seed,
-      credits: 8, authToken: this.token(),
+      model: this.model(), credits: 8, authToken: this.token(),
       onFrame: (frame, pixels) => { if (s === this.session) this.onFrame(frame, pixels); },
       onStats: (st) => { if (s === this.session) this.serverDrops = st.frames_dropped; },
       onError: (err) => { if (s === this.session) this.status(`${err.code}: ${err.message}`, "error"); },
@@ -55,7 +73,7 @@ const Viewer = {
     this.session = s;
     this.status("connecting");
     const reply = await s.open();
-    this.mapInfo = await this.tools.promptMap(settings.promptMap || "");
+    this.mapInfo = await this.tools.promptMap(settings.promptMap || "", reply.model);
     this.prompts.set(0, settings.prompt || this.mapInfo.base);
     $("model").textContent = `${reply.model}: ${reply.width}x${reply.height} px, ${reply.fps} FPS, ` +
       `${reply.frames_per_chunk} frames per chunk`;
@@ -181,5 +199,6 @@ $("prompt-form").onsubmit = (e) => {
   if (text) Viewer.change("prompt", text).catch(() => {});
 };
 $("reconnect").onclick = () => Viewer.connect().catch((e) => Viewer.status(e.message, "error"));
+$("model-pick").onchange = () => Viewer.connect().catch((e) => Viewer.status(e.message, "error"));
 $("token").value = new URLSearchParams(location.hash.slice(1)).get("token") || "";
 Viewer.connect().catch((e) => Viewer.status(e.message, "error"));
