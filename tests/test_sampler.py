@@ -142,3 +142,60 @@ def test_bad_input_is_refused(model):
         smp.add_stream(*prompt(1))
     with pytest.raises(ConfigError, match="no stream with id 7"):
         smp.set_prompt(7, *prompt(0))
+
+
+@pytest.mark.parametrize("cfg", [1.0, 2.0])
+def test_a_negative_prompt_guides_the_velocity_away_from_it(model, cfg):
+    """Uniform scheme (c = B, s = T): the stream is plain Euler, so a guided stream must equal Euler on
+    v + g (v - v_neg), with v and v_neg each CFG-guided at `cfg`; the unguided stream beside it in the same
+    batch is unchanged, and every step is still one batched model call."""
+    from runtime.sampling.euler import guided_velocity
+
+    T, g = 5, 1.5
+    sch = PartitionScheme.for_buffer(8, 8, T)
+    (text, mask), (neg, neg_mask), (other, other_mask) = prompt(0), prompt(1, n=3), prompt(2, n=7)
+    smp = StreamingSampler(model, sch, LATENT, guidance_scale=cfg, autocast_dtype=None)
+    a = smp.add_stream(text, mask, seed=3)
+    b = smp.add_stream(other, other_mask, seed=4)
+    smp.set_negative_prompt(a, neg, neg_mask, g)
+    out = {ch.stream_id: ch.latent for _ in range(T) for ch in smp.step()}
+    assert smp.model_calls == T
+    x = torch.randn(LATENT[0], 8, *LATENT[1:], generator=torch.Generator().manual_seed(3))[None]
+    L = 7  # the batch pads every prompt to its longest (stream b's); padding with a False mask changes nothing
+    pad = lambda e, m: (torch.cat([e, e.new_zeros(L - len(e), e.shape[1])])[None],  # noqa: E731
+                        torch.cat([m, m.new_zeros(L - len(m))])[None])
+    (pt, pm), (nt, nm) = pad(text, mask), pad(neg, neg_mask)
+    with torch.no_grad():
+        for k in range(T):
+            t = torch.full((1, 8), k / T)
+            v = guided_velocity(model, x, t, pt, pm, cfg)
+            v_neg = guided_velocity(model, x, t, nt, nm, cfg)
+            x = x + (v + g * (v - v_neg)) / T
+    torch.testing.assert_close(out[a], x[0], atol=1e-4, rtol=1e-4)
+    solo = StreamingSampler(model, sch, LATENT, guidance_scale=cfg, autocast_dtype=None)
+    solo.add_stream(other, other_mask, seed=4)
+    ref = [ch.latent for _ in range(T) for ch in solo.step()][0]
+    torch.testing.assert_close(out[b], ref, atol=1e-5, rtol=1e-5)
+
+
+def test_a_cleared_or_zero_negative_prompt_changes_nothing(model):
+    sch = PartitionScheme(K=0, N=2, c=4, s=2)
+    runs = []
+    for mode in ("none", "cleared", "zero", "on"):
+        smp = StreamingSampler(model, sch, LATENT, autocast_dtype=None)
+        sid = smp.add_stream(*prompt(0), seed=1)
+        if mode != "none":
+            smp.set_negative_prompt(sid, *prompt(1), 0.0 if mode == "zero" else 2.0)
+        if mode == "cleared":
+            smp.clear_negative_prompt(sid)
+        runs.append(torch.cat([ch.latent for _ in range(6) for ch in smp.step()], dim=1))
+    torch.testing.assert_close(runs[1], runs[0])
+    torch.testing.assert_close(runs[2], runs[0])
+    assert not torch.allclose(runs[3], runs[0], atol=1e-3)
+    smp = StreamingSampler(model, sch, LATENT)
+    sid = smp.add_stream(*prompt(0))
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ConfigError, match="finite number >= 0"):
+            smp.set_negative_prompt(sid, *prompt(1), bad)
+    with pytest.raises(ShapeError, match="prompt embedding"):
+        smp.set_negative_prompt(sid, torch.zeros(3, 10), torch.ones(3, dtype=torch.bool), 1.0)

@@ -4,7 +4,8 @@ Lifecycle (STYLE.md, rule 5): construct with the model and the partitioning sche
 independent video stream; `step()` is the hot path: one batched forward pass over the buffers of all
 streams, the per-frame Euler update x <- x + v * dtau, and, every s micro-steps, each stream pops its
 cleanest chunk (emitted) and pushes a chunk of fresh noise. `set_prompt` is a cheap live change that
-takes effect from the next step.
+takes effect from the next step; `set_negative_prompt` guides a stream away from another prompt (an event's
+guidance against the prompt before it, runtime.serving.engine) until `clear_negative_prompt`.
 
 Startup: a new stream runs the uniform-noise (text-to-video) pass inside the same batched steps, and
 its intermediate latents fill each buffer position with the latent whose level matches that position.
@@ -56,6 +57,7 @@ class _Stream:
     micro_step: int = 0  # j in [0, s)
     chunk_ids: list[int] = field(default_factory=list)  # chunk index at each buffer chunk position
     next_chunk: int = 0
+    negative: tuple[torch.Tensor, torch.Tensor, float] | None = None  # (L, D_text), (L,) bool, scale: see step()
 
     @property
     def streaming(self) -> bool:
@@ -157,6 +159,26 @@ class StreamingSampler:
         st = self._get(stream_id)
         st.text, st.text_mask = self._check_prompt(text, text_mask)
 
+    def set_negative_prompt(self, stream_id: int, text: torch.Tensor, text_mask: torch.Tensor, scale: float) -> None:
+        """Guide a stream away from a negative prompt ([L, D_text] embeddings, [L] bool mask) from the next step
+        on: its velocity becomes v + scale * (v - v_neg), v_neg the model's velocity for the same buffer under
+        the negative prompt (classifier-free guidance with the negative prompt in place of the empty one, Ho &
+        Salimans 2022, section 3.2; with guidance_scale != 1 both sides are CFG-guided). The negative pass
+        joins the step's one batched model call (one more batch row per guided stream). scale 0 clears it.
+        Raises ConfigError for a scale < 0 or not finite, ShapeError for a wrong embedding."""
+        st = self._get(stream_id)
+        if not (scale >= 0 and scale < float("inf")):
+            raise ConfigError(f"negative prompt scale must be a finite number >= 0, got {scale}")
+        if scale == 0:
+            st.negative = None
+            return
+        text, text_mask = self._check_prompt(text, text_mask)
+        st.negative = (text, text_mask, float(scale))
+
+    def clear_negative_prompt(self, stream_id: int) -> None:
+        """Stop guiding the stream away from its negative prompt (from the next step)."""
+        self._get(stream_id).negative = None
+
     def write_chunks(self, stream_id: int, first: int, x: torch.Tensor) -> None:
         """Overwrite chunk positions first, first+1, ... (0 = oldest) of a streaming stream with x, float32
         [C, n*c, H, W], between steps at a chunk boundary (micro-step 0), where position p is at level
@@ -204,10 +226,19 @@ class StreamingSampler:
                 dtau.append(self._warmup_dtau)
         t = torch.stack(levels).float()  # (S, B)
         dt = torch.stack(dtau)  # (S, B) float64
-        text, mask = self._batch_prompts(streams)  # (S, L, D_text), (S, L)
+        guided = [i for i, st in enumerate(streams) if st.negative is not None]
+        text, mask = self._batch_prompts(streams, guided)  # (S + G, L, D_text), (S + G, L): prompts, negatives
+        if guided:  # the negative prompts' rows join the same call (set_negative_prompt)
+            x_in, t_in = torch.cat([x, x[guided]]), torch.cat([t, t[guided]])
+        else:
+            x_in, t_in = x, t
         with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.bfloat16,
                             enabled=self.autocast_dtype is not None):
-            v = guided_velocity(self.forward, x, t, text, mask, self.guidance_scale)  # (S, C, B, H, W)
+            v = guided_velocity(self.forward, x_in, t_in, text, mask, self.guidance_scale)  # (S + G, C, B, H, W)
+        if guided:
+            v, v_neg = v[:S], v[S:]
+            scale = torch.tensor([streams[i].negative[2] for i in guided], device=v.device)[:, None, None, None, None]
+            v[guided] = v[guided] + scale * (v[guided] - v_neg)
         self.model_calls += 1
         x = x + v * dt.float()[:, None, :, None, None]
         emitted: list[EmittedChunk] = []
@@ -289,13 +320,15 @@ class StreamingSampler:
         st.micro_step = 0
         return chunk
 
-    def _batch_prompts(self, streams: list[_Stream]) -> tuple[torch.Tensor, torch.Tensor]:
-        L = max([st.text.shape[0] for st in streams] + [self.text_tokens or 0])
-        text = torch.zeros(len(streams), L, self.model.cfg.text_dim, device=self.device)
-        mask = torch.zeros(len(streams), L, dtype=torch.bool, device=self.device)
-        for i, st in enumerate(streams):
-            n = st.text.shape[0]
-            text[i, :n], mask[i, :n] = st.text, st.text_mask
+    def _batch_prompts(self, streams: list[_Stream], guided: list[int] = ()) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every stream's prompt, then the negative prompts of the streams `guided`, zero-padded to one length."""
+        prompts = [(st.text, st.text_mask) for st in streams] + [streams[i].negative[:2] for i in guided]
+        L = max([e.shape[0] for e, _ in prompts] + [self.text_tokens or 0])
+        text = torch.zeros(len(prompts), L, self.model.cfg.text_dim, device=self.device)
+        mask = torch.zeros(len(prompts), L, dtype=torch.bool, device=self.device)
+        for i, (e, mk) in enumerate(prompts):
+            n = e.shape[0]
+            text[i, :n], mask[i, :n] = e, mk
         return text, mask
 
     def _check_prompt(self, text: torch.Tensor, text_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
