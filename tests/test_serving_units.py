@@ -267,3 +267,102 @@ def test_wait_warm_returns_once_warm_or_false_when_stopped_first():
     assert rt.wait_warm(stop) is False and time.monotonic() - t0 < 5  # `streamdit serve` on SIGINT mid-warm-up
     rt.engine.warmed_up.set()
     assert rt.wait_warm() is True and rt.wait_warm(stop) is True  # warm wins over a set stop
+
+
+# ----------------------------------------------------------------------------------- guidance against the prompt before
+GUIDED = PROMPT_MAP + """
+[events.dusk]
+prompt = "the field at dusk"
+priority = 9
+guidance = 1.5
+guidance_chunks = 3
+"""
+
+
+def test_guidance_keys_parse_with_a_default_of_one_second():
+    p = pmap(GUIDED + '\n[events.dawn]\nprompt = "dawn"\nguidance = 1.0\n')
+    assert (p.rules["dusk"].guidance, p.rules["dusk"].guidance_chunks) == (1.5, 3)
+    assert (p.rules["dawn"].guidance, p.rules["dawn"].guidance_chunks) == (1.0, 8)  # 1 s at 16 FPS, 2 per chunk
+    assert (p.rules["night"].guidance, p.rules["night"].guidance_chunks) == (0.0, 0)
+
+
+@pytest.mark.parametrize("body, needle", [
+    ("guidance = -1.0", "guidance must be a number >= 0 and <= 8"),
+    ("guidance = 9.0", "guidance must be a number >= 0 and <= 8"),
+    ('guidance = "strong"', "guidance must be a number"),
+    ("guidance = 1.0\nguidance_chunks = 0", "guidance_chunks must be an integer >= 1"),
+    ("guidance = 1.0\nguidance_seconds = 0.0", "guidance_seconds must be a finite number > 0"),
+    ("guidance = 1.0\nguidance_chunks = 2\nguidance_seconds = 1.0", "not both"),
+    ("guidance_chunks = 2", "needs guidance > 0"),
+])
+def test_bad_guidance_keys_name_the_rule_and_the_range(body, needle):
+    with pytest.raises(InvalidArgumentError) as e:
+        pmap(PROMPT_MAP + f'\n[events.dusk]\nprompt = "dusk"\n{body}\n')
+    assert needle in str(e.value) and "[events.dusk]" in str(e.value)
+
+
+DUSK = """
+[events.dusk]
+group = "time"
+prompt = "dusk"
+guidance = 1.5
+guidance_chunks = 3
+"""
+
+
+@pytest.mark.parametrize("grouped", [False, True])
+def test_the_decision_carries_guidance_only_where_its_event_takes_effect(grouped):
+    p = (PromptMap.parse(GROUPED + DUSK, fps=FPS, frames_per_chunk=FPC) if grouped
+         else pmap(GUIDED.replace('prompt = "the field at dusk"', 'prompt = "dusk"')))
+    s = p.schedule()
+    assert s.at(0).guidance == 0
+    s.apply(p.change_for_event(1, "dusk", {}, max_chars=200), 1)
+    d = s.at(1)
+    assert (d.guidance, d.guidance_chunks) == (1.5, 3) and d.in_effect(1) and "dusk" in describe(d.spec)
+    assert s.at(2).guidance == 0 and s.at(3).guidance == 0  # still in effect, no longer starting
+
+
+def test_an_event_with_guidance_guides_the_stream_away_from_the_prompt_before_it_for_its_chunks():
+    """The engine sets the prompt before the event as the stream's negative prompt at the chunk where the
+    event takes effect, and clears it guidance_chunks later; events without guidance set none."""
+    with one_torch_thread():
+        rt = make_runtime(pace=False, warm_up=False, prompt_map=GUIDED)
+        smp = rt.engine.sampler
+        log = []
+        real_set, real_clear, real_prompt = smp.set_negative_prompt, smp.clear_negative_prompt, smp.set_prompt
+
+        def chunk(sid):
+            return smp.buffer_state(sid)[0][-1] if smp.is_streaming(sid) else -1
+
+        def on_set(sid, text, mask, scale):
+            log.append(("negative", chunk(sid), scale, text.clone()))
+            real_set(sid, text, mask, scale)
+
+        def on_clear(sid):
+            log.append(("clear", chunk(sid)))
+            real_clear(sid)
+
+        def on_prompt(sid, text, mask):
+            log.append(("prompt", chunk(sid), text.clone()))
+            real_prompt(sid, text, mask)
+
+        smp.set_negative_prompt, smp.clear_negative_prompt, smp.set_prompt = on_set, on_clear, on_prompt
+        conn = rt.connect()
+        try:
+            conn.handle(m.Handshake(settings=m.SessionSettings(prompt="a field", prompt_map=GUIDED, seed=1)))
+            conn.handle(m.Credit(n=1000))
+            assert wait_until(lambda: conn.session.next_chunk >= 2, 10)
+            conn.handle(m.Event(event_id=1, event_type="night", payload={}))  # no guidance
+            assert wait_until(lambda: conn.session.next_chunk >= 5, 10)
+            conn.handle(m.Event(event_id=2, event_type="dusk", payload={}))
+            assert wait_until(lambda: conn.session.next_chunk >= 12, 10)
+        finally:
+            rt.shutdown()
+        negatives = [e for e in log if e[0] == "negative"]
+        assert len(negatives) == 1, log
+        _, at, scale, text = negatives[0]
+        prompts = [e for e in log if e[0] == "prompt"]
+        night = next(e for e in prompts if e[1] < at)  # the night prompt: what was in effect before dusk
+        assert scale == 1.5 and torch.equal(text, night[2])
+        clears = [e for e in log if e[0] == "clear"]
+        assert [c[1] - at for c in clears] == [3], log  # cleared guidance_chunks after

@@ -56,6 +56,7 @@ class _Live:
     generation: int
     prompt: Any = None  # the embedding last given to the sampler
     v2v: V2VStream | None = None  # from the session's first source chunk on
+    guided_until: int | None = None  # an event's guidance against the prompt before it ends at this chunk
 
 
 class Engine:
@@ -144,8 +145,9 @@ class Engine:
     def _warm_up(self) -> None:
         """Throwaway streams through a startup pass and a first chunk: the first steps of a fresh process are
         slow (kernel selection, and compiling when the sampler is compiled), so they run before any client
-        waits on them. With a compiled sampler serving more than one session, a second stream joins for one
-        step so that the batch dimension is compiled as dynamic now rather than when a second client joins."""
+        waits on them. With a compiled sampler a second stream joins for one step, so that the batch dimension
+        is compiled as dynamic now rather than when a second client joins or an event's guidance adds a batch
+        row (runtime.serving.prompt_map)."""
         t0 = time.monotonic()
         if self.sampler.compiled:
             log.info("warming up: compiling the model for this machine (about a minute the first time, "
@@ -158,7 +160,7 @@ class Engine:
                     break
                 for ch in self.sampler.step():
                     self.pipeline.decode(ch.latent)
-            if self.sampler.compiled and self.config.max_sessions > 1 and not self._stop.is_set():
+            if self.sampler.compiled and not self._stop.is_set():
                 ids.append(self.sampler.add_stream(*prompt, seed=1))
                 self.sampler.step()
         finally:  # never leave a warm-up stream behind: its chunks would belong to no session
@@ -252,11 +254,18 @@ class Engine:
         for ch in changes:
             sess.schedule.apply(ch, k)
         decision = sess.schedule.at(k)
+        before = live.prompt
         live.blender.retarget(decision.spec, decision.transition_steps, k)
         emb = live.blender.embedding_at(k)
+        if live.guided_until is not None and k >= live.guided_until:
+            self.sampler.clear_negative_prompt(live.stream_id)
+            live.guided_until = None
         if emb is not live.prompt:
             self.sampler.set_prompt(live.stream_id, *emb)
             live.prompt = emb
+            if decision.guidance > 0 and before is not None:  # the prompt map's guidance (prompt_map docstring)
+                self.sampler.set_negative_prompt(live.stream_id, *before, decision.guidance)
+                live.guided_until = k + decision.guidance_chunks
         live.event_id = decision.event_id
         self._ack(live, changes, k, decision)
 

@@ -16,6 +16,13 @@ by `separator` (default ", "). That is how a captioner that writes one clause pe
 training windows ("the player walks left across the grass, a zombie approaches, night falls"), so a scene
 or time event adds its clause to what the player does instead of replacing the whole prompt with a clause
 the model never saw alone.
+
+A rule may also set `guidance` (g > 0): for `guidance_seconds` (or `guidance_chunks`; default 1 s) from the
+chunk where its event takes effect, the stream is guided away from the prompt in effect before the event
+(runtime.sampling.streaming.StreamingSampler.set_negative_prompt: v + g (v - v_before)). The moving buffer
+carries the old prompt's look into every new chunk (its clean frames condition the noisy ones), so a change
+of the whole picture, as night falling, shows slowly; the guidance pushes the new chunks along what the event
+changed. It costs one more batch row per guided stream for that while.
 """
 
 from __future__ import annotations
@@ -34,7 +41,10 @@ from sdk.protocol.limits import (INT32_MAX, INT32_MIN, MAX_DURATION_CHUNKS, MAX_
 PromptSpec = tuple[tuple[str, float], ...]
 MAX_MIX = 4  # a base prompt mixes at most this many texts; the lightest are folded away
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_RULE_KEYS = {"prompt", "duration_chunks", "duration_seconds", "priority", "transition_steps", "group"}
+_RULE_KEYS = {"prompt", "duration_chunks", "duration_seconds", "priority", "transition_steps", "group", "guidance",
+              "guidance_chunks", "guidance_seconds"}
+MAX_GUIDANCE = 8.0  # an event's guidance scale at most (beyond ~2 the picture breaks up)
+DEFAULT_GUIDANCE_SECONDS = 1.0
 _TOP_KEYS = {"base", "events", "groups", "separator"}
 MAX_GROUPS = 8
 
@@ -54,6 +64,32 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _guidance(where: str, body: dict[str, Any], fps: float, fpc: int) -> tuple[float, int]:
+    """A rule's (guidance, guidance_chunks) from its `guidance` and `guidance_chunks` / `guidance_seconds` keys
+    (module docstring). Raises InvalidArgumentError naming the key and the allowed range."""
+    g = body.get("guidance", 0.0)
+    if not isinstance(g, (int, float)) or isinstance(g, bool) or not math.isfinite(g) or not 0 <= g <= MAX_GUIDANCE:
+        raise InvalidArgumentError(f"{where}: guidance must be a number >= 0 and <= {MAX_GUIDANCE:g} (the scale "
+                                   f"against the prompt before the event; 1.0 is a good start), got {shown(g)}")
+    if "guidance_chunks" in body and "guidance_seconds" in body:
+        raise InvalidArgumentError(f"{where}: give guidance_chunks or guidance_seconds, not both")
+    if ("guidance_chunks" in body or "guidance_seconds" in body) and not g:
+        raise InvalidArgumentError(f"{where}: guidance_chunks or guidance_seconds needs guidance > 0 (the scale)")
+    if "guidance_chunks" in body:
+        n = body["guidance_chunks"]
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_DURATION_CHUNKS:
+            raise InvalidArgumentError(f"{where}: guidance_chunks must be an integer >= 1 and <= "
+                                       f"{MAX_DURATION_CHUNKS}, got {shown(n)}")
+    else:
+        sec = body.get("guidance_seconds", DEFAULT_GUIDANCE_SECONDS)
+        if (not isinstance(sec, (int, float)) or isinstance(sec, bool) or not math.isfinite(sec)
+                or not 0 < sec <= MAX_DURATION_SECONDS):
+            raise InvalidArgumentError(f"{where}: guidance_seconds must be a finite number > 0 and <= "
+                                       f"{MAX_DURATION_SECONDS:g}, got {shown(sec)}")
+        n = min(MAX_DURATION_CHUNKS, max(1, math.ceil(sec * fps / fpc - 1e-9)))
+    return (float(g), int(n)) if g else (0.0, 0)
+
+
 @dataclass(frozen=True)
 class EventRule:
     """One `[events.TYPE]` table. duration_chunks None = until replaced; group None = the map has no groups."""
@@ -65,6 +101,8 @@ class EventRule:
     priority: int
     transition_steps: int
     group: str | None = None
+    guidance: float = 0.0  # scale against the prompt before the event (module docstring); 0 = none
+    guidance_chunks: int = 0  # for this many chunks from the one where the event takes effect
 
     def render(self, payload: dict[str, Any]) -> str:
         """Fill the template; a missing payload value is an InvalidArgumentError naming it."""
@@ -200,7 +238,9 @@ class PromptMap:
         group = body.get("group")
         if group is not None and not (isinstance(group, str) and _NAME.match(group)):
             raise InvalidArgumentError(f"{where}: group must be a name like \"scene\", got {shown(group)}")
-        return EventRule(name, template, tuple(dict.fromkeys(names)), duration, priority, steps, group)
+        guidance, guidance_chunks = _guidance(where, body, fps, fpc)
+        return EventRule(name, template, tuple(dict.fromkeys(names)), duration, priority, steps, group, guidance,
+                         guidance_chunks)
 
     def change_for_event(self, event_id: int, event_type: str, payload: dict[str, Any], *, max_chars: int,
                          client_time_us: int = 0) -> Change:
@@ -237,18 +277,23 @@ class _Overlay:
     seq: int
     transition_steps: int
     group: str | None = None
+    guidance: float = 0.0
+    guidance_chunks: int = 0
 
 
 @dataclass(frozen=True)
 class Decision:
     """The prompt in effect for a chunk: its spec, the id of the event that decided it (0 = none; with groups,
     the newest of the events whose clauses it holds), and the chunks over which to blend into it when it
-    differs from the previous chunk's. event_ids: every event whose prompt or clause is in effect."""
+    differs from the previous chunk's. event_ids: every event whose prompt or clause is in effect. guidance,
+    guidance_chunks: the rule's, at the chunk where its event takes effect (the newest such event's)."""
 
     spec: PromptSpec
     event_id: int
     transition_steps: int
     event_ids: tuple[int, ...] = ()
+    guidance: float = 0.0  # > 0 only at the chunk where an event with guidance takes effect (module docstring)
+    guidance_chunks: int = 0
 
     def in_effect(self, event_id: int) -> bool:
         """Whether the event `event_id` decides the prompt, or a clause of it."""
@@ -289,7 +334,8 @@ class PromptSchedule:
         assert rule is not None
         end = chunk + rule.duration_chunks if rule.duration_chunks is not None else None
         self.overlays[rule.event_type] = _Overlay(change.event_id, change.text, chunk, end, rule.priority, self._seq,
-                                                  rule.transition_steps, rule.group)
+                                                  rule.transition_steps, rule.group, rule.guidance,
+                                                  rule.guidance_chunks)
 
     def at(self, chunk: int) -> Decision:
         """The decision for `chunk`; drops overlays that have ended."""
@@ -301,7 +347,8 @@ class PromptSchedule:
         prev = self._last
         if active:
             win = max(active, key=lambda o: (o.priority, o.seq))
-            d = Decision(((win.text, 1.0),), win.event_id, win.transition_steps)
+            g = (win.guidance, win.guidance_chunks) if win.start == chunk else (0.0, 0)
+            d = Decision(((win.text, 1.0),), win.event_id, win.transition_steps, (), *g)
         else:
             steps = self.base_transition
             if prev is not None and self._last_overlay and not self._base_dirty:
@@ -336,6 +383,8 @@ class PromptSchedule:
         else:
             steps = self._last.transition_steps if self._last is not None else 0
         ids = tuple(o.event_id for o in deciding) + (() if head is not None else (self.base_event_id,))
-        d = Decision(spec, newest.event_id if newest is not None else self.base_event_id, steps, ids)
+        guided = max((o for o in started if o.guidance > 0), key=lambda o: o.seq, default=None)
+        g = (guided.guidance, guided.guidance_chunks) if guided is not None else (0.0, 0)
+        d = Decision(spec, newest.event_id if newest is not None else self.base_event_id, steps, ids, *g)
         self._last, self._last_overlay, self._base_dirty = d, bool(active), False
         return d

@@ -5,7 +5,8 @@ page needs no TOML parser of its own and checks cutscenes with the very parser `
 
     {"type": "prompt_map", "auth_token": "", "text": ""}
         -> {"type": "prompt_map", "source", "sha256", "text", "base", "groups", "events": [{"type", "prompt",
-            "fields", "defaults", "priority", "duration_chunks", "transition_steps", "group"}]}
+            "fields", "defaults", "priority", "duration_chunks", "transition_steps", "group", "guidance",
+            "guidance_chunks"}]}
         text "" describes the runtime's default prompt map (the one a session that sends none gets); an optional
         "model" names the served model whose frame rate and chunk length parse it ("" = the default model)
     {"type": "models", "auth_token": ""}
@@ -68,7 +69,8 @@ def describe_prompt_map(text: str, fps: float, frames_per_chunk: int) -> dict[st
         events.append({"type": name, "prompt": rule.template, "fields": list(rule.fields),
                        "defaults": {k: str(defaults[k]) for k in rule.fields if k in defaults},
                        "priority": rule.priority, "duration_chunks": rule.duration_chunks,
-                       "transition_steps": rule.transition_steps, "group": rule.group})
+                       "transition_steps": rule.transition_steps, "group": rule.group,
+                       "guidance": rule.guidance, "guidance_chunks": rule.guidance_chunks})
     return {"base": pm.base, "groups": list(pm.groups), "events": events}
 
 
