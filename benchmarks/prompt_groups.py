@@ -7,11 +7,16 @@ prompt alone: "night falls"), interleaved per seed. Prints, per event type, the 
 blue-share changes after the event under each map beside held-out real play's, the share of real play's
 change each map reaches, and one JSON line.
 
+With --compare guidance the two maps are instead the shipped map and the same map without its events'
+guidance against the prompt before them (prompt-map key `guidance`; night_falls has it): how much the
+guidance adds.
+
 With --part fresh it instead streams fresh clips of the composed night prompts, the bare clauses and the
 base prompt (32 frames each, seeds 0..--seeds-1) and prints the mean brightness of frames 16-31 of each:
 whether the model knows night when nothing came before, as opposed to turning a day stream into night.
 
     python benchmarks/prompt_groups.py [--checkpoint default] [--seeds 4] [--data data/crafter72] [--part probe]
+        [--compare groups|guidance]
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ def main() -> None:
     ap.add_argument("--types", default=",".join(TYPES))
     ap.add_argument("--out", default=None, help="also write the JSON here")
     ap.add_argument("--part", choices=["probe", "fresh"], default="probe")
+    ap.add_argument("--compare", choices=["groups", "guidance"], default="groups",
+                    help="the two maps: with and without clause groups, or with and without the events' guidance")
     args = ap.parse_args()
     if args.part == "fresh":
         return fresh(args)
@@ -46,7 +53,7 @@ def main() -> None:
     from runtime.checkpoints import resolve, shipped_classifier
     from runtime.data.events import EVENTS
     from runtime.evaluation.classifier import load_classifier
-    from runtime.evaluation.event_probe import probe_events, ungrouped
+    from runtime.evaluation.event_probe import probe_events, ungrouped, unguided
     from runtime.evaluation.per_event import real_event_rows, summary
     from runtime.model.autoencoder import frame_size
     from runtime.model.checkpoint import read_config
@@ -58,15 +65,18 @@ def main() -> None:
     clf = load_classifier(shipped_classifier(frame_size(read_config(ck))[0]))
     grouped = default_prompt_map(ck).text
     types = [t for t in args.types.split(",") if t]
+    maps = ({"groups": grouped, "no groups": ungrouped(grouped)} if args.compare == "groups" else
+            {"guidance": grouped, "no guidance": unguided(grouped)})
+    first, second = maps
     rows = probe_events(pipe, clf, types, range(args.seeds),
-                        prompt_maps={"groups": grouped, "no groups": ungrouped(grouped)},
+                        prompt_maps=maps,
                         states=[t for t in types if EVENTS[t].kind == "state"])
     real = summary([r for r in real_event_rows(args.data, clf) if r["type"] in types])
     res = {name: summary(r) for name, r in rows.items()}
-    print("| event | real: brightness, blue share (events) | groups | no groups | groups / real, no groups / real "
+    print(f"| event | real: brightness, blue share (events) | {first} | {second} | {first} / real, {second} / real "
           "(brightness) |\n|---|---|---|---|---|")
     for t in types:
-        r, g, u = real.get(t), res["groups"].get(t), res["no groups"].get(t)
+        r, g, u = real.get(t), res[first].get(t), res[second].get(t)
         if g is None or u is None:
             continue
 

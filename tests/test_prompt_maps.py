@@ -43,3 +43,17 @@ def test_composed_prompts_are_the_captioners_window_captions() -> None:
     window = [[Event(t, {**EVENTS[t].defaults, **payload}, 0) for t, payload in picks]] * 16
     assert weight == 1.0 and text == caption_window(window)
     assert text == "the player walks left across the grass, a zombie approaches, night falls"
+
+
+def test_the_shipped_map_guides_night_falls_and_unguided_drops_only_the_guidance() -> None:
+    from runtime.evaluation.event_probe import unguided
+    from runtime.serving.prompt_maps import default_crafter_prompt_map
+
+    text = default_crafter_prompt_map()
+    pm = PromptMap.parse(text, fps=16.0, frames_per_chunk=2)
+    assert [t for t, r in pm.rules.items() if r.guidance] == ["night_falls"]
+    assert (pm.rules["night_falls"].guidance, pm.rules["night_falls"].guidance_chunks) == (1.0, 8)
+    plain = PromptMap.parse(unguided(text), fps=16.0, frames_per_chunk=2)
+    assert not any(r.guidance for r in plain.rules.values())
+    assert {t: (r.template, r.priority, r.group) for t, r in plain.rules.items()} == \
+        {t: (r.template, r.priority, r.group) for t, r in pm.rules.items()}

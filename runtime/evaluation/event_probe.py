@@ -70,3 +70,11 @@ def ungrouped(text: str) -> str:
     keep = [line for line in text.splitlines()
             if not line.lstrip().startswith(("groups =", "groups=", "group =", "group="))]
     return "\n".join(keep) + "\n"
+
+
+def unguided(text: str) -> str:
+    """A prompt map's TOML without its rules' guidance against the prompt before the event (the `guidance`,
+    `guidance_chunks` and `guidance_seconds` keys; runtime.serving.prompt_map), for comparisons."""
+    keep = [line for line in text.splitlines()
+            if not line.lstrip().replace(" ", "").startswith(("guidance=", "guidance_chunks=", "guidance_seconds="))]
+    return "\n".join(keep) + "\n"
