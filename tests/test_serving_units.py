@@ -366,3 +366,28 @@ def test_an_event_with_guidance_guides_the_stream_away_from_the_prompt_before_it
         assert scale == 1.5 and torch.equal(text, night[2])
         clears = [e for e in log if e[0] == "clear"]
         assert [c[1] - at for c in clears] == [3], log  # cleared guidance_chunks after
+
+
+def test_a_compiled_warm_up_makes_a_batch_of_two_even_for_one_session(monkeypatch):
+    """The warm-up compiles a second batch size (so that later ones reuse a dynamic batch dimension) with a
+    negative prompt's row, not a second stream: a runtime of max_sessions = 1 has room for one stream only
+    (adding one failed the warm-up of `streamdit eval --minutes`)."""
+    from runtime.sampling.streaming import StreamingSampler
+
+    with one_torch_thread():
+        rt = make_runtime(pace=False, warm_up=False, max_sessions=1)
+        try:
+            smp = rt.engine.sampler
+            monkeypatch.setattr(StreamingSampler, "compiled", property(lambda self: True))
+            rows = []
+            real_step = smp.step
+
+            def step():
+                rows.append(len(smp.stream_ids) + sum(st.negative is not None for st in smp._streams.values()))
+                return real_step()
+
+            smp.step = step
+            rt.engine._warm_up()
+            assert max(rows) == 2 and smp.stream_ids == []
+        finally:
+            rt.shutdown()

@@ -145,8 +145,8 @@ class Engine:
     def _warm_up(self) -> None:
         """Throwaway streams through a startup pass and a first chunk: the first steps of a fresh process are
         slow (kernel selection, and compiling when the sampler is compiled), so they run before any client
-        waits on them. With a compiled sampler a second stream joins for one step, so that the batch dimension
-        is compiled as dynamic now rather than when a second client joins or an event's guidance adds a batch
+        waits on them. With a compiled sampler the stream takes a negative prompt for one step (a batch of two
+        rows, whatever max_sessions), so that the batch dimension is compiled as dynamic now rather than when a second client joins or an event's guidance adds a batch
         row (runtime.serving.prompt_map)."""
         t0 = time.monotonic()
         if self.sampler.compiled:
@@ -160,8 +160,8 @@ class Engine:
                     break
                 for ch in self.sampler.step():
                     self.pipeline.decode(ch.latent)
-            if self.sampler.compiled and not self._stop.is_set():
-                ids.append(self.sampler.add_stream(*prompt, seed=1))
+            if self.sampler.compiled and not self._stop.is_set():  # a batch of two rows, within max_streams = 1
+                self.sampler.set_negative_prompt(ids[0], *self.pipeline.text_encoder.encode_one("warm"), 1.0)
                 self.sampler.step()
         finally:  # never leave a warm-up stream behind: its chunks would belong to no session
             for sid in ids:
