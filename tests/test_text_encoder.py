@@ -61,3 +61,21 @@ def test_minilm_token_embeddings_offline_and_cached(monkeypatch):
     with pytest.warns(UserWarning, match="truncated to 16 tokens"):
         long, _ = enc.encode_one(" ".join(["grass"] * 40))
     assert long.shape[0] == 16
+
+
+def test_models_with_the_same_sentence_encoder_share_it_while_it_is_alive():
+    import gc
+
+    from runtime.model.text_encoder import build_text_encoder
+
+    a = build_text_encoder({"kind": "minilm-l6-v2", "max_tokens": 16})
+    b = build_text_encoder({"kind": "minilm-l6-v2", "max_tokens": 16})
+    c = build_text_encoder({"kind": "minilm-l6-v2", "max_tokens": 24})
+    assert a is b and c is not a and c.max_tokens == 24
+    h1, h2 = build_text_encoder({"kind": "hash"}), build_text_encoder({"kind": "hash"})
+    assert h1 is not h2  # cheap: not shared
+    del a, b
+    gc.collect()
+    from runtime.model import text_encoder
+
+    assert ("minilm-l6-v2", 16, "cpu") not in text_encoder._SHARED  # freed with the last model that held it

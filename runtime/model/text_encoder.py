@@ -17,6 +17,7 @@ import os
 import re
 import threading
 import warnings
+import weakref
 import zlib
 from collections import OrderedDict
 from typing import Any
@@ -135,11 +136,25 @@ class MiniLMTextEncoder(TextEncoder):
         return out.float().cpu(), dropped
 
 
+_SHARED: "weakref.WeakValueDictionary[tuple[str, int, str], TextEncoder]" = weakref.WeakValueDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
 def build_text_encoder(spec: dict[str, Any], device: str | torch.device = "cpu") -> TextEncoder:
-    """Rebuild a text encoder from its checkpoint spec, e.g. {"kind": "hash", "dim": 384, "max_tokens": 32}."""
+    """Rebuild a text encoder from its checkpoint spec, e.g. {"kind": "hash", "dim": 384, "max_tokens": 32}.
+
+    A MiniLM encoder of the same max_tokens and device is shared while one is alive (a runtime serving the
+    default and low_latency models loads the sentence encoder once, ~90 MB); its prompt cache is thread-safe.
+    Raises ConfigError for an unknown kind."""
     kind = spec.get("kind")
     if kind == "hash":
         return HashTextEncoder(dim=int(spec.get("dim", 384)), max_tokens=int(spec.get("max_tokens", 32)))
     if kind == "minilm-l6-v2":
-        return MiniLMTextEncoder(max_tokens=int(spec.get("max_tokens", 64)), device=device)
+        key = (kind, int(spec.get("max_tokens", 64)), str(torch.device(device)))
+        with _SHARED_LOCK:
+            enc = _SHARED.get(key)
+            if enc is None:
+                enc = MiniLMTextEncoder(max_tokens=key[1], device=device)
+                _SHARED[key] = enc
+        return enc
     raise ConfigError(f"unknown text encoder kind {kind!r}; known kinds: 'hash', 'minilm-l6-v2'")
