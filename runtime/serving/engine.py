@@ -146,8 +146,8 @@ class Engine:
         """Throwaway streams through a startup pass and a first chunk: the first steps of a fresh process are
         slow (kernel selection, and compiling when the sampler is compiled), so they run before any client
         waits on them. With a compiled sampler the stream takes a negative prompt for one step (a batch of two
-        rows, whatever max_sessions), so that the batch dimension is compiled as dynamic now rather than when a second client joins or an event's guidance adds a batch
-        row (runtime.serving.prompt_map)."""
+        rows, whatever max_sessions), so that the batch dimension is compiled as dynamic now rather than when a
+        second client joins or an event's guidance adds a batch row (runtime.serving.prompt_map)."""
         t0 = time.monotonic()
         if self.sampler.compiled:
             log.info("warming up: compiling the model for this machine (about a minute the first time, "
