@@ -123,5 +123,8 @@ def test_eval_table_command_averages_the_runs_over_seeds(tmp_path, monkeypatch):
     assert json.loads((out / "table.json").read_text())["data_fingerprint"] == fp
     again = CliRunner().invoke(app, args)  # everything finished: nothing runs again
     assert again.exit_code == 0 and "ran 0, kept 2 finished before, 0 failed" in again.output
+    more = CliRunner().invoke(app, [*args[:4], "2", *args[5:]])  # another seed later: the table holds all three
+    assert more.exit_code == 0 and "ran 1, kept 0" in more.output
+    assert "| teacher (c = 2) | K=0 N=8 c=2 s=8 | 3 (0, 1, 2) | 5.000 ± 2.000 |" in (out / "table.md").read_text()
     bad = CliRunner().invoke(app, [*args[:4], "0,x", *args[5:]])
     assert bad.exit_code == 2 and "comma-separated integers" in bad.output

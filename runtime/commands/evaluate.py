@@ -260,7 +260,7 @@ def eval_table(
     threads: int = typer.Option(1, min=1, help="torch CPU threads per run (jobs x threads: the cores to use)."),
 ) -> None:
     """The paper's comparison (Table 2): one `streamdit eval` run per row and seed, JOBS at a time, then every
-    row's figures as mean ± standard deviation over the seeds. Resumable: finished runs are kept and skipped
+    row's figures as mean ± standard deviation over the seeds of every run finished in OUT. Resumable: finished runs are kept and skipped
     (a run stopped half-way starts again), so a long table can be measured over several sittings. The
     teacher-side rows take about an hour per seed on a 2-core CPU, the students a few minutes."""
     from tqdm import tqdm
@@ -295,7 +295,8 @@ def eval_table(
             bar.set_postfix_str(", ".join(live))
 
         progress = tr.run_plan(runs, out, data, fingerprint, jobs=jobs, threads=threads, on_event=on_event)
-    done = [out / r.name / "eval.json" for r in runs if (out / r.name).name not in dict(progress.failed)]
+    # the summary is of every run finished in OUT on this data (earlier sittings' rows and seeds too)
+    done = [p / "eval.json" for p in sorted(out.iterdir()) if p.is_dir() and tr.run_state(p, fingerprint) == "done"]
     reports = [json.loads(p.read_text()) for p in done]
     typer.echo(f"ran {len(progress.ran)}, kept {len(progress.skipped)} finished before, "
                f"{len(progress.failed)} failed")
