@@ -65,3 +65,18 @@ def test_backend_ratios_are_medians_of_per_round_ratios_to_torch_compiled():
 def test_backend_ratios_are_none_without_torch_compiled():
     rows = backends.backend_rows({"onnxruntime": {"step_ms": [1.0], "decode_ms_per_frame": [1.0], "stream_fps": [1.0]}})
     assert rows["onnxruntime"]["ratio_to_torch_compiled"] == {"step": None, "decode": None, "fps": None}
+
+
+def test_the_walk_guidance_benchmark_guides_only_the_four_walks_of_its_map():
+    from benchmarks.walk_guidance import with_walk_guidance
+    from runtime.serving.prompt_map import PromptMap
+    from runtime.serving.prompt_maps import default_crafter_prompt_map
+
+    shipped = default_crafter_prompt_map()
+    for scale, guided in ((0.0, {"night_falls"}), (1.5, {"night_falls", "player_moves_left", "player_moves_right",
+                                                         "player_moves_up", "player_moves_down"})):
+        pm = PromptMap.parse(with_walk_guidance(shipped, "the player walks up across the grass", scale), fps=16.0,
+                             frames_per_chunk=2)
+        assert pm.base == "the player walks up across the grass"
+        assert {t for t, r in pm.rules.items() if r.guidance} == guided
+        assert all(pm.rules[t].guidance == 1.5 for t in guided if t.startswith("player_moves")) or scale == 0
