@@ -76,8 +76,8 @@ def main() -> None:
                     ev = st.events[0]["frame"]
                     r = rsp.walk_response(rsp.pair_shifts(st.frames), ev, b)
                     out[name].append(None if r is None else int(r - ev))
-                print(f"seed {seed}: {', '.join(f'{a}->{b}' for a, b in PAIRS)}: "
-                      + "; ".join(f"{n} {out[n][-len(PAIRS):]}" for n in maps), flush=True)
+            print(f"seed {seed}: {', '.join(f'{a}->{b}' for a, b in PAIRS)}: "
+                  + "; ".join(f"{n} {out[n][-len(PAIRS):]}" for n in maps), flush=True)
 
     def stats(v: list) -> dict:
         got = [x for x in v if x is not None]
