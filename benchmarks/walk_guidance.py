@@ -3,7 +3,7 @@
 For each pair of directions (a -> b) and seed, a served session of the shipped default walks `a` (the Crafter
 map's base prompt set to "the player walks a across the grass") for --before seconds of video, then gets
 player_moves_b, pushed again every second as a game holds a state. Two maps, interleaved per run: the shipped
-Crafter map as it is, and the same map with `guidance = 1.0` on the four player_moves_* rules
+Crafter map without guidance on its four player_moves_* rules, and with `guidance = --scale` on them
 (runtime.serving.prompt_map: the stream is guided away from the prompt before the event for 1 s). Measured per
 run: the video frames from the event's frame until the view scrolls the new way (runtime.evaluation.response
 .walk_response, the whole-frame shift, as benchmarks/latency.py's walking figure), or "missed". Unpaced (the
@@ -31,9 +31,17 @@ PAIRS = [("left", "down"), ("down", "right"), ("right", "up"), ("up", "left"),
 
 
 def with_walk_guidance(text: str, base: str, scale: float) -> str:
-    """The map with `base` as its base prompt and, when scale > 0, `guidance = scale` in every player_moves_*
-    rule."""
+    """The map with `base` as its base prompt, its player_moves_* rules without guidance, and, when scale > 0,
+    `guidance = scale` in each of them (the other rules as they are)."""
     text = re.sub(r'(?m)^base = ".*"$', f'base = "{base}"', text, count=1)
+    lines, table = [], ""
+    for line in text.splitlines():
+        if line.startswith("["):
+            table = line
+        if table.startswith("[events.player_moves_") and re.match(r"\s*guidance(_chunks|_seconds)?\s*=", line):
+            continue
+        lines.append(line)
+    text = "\n".join(lines) + "\n"
     if scale > 0:
         text = re.sub(r"(?m)^(\[events\.player_moves_(left|right|up|down)\].*)$", rf"\1\nguidance = {scale:g}",
                       text)
@@ -63,7 +71,7 @@ def main() -> None:
     fps = float(pipe.fps)
     shipped = default_crafter_prompt_map()
     frames = round((args.before + args.after) * fps)
-    maps = {"shipped": 0.0, "walk guidance": args.scale}
+    maps = {"no walk guidance": 0.0, "walk guidance": args.scale}
     out: dict[str, list] = {k: [] for k in maps}
     with served_locally(pipe, pace=False, compile_mode=args.compile, max_sessions=1) as url:
         for seed in range(args.seeds):
@@ -87,12 +95,12 @@ def main() -> None:
                 "median_ms": round(1e3 * float(np.median(got)) / fps) if got else None}
 
     res = {n: stats(v) for n, v in out.items()}
-    paired = [g - s for s, g in zip(out["shipped"], out["walk guidance"]) if s is not None and g is not None]
+    paired = [g - s for s, g in zip(out["no walk guidance"], out["walk guidance"]) if s is not None and g is not None]
     for n, r in res.items():
         print(f"{n}: median {r['median_frames']} frames ({r['median_ms']} ms), p90 {r['p90_frames']}, "
               f"missed {r['missed']} of {r['runs']}")
     if paired:
-        print(f"paired (guided - shipped), frames: median {statistics.median(paired):+.1f}, "
+        print(f"paired (guided - unguided), frames: median {statistics.median(paired):+.1f}, "
               f"{sum(d < 0 for d in paired)} sooner, {sum(d > 0 for d in paired)} later, "
               f"{sum(d == 0 for d in paired)} same")
     print(json.dumps({"benchmark": "walk_guidance", "checkpoint": args.checkpoint, "seeds": args.seeds,
