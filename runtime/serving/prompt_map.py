@@ -35,15 +35,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sdk.errors import InvalidArgumentError, PromptTooLongError, UnknownEventError
-from sdk.protocol.limits import (INT32_MAX, INT32_MIN, MAX_DURATION_CHUNKS, MAX_DURATION_SECONDS, MAX_RULES,
-                                 MAX_TRANSITION_STEPS, shown)
+from sdk.protocol.limits import (INT32_MAX, INT32_MIN, MAX_DURATION_CHUNKS, MAX_DURATION_SECONDS, MAX_GUIDANCE,
+                                 MAX_RULES, MAX_TRANSITION_STEPS, shown)
 
 PromptSpec = tuple[tuple[str, float], ...]
 MAX_MIX = 4  # a base prompt mixes at most this many texts; the lightest are folded away
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RULE_KEYS = {"prompt", "duration_chunks", "duration_seconds", "priority", "transition_steps", "group", "guidance",
               "guidance_chunks", "guidance_seconds"}
-MAX_GUIDANCE = 8.0  # an event's guidance scale at most (beyond ~2 the picture breaks up)
 DEFAULT_GUIDANCE_SECONDS = 1.0
 _TOP_KEYS = {"base", "events", "groups", "separator"}
 MAX_GROUPS = 8

@@ -34,6 +34,7 @@ MAX_FRAME_SIDE = 16384  # pixels: settings.width / height, source_frame width / 
 MAX_TRANSITION_STEPS = 10_000  # chunks (set_prompt and prompt-map rules)
 MAX_DURATION_CHUNKS = 1_000_000  # prompt-map duration_chunks
 MAX_DURATION_SECONDS = 86_400.0  # prompt-map duration_seconds (one day)
+MAX_GUIDANCE = 8.0  # prompt-map guidance: the scale against the prompt before its event
 MAX_RULES = 256  # [events.TYPE] tables in one prompt map
 
 
@@ -87,6 +88,8 @@ LIMITS: tuple[Limit, ...] = (
     Limit("prompt-map duration_chunks", f"1 to {MAX_DURATION_CHUNKS} chunks", "invalid_argument"),
     Limit("prompt-map duration_seconds", f"finite, > 0 and at most {MAX_DURATION_SECONDS:g} s", "invalid_argument"),
     Limit("prompt-map priority", f"{INT32_MIN} to {INT32_MAX}", "invalid_argument"),
+    Limit("prompt-map guidance", f"0 to {MAX_GUIDANCE:g}", "invalid_argument"),
+    Limit("prompt-map guidance_chunks / guidance_seconds", "as duration_chunks / duration_seconds", "invalid_argument"),
     Limit("prompt-map rules", f"{MAX_RULES} [events.TYPE] tables", "invalid_argument"),
     Limit("a client's value quoted in an error message or log line", f"{MAX_ECHO_CHARS} characters, escaped", "-"),
 )
