@@ -63,9 +63,31 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _chunks(where: str, body: dict[str, Any], key: str, fps: float, fpc: int) -> int | None:
+    """A rule's length in chunks from its `<key>_chunks` or `<key>_seconds` (rounded up to whole chunks; not
+    both); None when it has neither. Raises InvalidArgumentError naming the key and the allowed range."""
+    if f"{key}_chunks" in body and f"{key}_seconds" in body:
+        raise InvalidArgumentError(f"{where}: give {key}_chunks or {key}_seconds, not both")
+    if f"{key}_chunks" in body:
+        n = body[f"{key}_chunks"]
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_DURATION_CHUNKS:
+            raise InvalidArgumentError(f"{where}: {key}_chunks must be an integer >= 1 and <= "
+                                       f"{MAX_DURATION_CHUNKS}, got {shown(n)}")
+        return n
+    if f"{key}_seconds" in body:
+        sec = body[f"{key}_seconds"]
+        if (not isinstance(sec, (int, float)) or isinstance(sec, bool) or not math.isfinite(sec)
+                or not 0 < sec <= MAX_DURATION_SECONDS):
+            raise InvalidArgumentError(f"{where}: {key}_seconds must be a finite number > 0 and <= "
+                                       f"{MAX_DURATION_SECONDS:g}, got {shown(sec)}")
+        return min(MAX_DURATION_CHUNKS, max(1, math.ceil(sec * fps / fpc - 1e-9)))
+    return None
+
+
 def _guidance(where: str, body: dict[str, Any], fps: float, fpc: int) -> tuple[float, int]:
     """A rule's (guidance, guidance_chunks) from its `guidance` and `guidance_chunks` / `guidance_seconds` keys
-    (module docstring). Raises InvalidArgumentError naming the key and the allowed range."""
+    (module docstring; default DEFAULT_GUIDANCE_SECONDS). Raises InvalidArgumentError naming the key and the
+    allowed range."""
     g = body.get("guidance", 0.0)
     if not isinstance(g, (int, float)) or isinstance(g, bool) or not math.isfinite(g) or not 0 <= g <= MAX_GUIDANCE:
         raise InvalidArgumentError(f"{where}: guidance must be a number >= 0 and <= {MAX_GUIDANCE:g} (the scale "
@@ -74,18 +96,9 @@ def _guidance(where: str, body: dict[str, Any], fps: float, fpc: int) -> tuple[f
         raise InvalidArgumentError(f"{where}: give guidance_chunks or guidance_seconds, not both")
     if ("guidance_chunks" in body or "guidance_seconds" in body) and not g:
         raise InvalidArgumentError(f"{where}: guidance_chunks or guidance_seconds needs guidance > 0 (the scale)")
-    if "guidance_chunks" in body:
-        n = body["guidance_chunks"]
-        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_DURATION_CHUNKS:
-            raise InvalidArgumentError(f"{where}: guidance_chunks must be an integer >= 1 and <= "
-                                       f"{MAX_DURATION_CHUNKS}, got {shown(n)}")
-    else:
-        sec = body.get("guidance_seconds", DEFAULT_GUIDANCE_SECONDS)
-        if (not isinstance(sec, (int, float)) or isinstance(sec, bool) or not math.isfinite(sec)
-                or not 0 < sec <= MAX_DURATION_SECONDS):
-            raise InvalidArgumentError(f"{where}: guidance_seconds must be a finite number > 0 and <= "
-                                       f"{MAX_DURATION_SECONDS:g}, got {shown(sec)}")
-        n = min(MAX_DURATION_CHUNKS, max(1, math.ceil(sec * fps / fpc - 1e-9)))
+    n = _chunks(where, body, "guidance", fps, fpc)
+    if n is None:
+        n = _chunks(where, {"guidance_seconds": DEFAULT_GUIDANCE_SECONDS}, "guidance", fps, fpc)
     return (float(g), int(n)) if g else (0.0, 0)
 
 
@@ -213,21 +226,7 @@ class PromptMap:
                 raise InvalidArgumentError(f"{where}: template field {{{shown(fname, quote=False)}}} must be a plain name like "
                                            f"{{zone}} (no attributes, indexes, conversions or format specs)")
             names.append(fname)
-        if "duration_chunks" in body and "duration_seconds" in body:
-            raise InvalidArgumentError(f"{where}: give duration_chunks or duration_seconds, not both")
-        duration = None
-        if "duration_chunks" in body:
-            duration = body["duration_chunks"]
-            if not isinstance(duration, int) or isinstance(duration, bool) or not 1 <= duration <= MAX_DURATION_CHUNKS:
-                raise InvalidArgumentError(f"{where}: duration_chunks must be an integer >= 1 and <= "
-                                           f"{MAX_DURATION_CHUNKS}, got {shown(duration)}")
-        elif "duration_seconds" in body:
-            sec = body["duration_seconds"]
-            if (not isinstance(sec, (int, float)) or isinstance(sec, bool) or not math.isfinite(sec)
-                    or not 0 < sec <= MAX_DURATION_SECONDS):
-                raise InvalidArgumentError(f"{where}: duration_seconds must be a finite number > 0 and <= "
-                                           f"{MAX_DURATION_SECONDS:g}, got {shown(sec)}")
-            duration = min(MAX_DURATION_CHUNKS, max(1, math.ceil(sec * fps / fpc - 1e-9)))
+        duration = _chunks(where, body, "duration", fps, fpc)
         priority = body.get("priority", 0)
         steps = body.get("transition_steps", 0)
         for key, v, lo, hi in (("priority", priority, INT32_MIN, INT32_MAX),
